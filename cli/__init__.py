@@ -1,0 +1,1 @@
+"""The ``sigmasight`` command line: the top layer, above the flows."""

@@ -1,0 +1,269 @@
+"""``sigmasight``: the command-line contract of FORMATS.md section 1, plus demo and db tools.
+
+Every command exits 0 on success, 2 with a one-line error on bad input (nothing written),
+and 1 when something outside the input failed (database down, disk full).
+"""
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from sigmasight.db import (
+    DatabaseConfigError,
+    EmbeddedPostgresError,
+    database_url,
+    embedded_data_dir,
+    get_engine,
+    ping,
+    stop_embedded,
+)
+from sigmasight.domain import InputError
+from sigmasight.logs import configure_logging
+from sigmasight.settings import SettingsFileError, get_settings
+
+log = logging.getLogger("sigmasight.cli")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _as_of(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _existing_file(value: str) -> Path:
+    return Path(value)
+
+
+# ---- db ---------------------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply the migrations."""
+    from sigmasight import migrate
+
+    engine = get_engine()
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    print(f"database at revision {after}" + ("" if before != after else " (already up to date)"))
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    """Print where the database is, its version, migration state and table counts."""
+    from sigmasight import migrate
+    from sigmasight.db import session_scope
+    from sigmasight.repositories.prices import price_summary
+    from sigmasight.repositories.reference import table_counts
+
+    settings = get_settings()
+    url = database_url(settings)
+    mode = "DATABASE_URL" if settings.database_url else "embedded"
+    print(f"database:  {url.render_as_string(hide_password=True)} ({mode})")
+    if settings.database_url is None:
+        print(f"data dir:  {embedded_data_dir(settings)}")
+    engine = get_engine()
+    print(f"server:    PostgreSQL {ping(engine)}")
+    current, head = migrate.current_revision(engine), migrate.head_revision()
+    state = "up to date" if current == head else "run `sigmasight db upgrade`"
+    print(f"revision:  {current or 'none'} (head {head}; {state})")
+    if current is None:
+        return 0
+    with session_scope() as session:
+        counts = table_counts(session)
+        rows, symbols, first, last = price_summary(session)
+    print("tables:    " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    print(f"prices:    {rows} bars, {symbols} symbols, {first or '-'} .. {last or '-'}")
+    return 0
+
+
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    """Stop the embedded server."""
+    settings = get_settings()
+    if settings.database_url is not None:
+        raise InputError("DATABASE_URL is set: the database is external, nothing to stop")
+    stopped = stop_embedded(settings)
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return 0
+
+
+# ---- seed and import ----------------------------------------------------------------------
+def _default_as_of(args: argparse.Namespace) -> dt.date:
+    from sigmasight.trading_calendar import last_completed_session
+
+    as_of: dt.date | None = getattr(args, "as_of", None)
+    return as_of or last_completed_session()
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Seed the demo users, portfolios, factors and stress scenarios."""
+    from sigmasight.seed import seed_demo
+
+    result = seed_demo(_default_as_of(args))
+    changed = result.counts.changed
+    print(
+        f"demo seeded for {result.as_of}: {result.portfolios} portfolios, {result.positions} positions"
+        + (f"; {changed} rows written" if changed else "; nothing changed")
+    )
+    return 0
+
+
+def _print_import(label: str, result: "object") -> int:
+    from sigmasight.importers.load import ImportResult
+
+    assert isinstance(result, ImportResult)
+    if result.unchanged:
+        print(
+            f"{label}: {result.rows} rows validated; the database already held them (nothing changed)"
+        )
+    else:
+        print(
+            f"{label}: {result.rows} rows validated; {result.inserted} inserted, "
+            f"{result.updated} updated (run {result.run_id})"
+        )
+    return 0
+
+
+def cmd_import_prices(args: argparse.Namespace) -> int:
+    """Import a prices CSV."""
+    from sigmasight.importers.load import import_prices_file
+
+    return _print_import(str(args.file), import_prices_file(args.file))
+
+
+def cmd_import_rates(args: argparse.Namespace) -> int:
+    """Import a FRED-style rates CSV."""
+    from sigmasight.importers.load import import_rates_file
+
+    return _print_import(str(args.file), import_rates_file(args.file, series=args.series))
+
+
+def cmd_import_portfolios(args: argparse.Namespace) -> int:
+    """Import a portfolio bundle JSON."""
+    from sigmasight.importers.load import import_bundle_file
+
+    return _print_import(str(args.file), import_bundle_file(args.file))
+
+
+# ---- demo ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on embedded defaults: migrate, seed the demo, summarise."""
+    cmd_db_upgrade(args)
+    cmd_seed_demo(args)
+    return cmd_summary(args)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the portfolios in the database."""
+    from sigmasight.db import session_scope
+    from sigmasight.repositories.portfolios import portfolio_overview
+
+    with session_scope() as session:
+        rows = portfolio_overview(session)
+    if not rows:
+        print("no portfolios yet: `sigmasight seed demo` or `sigmasight import portfolios FILE`")
+        return 0
+    print(f"\n{'portfolio':<18} {'owner':<36} {'positions':>9} {'options':>7} {'cash':>14}")
+    for row in rows:
+        print(
+            f"{row.external_id:<18} {row.owner_email:<36} {row.positions:>9} {row.options:>7} "
+            f"{row.cash:>14,.2f}"
+        )
+    return 0
+
+
+# ---- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the CLI)."""
+    parser = argparse.ArgumentParser(
+        prog="sigmasight",
+        description="SigmaSight portfolio-risk batch system. The database comes from DATABASE_URL; "
+        "when unset, an embedded PostgreSQL under SIGMASIGHT_STATE_DIR (default .sigmasight/) is used.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        group: "argparse._SubParsersAction[argparse.ArgumentParser]",
+        name: str,
+        handler: Handler,
+        help_: str,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = add(commands, "demo", cmd_demo, "migrate, seed the demo portfolios and print a summary")
+    demo.add_argument(
+        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
+    )
+
+    db = commands.add_parser("db", help="database: upgrade, status, stop").add_subparsers(
+        dest="db_command", required=True, metavar="ACTION"
+    )
+    add(db, "upgrade", cmd_db_upgrade, "apply the Alembic migrations (head)")
+    add(db, "status", cmd_db_status, "show the database, its migration state and row counts")
+    add(db, "stop", cmd_db_stop, "stop the embedded PostgreSQL server")
+
+    seed = commands.add_parser("seed", help="load demo data").add_subparsers(
+        dest="seed_command", required=True, metavar="WHAT"
+    )
+    seed_demo = add(seed, "demo", cmd_seed_demo, "seed 3 demo users and portfolios (idempotent)")
+    seed_demo.add_argument(
+        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
+    )
+
+    imports = commands.add_parser(
+        "import", help="import prices, rates or portfolios"
+    ).add_subparsers(dest="import_command", required=True, metavar="WHAT")
+    prices = add(
+        imports, "prices", cmd_import_prices, "upsert daily prices from a long or wide CSV"
+    )
+    prices.add_argument("file", type=_existing_file, metavar="FILE.csv")
+    rates = add(
+        imports,
+        "rates",
+        cmd_import_rates,
+        "upsert a FRED-style rate series CSV (date,value in percent)",
+    )
+    rates.add_argument("file", type=_existing_file, metavar="FILE.csv")
+    rates.add_argument("--series", required=True, help="series id, e.g. DGS10")
+    bundle = add(imports, "portfolios", cmd_import_portfolios, "upsert a portfolio bundle JSON")
+    bundle.add_argument("file", type=_existing_file, metavar="FILE.json")
+
+    add(commands, "summary", cmd_summary, "list the portfolios in the database")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        configure_logging(level="DEBUG" if args.verbose else None)
+        handler: Handler = args.handler
+        return handler(args)
+    except (InputError, DatabaseConfigError, SettingsFileError) as exc:
+        print(f"sigmasight: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"sigmasight: error: bad setting: {problems}", file=sys.stderr)
+        return 2
+    except EmbeddedPostgresError as exc:
+        print(f"sigmasight: error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown reason"
+        print(f"sigmasight: error: cannot reach the database: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sigmasight: interrupted", file=sys.stderr)
+        return 130

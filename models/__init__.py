@@ -1,0 +1,37 @@
+"""SQLAlchemy models: every table SigmaSight owns (Alembic's target metadata)."""
+
+from models.base import Base, TimestampMixin
+from models.market import Factor, PriceBar, RateObservation, StressScenario
+from models.portfolio import Portfolio, Position, PositionType, Security, User
+from models.results import (
+    Backup,
+    CorrelationResult,
+    FactorExposure,
+    PortfolioSnapshot,
+    PositionRisk,
+    Report,
+    StressResult,
+)
+from models.runs import FlowRun
+
+__all__ = [
+    "Backup",
+    "Base",
+    "CorrelationResult",
+    "Factor",
+    "FactorExposure",
+    "FlowRun",
+    "Portfolio",
+    "PortfolioSnapshot",
+    "Position",
+    "PositionRisk",
+    "PositionType",
+    "PriceBar",
+    "RateObservation",
+    "Report",
+    "Security",
+    "StressResult",
+    "StressScenario",
+    "TimestampMixin",
+    "User",
+]

@@ -1,0 +1,96 @@
+"""Market data: daily bars, rate observations, the factor set and stress scenarios."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TimestampMixin
+
+
+class PriceBar(Base):
+    """One daily bar per (symbol, date); prices in the security's currency."""
+
+    __tablename__ = "price_bar"
+    __table_args__ = (
+        Index(None, "price_date"),
+        CheckConstraint("close > 0", name="positive_close"),
+        CheckConstraint("adj_close IS NULL OR adj_close > 0", name="positive_adj_close"),
+        CheckConstraint("high IS NULL OR low IS NULL OR high >= low", name="high_ge_low"),
+    )
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    price_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    open: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    high: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    low: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    close: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    adj_close: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    # Where the bar came from: polygon, fmp, synthetic, csv.
+    source: Mapped[str] = mapped_column(String(16))
+    # The ingesting run (flow_run.id). No foreign key on purpose: a per-row FK trigger
+    # roughly doubles the cost of bulk loads into the largest table.
+    run_id: Mapped[uuid.UUID | None]
+    ingested_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class RateObservation(Base):
+    """One observation of a rate series such as FRED's DGS10, in percent."""
+
+    __tablename__ = "rate_observation"
+
+    series_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    obs_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    value_pct: Mapped[float]
+    source: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[uuid.UUID | None]
+    ingested_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Factor(Base):
+    """A style factor and the ETF that proxies it (SPY, VTV, VUG, MTUM, QUAL, IWM, USMV)."""
+
+    __tablename__ = "factor"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    display_order: Mapped[int] = mapped_column(server_default="0")
+    is_active: Mapped[bool] = mapped_column(server_default="true")
+
+
+class StressScenario(TimestampMixin, Base):
+    """A named set of simultaneous shocks: every factor ETF plus the 10-year yield."""
+
+    __tablename__ = "stress_scenario"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('market', 'rates', 'rotation', 'volatility', 'historical', 'custom')",
+            name="category",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str | None] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(Text)
+    # {ETF symbol: simple-return shock}; one entry per active factor, zero where unshocked.
+    shocks: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Parallel change of DGS10 in percentage points (e.g. +1.0 for +100 bp).
+    rate_shock_pp: Mapped[float] = mapped_column(server_default="0")
+    is_builtin: Mapped[bool] = mapped_column(server_default="false")
+    is_active: Mapped[bool] = mapped_column(server_default="true")

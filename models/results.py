@@ -1,0 +1,180 @@
+"""Result tables written by the nightly flows; every row carries its run and as-of date."""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from models.base import Base
+
+
+class RunResultMixin:
+    """``run_id`` (the producing run) and ``as_of_date`` (the market-data date used)."""
+
+    @declared_attr
+    def run_id(cls) -> Mapped[uuid.UUID]:
+        """The flow run that wrote this row."""
+        return mapped_column(ForeignKey("flow_run.id"), index=True)
+
+    as_of_date: Mapped[dt.date]
+
+
+class PortfolioSnapshot(RunResultMixin, Base):
+    """One portfolio on one date: headline figures plus the full ``sigmasight.risk/1`` document."""
+
+    __tablename__ = "portfolio_snapshot"
+    __table_args__ = (
+        # Also serves "latest snapshots first": a btree scans backwards as fast as forwards,
+        # so a separate (portfolio_id, as_of_date DESC) index would only slow writes.
+        UniqueConstraint("portfolio_id", "as_of_date"),
+        # At most one current snapshot per portfolio; the nightly run flips it atomically.
+        Index(
+            "uq_portfolio_snapshot__current",
+            "portfolio_id",
+            unique=True,
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    is_current: Mapped[bool] = mapped_column(server_default="false")
+    status: Mapped[str] = mapped_column(String(16), server_default="ok")
+    nav: Mapped[float | None]
+    cash: Mapped[float | None]
+    long_mv: Mapped[float | None]
+    short_mv: Mapped[float | None]
+    gross_exposure: Mapped[float | None]
+    net_exposure: Mapped[float | None]
+    daily_pnl: Mapped[float | None]
+    daily_return: Mapped[float | None]
+    hist_var_95: Mapped[float | None]
+    hist_var_99: Mapped[float | None]
+    cvar_95: Mapped[float | None]
+    beta_spy: Mapped[float | None]
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    warnings: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class PositionRisk(RunResultMixin, Base):
+    """Per-position valuation and, for options, Greeks in the units their names say."""
+
+    __tablename__ = "position_risk"
+    __table_args__ = (
+        UniqueConstraint("position_id", "as_of_date"),
+        Index(None, "portfolio_id", "as_of_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    position_id: Mapped[int] = mapped_column(ForeignKey("position.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    price: Mapped[float | None]
+    market_value: Mapped[float | None]
+    exposure: Mapped[float | None]
+    weight: Mapped[float | None]
+    daily_pnl: Mapped[float | None]
+    delta: Mapped[float | None]
+    gamma: Mapped[float | None]
+    vega_per_1pct_vol: Mapped[float | None]
+    theta_per_calendar_day: Mapped[float | None]
+    rho_per_1pct_rate: Mapped[float | None]
+    delta_dollars: Mapped[float | None]
+    gamma_shares_per_1usd: Mapped[float | None]
+    vega_usd_per_1pct_vol: Mapped[float | None]
+    theta_usd_per_calendar_day: Mapped[float | None]
+    rho_usd_per_1pct_rate: Mapped[float | None]
+
+
+class FactorExposure(RunResultMixin, Base):
+    """A factor beta; ``position_id`` NULL means the portfolio-level regression."""
+
+    __tablename__ = "factor_exposure"
+    __table_args__ = (
+        UniqueConstraint(
+            "portfolio_id",
+            "position_id",
+            "factor_symbol",
+            "as_of_date",
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    position_id: Mapped[int | None] = mapped_column(
+        ForeignKey("position.id", ondelete="CASCADE"), index=True
+    )
+    factor_symbol: Mapped[str] = mapped_column(String(32))
+    beta: Mapped[float | None]
+    exposure_usd: Mapped[float | None]
+    window: Mapped[int]
+    n_obs: Mapped[int]
+    r2: Mapped[float | None]
+
+
+class CorrelationResult(RunResultMixin, Base):
+    """Pairwise correlation matrix of a portfolio's symbols, with the clusters found."""
+
+    __tablename__ = "correlation_result"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    symbols: Mapped[list[str]] = mapped_column(JSONB)
+    matrix: Mapped[list[list[float | None]]] = mapped_column(JSONB)
+    min_overlap: Mapped[int]
+    clusters: Mapped[list[list[str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class StressResult(RunResultMixin, Base):
+    """P&L of one scenario for one portfolio, linear or by full option revaluation."""
+
+    __tablename__ = "stress_result"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of_date", "scenario", "method"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    scenario: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(24), server_default="linear")
+    return_impact: Mapped[float | None]
+    pnl: Mapped[float | None]
+
+
+class Report(RunResultMixin, Base):
+    """One report file (json, md, csv or html) for a portfolio and date."""
+
+    __tablename__ = "report"
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of_date", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    s3_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+
+
+class Backup(RunResultMixin, Base):
+    """A database dump in object storage; counts as good only when completed and checked."""
+
+    __tablename__ = "backup"
+    __table_args__ = (Index(None, "status", "as_of_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="uploading")
+    database_name: Mapped[str] = mapped_column(String(255))
+    server_version: Mapped[str | None] = mapped_column(String(32))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    verified_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,1 @@
+"""SigmaSight: portfolio-risk batch system (plain-Python core; never imports Prefect)."""

@@ -1,0 +1,170 @@
+"""Engines and sessions: the only module that opens database connections.
+
+``DATABASE_URL`` (any of ``postgres://``, ``postgresql://`` or ``postgresql+psycopg://``)
+names the database. When it is unset, the embedded PostgreSQL under the state folder is
+started (or reused) and its application database is used.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session, sessionmaker
+
+from sigmasight.embedded_pg import (
+    APP_DATABASE,
+    APP_ROLE,
+    EmbeddedPostgres,
+    EmbeddedServer,
+)
+from sigmasight.embedded_pg import EmbeddedPostgresError as EmbeddedPostgresError  # re-export
+from sigmasight.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseConfigError(ValueError):
+    """``DATABASE_URL`` is not a PostgreSQL URL we can use."""
+
+
+def normalize_url(raw: str) -> URL:
+    """Parse a PostgreSQL URL and select the psycopg 3 driver.
+
+    The error names the variable but never echoes the URL, which may hold a password.
+    """
+    try:
+        url = make_url(raw)
+    except Exception:
+        raise DatabaseConfigError("DATABASE_URL is not a valid URL") from None
+    if url.get_backend_name() not in {"postgres", "postgresql"}:
+        raise DatabaseConfigError(
+            f"DATABASE_URL must be a PostgreSQL URL, got scheme {url.drivername!r}"
+        )
+    return url.set(drivername="postgresql+psycopg")
+
+
+def libpq_conninfo(url: URL) -> str:
+    """The libpq form of ``url`` (for psycopg and the PostgreSQL client tools)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def embedded_server(settings: Settings | None = None) -> EmbeddedServer:
+    """Start (or reuse) the embedded server and make sure the application database exists."""
+    settings = settings or get_settings()
+    server = EmbeddedPostgres(settings.state_dir, port=settings.pg_port).ensure_running()
+    _bootstrap_app_database(server)
+    return server
+
+
+def embedded_data_dir(settings: Settings | None = None) -> Path:
+    """Where the embedded cluster keeps its data (it may be a root fallback location)."""
+    settings = settings or get_settings()
+    return EmbeddedPostgres(settings.state_dir).data_dir
+
+
+def stop_embedded(settings: Settings | None = None) -> bool:
+    """Stop the embedded server; False when it was not running."""
+    settings = settings or get_settings()
+    return EmbeddedPostgres(settings.state_dir).stop()
+
+
+def _bootstrap_app_database(server: EmbeddedServer) -> None:
+    with psycopg.connect(libpq_conninfo(server.admin_url()), autocommit=True) as conn:
+        role_exists = conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
+        ).fetchone()
+        if role_exists is None:
+            # CREATEDB lets the app role clone test databases and restore-verify backups;
+            # it is still not a superuser, like a managed-PostgreSQL owner role.
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    sql.Identifier(APP_ROLE), sql.Literal(server.app_password)
+                )
+            )
+        db_exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,)
+        ).fetchone()
+        if db_exists is None:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(APP_DATABASE), sql.Identifier(APP_ROLE)
+                )
+            )
+
+
+def database_url(settings: Settings | None = None) -> URL:
+    """The URL SigmaSight uses: ``DATABASE_URL``, else the embedded server's app database."""
+    settings = settings or get_settings()
+    if settings.database_url is not None:
+        return normalize_url(settings.database_url.get_secret_value())
+    return embedded_server(settings).app_url()
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine (pool pre-ping on, psycopg 3)."""
+    return create_engine(database_url(), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@lru_cache
+def get_sessionmaker() -> sessionmaker[Session]:
+    """Session factory bound to :func:`get_engine`."""
+    return sessionmaker(get_engine(), expire_on_commit=False)
+
+
+def reset_engine() -> None:
+    """Dispose the cached engine (after the settings changed, e.g. in tests)."""
+    if get_engine.cache_info().currsize:
+        get_engine().dispose()
+    get_engine.cache_clear()
+    get_sessionmaker.cache_clear()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session; commit on success, roll back on error."""
+    with get_sessionmaker().begin() as session:
+        yield session
+
+
+def raw_connection(session: Session) -> "psycopg.Connection[Any]":
+    """The psycopg connection under ``session`` (for COPY), inside its transaction."""
+    driver = session.connection().connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError("SigmaSight needs the psycopg 3 driver")
+    return driver
+
+
+def create_database(
+    admin_url: URL, name: str, *, owner: str | None = None, template: str | None = None
+) -> None:
+    """``CREATE DATABASE name [OWNER owner] [TEMPLATE template]`` through ``admin_url``."""
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if owner:
+        statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(libpq_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def drop_database(admin_url: URL, name: str) -> None:
+    """Drop ``name`` if it exists, disconnecting its sessions first."""
+    with psycopg.connect(libpq_conninfo(admin_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def ping(engine: Engine | None = None) -> str:
+    """Return the server version string; raises when the database is unreachable."""
+    engine = engine or get_engine()
+    with engine.connect() as conn:
+        return str(conn.exec_driver_sql("SHOW server_version").scalar_one())

@@ -1,0 +1,1 @@
+"""Importers: validate user files (prices, rates, portfolio bundles) into plain records."""

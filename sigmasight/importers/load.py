@@ -1,0 +1,149 @@
+"""Import files into the database: validate everything first, then write in one transaction.
+
+An import that changes nothing leaves no trace; one that writes records a row in the run
+ledger (``flow_run``) whose id is stamped on the price rows it wrote.
+"""
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sigmasight.db import session_scope
+from sigmasight.domain import InputError
+from sigmasight.importers.bundle import parse_bundle
+from sigmasight.importers.prices import parse_prices_csv
+from sigmasight.importers.rates import parse_rates_csv
+from sigmasight.repositories import prices as price_repo
+from sigmasight.repositories import reference, runs
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import wrote, for the CLI and the run ledger."""
+
+    run_id: str | None
+    rows: int
+    inserted: int
+    updated: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the database already held exactly this data."""
+        return self.run_id is None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def import_prices_file(path: Path, *, today: dt.date | None = None) -> ImportResult:
+    """Validate and upsert a prices CSV (long or wide shape); all-or-nothing."""
+    started = _now()
+    payload = parse_prices_csv(_read(path), source=path.name, today=today or dt.date.today())
+    run_id = uuid.uuid4()
+    details = {
+        "symbols": payload.n_symbols,
+        "first_date": payload.first_date.isoformat(),
+        "last_date": payload.last_date.isoformat(),
+    }
+    with session_scope() as session:
+        counts = price_repo.upsert_price_payload(
+            session, payload, source="csv", run_id=run_id, file_label=path.name
+        )
+        changed = counts.inserted + counts.updated
+        if changed:
+            runs.record_finished_run(
+                session,
+                run_id,
+                "import-prices",
+                started_at=started,
+                inputs={"file": str(path)},
+                counts={
+                    "rows": payload.n_rows,
+                    "inserted": counts.inserted,
+                    "updated": counts.updated,
+                    **details,
+                },
+            )
+    return ImportResult(
+        str(run_id) if changed else None, payload.n_rows, counts.inserted, counts.updated, details
+    )
+
+
+def import_rates_file(path: Path, *, series: str, today: dt.date | None = None) -> ImportResult:
+    """Validate and upsert a FRED-style rates CSV for ``series``; all-or-nothing."""
+    started = _now()
+    if not series or not series.replace("_", "").isalnum():
+        raise InputError(f"--series {series!r}: must be a series id such as DGS10")
+    text = _read(path).decode("utf-8", errors="replace")
+    observations = parse_rates_csv(text, source=path.name, today=today or dt.date.today())
+    run_id = uuid.uuid4()
+    with session_scope() as session:
+        counts = price_repo.upsert_rates(
+            session, series.upper(), observations, source="csv", run_id=run_id
+        )
+        changed = counts.inserted + counts.updated
+        if changed:
+            runs.record_finished_run(
+                session,
+                run_id,
+                "import-rates",
+                started_at=started,
+                inputs={"file": str(path), "series": series.upper()},
+                counts={
+                    "rows": len(observations),
+                    "inserted": counts.inserted,
+                    "updated": counts.updated,
+                },
+            )
+    return ImportResult(
+        str(run_id) if changed else None, len(observations), counts.inserted, counts.updated
+    )
+
+
+def import_bundle_file(path: Path, *, today: dt.date | None = None) -> ImportResult:
+    """Validate and upsert a portfolio bundle JSON; all-or-nothing."""
+    started = _now()
+    raw = _read(path)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path.name} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name}: not UTF-8 text") from None
+    bundle = parse_bundle(data, source=path.name, today=today or dt.date.today())
+    run_id = uuid.uuid4()
+    with session_scope() as session:
+        counts = reference.apply_bundle(session, bundle)
+        if counts.changed:
+            runs.record_finished_run(
+                session,
+                run_id,
+                "import-portfolios",
+                started_at=started,
+                inputs={"file": str(path)},
+                counts=counts.as_dict(),
+            )
+    positions = sum(len(p.positions) for p in bundle.portfolios)
+    return ImportResult(
+        str(run_id) if counts.changed else None,
+        positions,
+        sum(counts.inserted.values()),
+        sum(counts.updated.values()) + sum(counts.deleted.values()),
+        {"portfolios": len(bundle.portfolios)},
+    )

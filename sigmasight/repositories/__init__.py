@@ -1,0 +1,1 @@
+"""Database reads and writes: functions taking a Session first, never committing."""

@@ -1,0 +1,79 @@
+"""The run ledger (``flow_run``): every flow run and import leaves one row."""
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models import FlowRun
+
+
+def start_run(
+    session: Session,
+    flow: str,
+    *,
+    as_of: dt.date | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    run_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Insert a ``running`` row and return its id (the Prefect flow-run id when given)."""
+    run = FlowRun(
+        id=run_id or uuid.uuid4(),
+        flow=flow,
+        as_of_date=as_of,
+        status="running",
+        inputs=dict(inputs or {}),
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    session: Session,
+    run_id: uuid.UUID,
+    status: str,
+    *,
+    counts: Mapping[str, Any] | None = None,
+    timings: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record how a run ended."""
+    values: dict[str, Any] = {"status": status, "finished_at": func.now(), "error": error}
+    if counts is not None:
+        values["counts"] = dict(counts)
+    if timings is not None:
+        values["timings"] = dict(timings)
+    session.execute(update(FlowRun).where(FlowRun.id == run_id).values(**values))
+
+
+def record_finished_run(
+    session: Session,
+    run_id: uuid.UUID,
+    flow: str,
+    *,
+    started_at: dt.datetime,
+    inputs: Mapping[str, Any],
+    counts: Mapping[str, Any],
+) -> None:
+    """Insert the ledger row of a short job (an import) that has already succeeded."""
+    session.add(
+        FlowRun(
+            id=run_id,
+            flow=flow,
+            status="succeeded",
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.UTC),
+            inputs=dict(inputs),
+            counts=dict(counts),
+        )
+    )
+    session.flush()
+
+
+def list_runs(session: Session, *, limit: int = 20) -> list[FlowRun]:
+    """Most recent runs first."""
+    return list(session.scalars(select(FlowRun).order_by(FlowRun.started_at.desc()).limit(limit)))

@@ -1,0 +1,135 @@
+"""Configuration from the environment (FORMATS.md section 6).
+
+Vendor and infrastructure variables keep their conventional names (``DATABASE_URL``,
+``POLYGON_API_KEY``, ``AWS_S3_BUCKET``); the project's own knobs use the ``SIGMASIGHT_``
+prefix. Every secret may also come from a file named by ``<NAME>_FILE`` (Docker and
+Kubernetes secrets); a value set directly wins over the file.
+"""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Secrets that may be given as ``NAME_FILE``; the field name is ``name.lower()``.
+SECRET_ENV_NAMES = (
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "POLYGON_API_KEY",
+    "FMP_API_KEY",
+    "FRED_API_KEY",
+    "OPENAI_API_KEY",
+    "SLACK_WEBHOOK_URL",
+)
+
+
+class SettingsFileError(ValueError):
+    """A ``NAME_FILE`` variable points at a file that cannot be read."""
+
+
+class _FileSecretsSource(PydanticBaseSettingsSource):
+    """Read ``NAME`` from the file named by ``NAME_FILE`` (value stripped of whitespace)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for env_name in SECRET_ENV_NAMES:
+            path = os.environ.get(f"{env_name}_FILE")
+            if not path or os.environ.get(env_name):
+                continue
+            try:
+                values[env_name.lower()] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                # The message names the variable and the path, never the content.
+                raise SettingsFileError(
+                    f"{env_name}_FILE={path}: cannot read the file ({exc.strerror})"
+                ) from None
+        return values
+
+
+def _env(name: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(name))
+
+
+class Settings(BaseSettings):
+    """Every setting SigmaSight reads, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGMASIGHT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # Infrastructure and vendors: conventional names, no prefix.
+    database_url: SecretStr | None = _env("DATABASE_URL")
+    secret_key: SecretStr | None = _env("SECRET_KEY")
+    polygon_api_key: SecretStr | None = _env("POLYGON_API_KEY")
+    fmp_api_key: SecretStr | None = _env("FMP_API_KEY")
+    fred_api_key: SecretStr | None = _env("FRED_API_KEY")
+    openai_api_key: SecretStr | None = _env("OPENAI_API_KEY")
+    slack_webhook_url: SecretStr | None = _env("SLACK_WEBHOOK_URL")
+    polygon_base_url: str = Field(
+        default="https://api.polygon.io", validation_alias=AliasChoices("POLYGON_BASE_URL")
+    )
+    fmp_base_url: str = Field(
+        default="https://financialmodelingprep.com",
+        validation_alias=AliasChoices("FMP_BASE_URL"),
+    )
+    fred_base_url: str = Field(
+        default="https://api.stlouisfed.org", validation_alias=AliasChoices("FRED_BASE_URL")
+    )
+    openai_base_url: str | None = _env("OPENAI_BASE_URL")
+    aws_s3_bucket: str | None = _env("AWS_S3_BUCKET")
+
+    # The project's own knobs (SIGMASIGHT_*).
+    state_dir: Path = PROJECT_ROOT / ".sigmasight"
+    pg_port: int | None = None
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    risk_free_rate: float = 0.043
+    benchmark: str = "SPY"
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("risk_free_rate")
+    @classmethod
+    def _plausible_rate(cls, value: float) -> float:
+        if not -0.05 <= value <= 0.5:
+            raise ValueError(f"must be an annual rate as a fraction, got {value}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then ``NAME_FILE`` secrets, then ``.env``."""
+        return (
+            init_settings,
+            env_settings,
+            _FileSecretsSource(settings_cls),
+            dotenv_settings,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

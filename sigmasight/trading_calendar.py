@@ -1,0 +1,47 @@
+"""The NYSE trading calendar (exchange_calendars' XNYS): sessions, holidays, as-of defaults."""
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+_CALENDAR_START = "2000-01-03"
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@lru_cache(maxsize=1)
+def _xnys() -> Any:
+    import exchange_calendars
+
+    return exchange_calendars.get_calendar("XNYS", start=_CALENDAR_START)
+
+
+def is_trading_day(day: dt.date) -> bool:
+    """True when the NYSE holds a regular session on ``day``."""
+    return bool(_xnys().is_session(pd.Timestamp(day)))
+
+
+def previous_trading_day(day: dt.date) -> dt.date:
+    """The last session strictly before ``day``."""
+    session = _xnys().date_to_session(pd.Timestamp(day), direction="previous")
+    if session.date() == day:
+        session = _xnys().previous_session(session)
+    return pd.Timestamp(session).date()
+
+
+def last_completed_session(now: dt.datetime | None = None) -> dt.date:
+    """The most recent session whose close (16:00 New York) has passed: the default as-of."""
+    now = now or dt.datetime.now(dt.UTC)
+    local = now.astimezone(NEW_YORK)
+    today = local.date()
+    if is_trading_day(today) and local.time() >= dt.time(16, 30):
+        return today
+    return previous_trading_day(today)
+
+
+def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Every session from ``start`` to ``end`` inclusive."""
+    index = _xnys().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+    return [ts.date() for ts in index]
