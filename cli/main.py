@@ -6,10 +6,12 @@ and 1 when something outside the input failed (database down, disk full).
 
 import argparse
 import datetime as dt
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -37,6 +39,16 @@ def _as_of(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 30:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 30")
+    return number
 
 
 def _existing_file(value: str) -> Path:
@@ -152,6 +164,48 @@ def cmd_import_portfolios(args: argparse.Namespace) -> int:
     return _print_import(str(args.file), import_bundle_file(args.file))
 
 
+# ---- flows ----------------------------------------------------------------------------------
+def _report_state(state: Any, label: str) -> int:
+    """Print a flow's outcome; non-zero exit when it did not complete."""
+    if state.is_completed():
+        result = state.result()
+        if state.name == "Skipped":
+            print(f"{label}: skipped: {state.message}")
+        else:
+            print(f"{label}: done: " + json.dumps(result, default=str))
+        return 0
+    print(f"sigmasight: error: {label} {state.name.lower()}: {state.message}", file=sys.stderr)
+    return 1
+
+
+def _require_current_schema() -> None:
+    from sigmasight import migrate
+
+    current, head = migrate.current_revision(get_engine()), migrate.head_revision()
+    if current != head:
+        raise InputError(
+            f"the database is at migration {current or 'none'}, this code needs {head}: "
+            "run `sigmasight db upgrade` first"
+        )
+
+
+def cmd_run_market_data(args: argparse.Namespace) -> int:
+    """Run the market-data flow once, now."""
+    from flows.market_data import pull_market_data
+    from sigmasight.providers.registry import resolve_price_provider
+
+    # Fail on a missing key or an old schema before Prefect spends seconds starting.
+    resolve_price_provider(get_settings(), args.provider)
+    _require_current_schema()
+    state = pull_market_data(
+        as_of=args.as_of,
+        provider=args.provider,
+        backfill_years=args.backfill_years,
+        return_state=True,
+    )
+    return _report_state(state, "market-data")
+
+
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on embedded defaults: migrate, seed the demo, summarise."""
@@ -237,6 +291,26 @@ def build_parser() -> argparse.ArgumentParser:
     rates.add_argument("--series", required=True, help="series id, e.g. DGS10")
     bundle = add(imports, "portfolios", cmd_import_portfolios, "upsert a portfolio bundle JSON")
     bundle.add_argument("file", type=_existing_file, metavar="FILE.json")
+
+    run = commands.add_parser("run", help="run a flow once, now").add_subparsers(
+        dest="run_command", required=True, metavar="FLOW"
+    )
+    market = add(
+        run, "market-data", cmd_run_market_data, "pull prices, DGS10 and profiles for the universe"
+    )
+    market.add_argument(
+        "--as-of", type=_as_of, help="session to fetch up to (default: last completed)"
+    )
+    market.add_argument(
+        "--provider",
+        choices=("polygon", "fmp", "synthetic"),
+        help="price provider (default: polygon if POLYGON_API_KEY, else fmp if FMP_API_KEY, else synthetic)",
+    )
+    market.add_argument(
+        "--backfill-years",
+        type=_positive_int,
+        help="history for new symbols; given explicitly, also extends shorter histories (default 2)",
+    )
 
     add(commands, "summary", cmd_summary, "list the portfolios in the database")
     return parser

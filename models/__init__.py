@@ -1,7 +1,7 @@
 """SQLAlchemy models: every table SigmaSight owns (Alembic's target metadata)."""
 
 from models.base import Base, TimestampMixin
-from models.market import Factor, PriceBar, RateObservation, StressScenario
+from models.market import DataQuality, Factor, PriceBar, RateObservation, StressScenario
 from models.portfolio import Portfolio, Position, PositionType, Security, User
 from models.results import (
     Backup,
@@ -18,6 +18,7 @@ __all__ = [
     "Backup",
     "Base",
     "CorrelationResult",
+    "DataQuality",
     "Factor",
     "FactorExposure",
     "FlowRun",

@@ -8,11 +8,14 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ForeignKey,
     Index,
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,6 +44,8 @@ class PriceBar(Base):
     volume: Mapped[int | None] = mapped_column(BigInteger)
     # Where the bar came from: polygon, fmp, synthetic, csv.
     source: Mapped[str] = mapped_column(String(16))
+    # The vendor's own status when it is not a plain OK (Polygon's "DELAYED").
+    vendor_status: Mapped[str | None] = mapped_column(String(16))
     # The ingesting run (flow_run.id). No foreign key on purpose: a per-row FK trigger
     # roughly doubles the cost of bulk loads into the largest table.
     run_id: Mapped[uuid.UUID | None]
@@ -94,3 +99,27 @@ class StressScenario(TimestampMixin, Base):
     rate_shock_pp: Mapped[float] = mapped_column(server_default="0")
     is_builtin: Mapped[bool] = mapped_column(server_default="false")
     is_active: Mapped[bool] = mapped_column(server_default="true")
+
+
+class DataQuality(Base):
+    """Per symbol and as-of date: did the market-data run get a bar, and how stale is it."""
+
+    __tablename__ = "data_quality"
+    __table_args__ = (
+        UniqueConstraint("as_of_date", "symbol"),
+        CheckConstraint("status IN ('ok', 'stale', 'missing')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow_run.id"), index=True)
+    as_of_date: Mapped[dt.date]
+    symbol: Mapped[str] = mapped_column(String(32))
+    # Why the symbol is in the universe: holding, underlying, option, factor, benchmark.
+    roles: Mapped[list[str]] = mapped_column(JSONB)
+    # Counted in coverage (options are valued by model, so they are not).
+    required: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(16))
+    last_date: Mapped[dt.date | None]
+    staleness_sessions: Mapped[int | None]
+    issues: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))

@@ -52,6 +52,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (tests and tools swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Emit to the current ``sys.stderr``."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configured_secrets() -> list[str]:
     """Every secret value the settings hold (API keys, passwords, webhook URLs)."""
     settings = get_settings()
@@ -70,7 +79,7 @@ def configure_logging(level: str | None = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_sigmasight", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler._sigmasight = True  # type: ignore[attr-defined]
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     risk_free_rate: float = 0.043
     benchmark: str = "SPY"
+    backfill_years: int = Field(default=2, ge=1, le=30)
+    coverage_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
+    fetch_chunk_size: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("state_dir")
     @classmethod

@@ -45,3 +45,8 @@ def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every session from ``start`` to ``end`` inclusive."""
     index = _xnys().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
     return [ts.date() for ts in index]
+
+
+def last_session() -> dt.date:
+    """The last session the calendar knows (about a year ahead of today)."""
+    return pd.Timestamp(_xnys().last_session).date()

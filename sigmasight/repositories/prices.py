@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 from sqlalchemy import func, literal_column, select
@@ -16,11 +17,12 @@ from models import PriceBar, RateObservation
 from sigmasight.db import raw_connection
 from sigmasight.domain import InputError
 from sigmasight.importers.prices import PricePayload
+from sigmasight.market_data import StoredRange
 
 _STAGE_DDL = """
 CREATE TEMP TABLE price_stage (
     symbol text, price_date date, open numeric, high numeric, low numeric,
-    close numeric, adj_close numeric, volume bigint
+    close numeric, adj_close numeric, volume bigint, vendor_status text
 ) ON COMMIT DROP
 """
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -59,39 +61,92 @@ def _copy_statement(table: str, columns: Sequence[str], header: bool) -> sql.Com
 def upsert_price_payload(
     session: Session, payload: PricePayload, *, source: str, run_id: uuid.UUID, file_label: str
 ) -> UpsertCounts:
-    """Upsert validated CSV prices; identical rows are left untouched.
-
-    New data goes straight into ``price_bar`` with one COPY. When any row already exists
-    (a re-import or an overlapping file) that COPY is rolled back to its savepoint and the
-    rows go through a temporary staging table and ``INSERT ... ON CONFLICT DO UPDATE``
-    that only touches rows whose values differ.
-    """
-    conn = raw_connection(session)
+    """Upsert validated CSV prices; identical rows are left untouched."""
     try:
-        with conn.cursor() as cursor:
-            try:
-                with conn.transaction():
-                    _copy(
-                        cursor,
-                        _copy_statement(
-                            "price_bar", (*payload.columns, "source", "run_id"), payload.has_header
-                        ),
-                        _tag_lines(payload.csv, source, run_id),
-                    )
-                return UpsertCounts(inserted=payload.n_rows, updated=0, unchanged=0)
-            except psycopg.errors.UniqueViolation:
-                pass
-            cursor.execute(_STAGE_DDL)
-            _copy(
-                cursor,
-                _copy_statement("price_stage", payload.columns, payload.has_header),
-                payload.csv,
-            )
-            return _merge_stage(cursor, payload.update_columns, source, run_id, payload.n_rows)
+        return copy_upsert(
+            session,
+            columns=payload.columns,
+            csv=payload.csv,
+            has_header=payload.has_header,
+            n_rows=payload.n_rows,
+            update_columns=payload.update_columns,
+            source=source,
+            run_id=run_id,
+        )
     except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
         context = (exc.diag.context or "").splitlines()
         where = f" ({context[0]})" if context else ""
         raise InputError(f"{file_label}: {exc.diag.message_primary}{where}") from None
+
+
+_BAR_DB_COLUMNS = (
+    "symbol",
+    "price_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adj_close",
+    "volume",
+    "vendor_status",
+)
+
+
+def upsert_bars(
+    session: Session, bars: pd.DataFrame, *, source: str, run_id: uuid.UUID
+) -> UpsertCounts:
+    """Upsert a validated bar frame (``sigmasight.providers.base.BAR_COLUMNS``)."""
+    if bars.empty:
+        return UpsertCounts(0, 0, 0)
+    frame = bars.rename(columns={"date": "price_date"})[list(_BAR_DB_COLUMNS)].copy()
+    frame["volume"] = frame["volume"].round().astype("Int64")
+    csv = frame.to_csv(index=False, header=False, float_format="%.6f", na_rep="").encode()
+    return copy_upsert(
+        session,
+        columns=_BAR_DB_COLUMNS,
+        csv=csv,
+        has_header=False,
+        n_rows=len(frame),
+        update_columns=_BAR_DB_COLUMNS[2:],
+        source=source,
+        run_id=run_id,
+    )
+
+
+def copy_upsert(
+    session: Session,
+    *,
+    columns: Sequence[str],
+    csv: bytes,
+    has_header: bool,
+    n_rows: int,
+    update_columns: Sequence[str],
+    source: str,
+    run_id: uuid.UUID,
+) -> UpsertCounts:
+    """Load CSV rows into ``price_bar``; rows whose values are unchanged stay untouched.
+
+    New data goes straight into ``price_bar`` with one COPY. When any row already exists
+    (a re-import or an overlapping fetch) that COPY is rolled back to its savepoint and the
+    rows go through a temporary staging table and ``INSERT ... ON CONFLICT DO UPDATE``
+    that only touches rows whose values differ.
+    """
+    conn = raw_connection(session)
+    with conn.cursor() as cursor:
+        try:
+            with conn.transaction():
+                _copy(
+                    cursor,
+                    _copy_statement("price_bar", (*columns, "source", "run_id"), has_header),
+                    _tag_lines(csv, source, run_id),
+                )
+            return UpsertCounts(inserted=n_rows, updated=0, unchanged=0)
+        except psycopg.errors.UniqueViolation:
+            pass
+        cursor.execute("DROP TABLE IF EXISTS price_stage")
+        cursor.execute(_STAGE_DDL)
+        _copy(cursor, _copy_statement("price_stage", columns, has_header), csv)
+        return _merge_stage(cursor, update_columns, source, run_id, n_rows)
 
 
 def _merge_stage(
@@ -180,3 +235,27 @@ def price_summary(session: Session) -> tuple[int, int, dt.date | None, dt.date |
         )
     ).one()
     return int(row[0]), int(row[1]), row[2], row[3]
+
+
+def stored_ranges(
+    session: Session, symbols: Sequence[str], *, until: dt.date
+) -> dict[str, StoredRange]:
+    """For each symbol with bars on or before ``until``: first, last date and bar count."""
+    rows = session.execute(
+        select(
+            PriceBar.symbol,
+            func.min(PriceBar.price_date),
+            func.max(PriceBar.price_date),
+            func.count(),
+        )
+        .where(PriceBar.symbol.in_(list(symbols)), PriceBar.price_date <= until)
+        .group_by(PriceBar.symbol)
+    ).all()
+    return {symbol: StoredRange(first, last, int(n)) for symbol, first, last, n in rows}
+
+
+def last_rate_date(session: Session, series_id: str) -> dt.date | None:
+    """Date of the newest stored observation of ``series_id``."""
+    return session.scalar(
+        select(func.max(RateObservation.obs_date)).where(RateObservation.series_id == series_id)
+    )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import FlowRun
@@ -20,16 +21,28 @@ def start_run(
     run_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Insert a ``running`` row and return its id (the Prefect flow-run id when given)."""
-    run = FlowRun(
-        id=run_id or uuid.uuid4(),
-        flow=flow,
-        as_of_date=as_of,
-        status="running",
-        inputs=dict(inputs or {}),
+    new_id = run_id or uuid.uuid4()
+    values = {
+        "id": new_id,
+        "flow": flow,
+        "as_of_date": as_of,
+        "status": "running",
+        "inputs": dict(inputs or {}),
+    }
+    stmt = insert(FlowRun).values(**values)
+    # A Prefect retry of the same flow run reuses its id: start it over.
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[FlowRun.id],
+            set_={
+                "status": "running",
+                "started_at": func.now(),
+                "finished_at": None,
+                "error": None,
+            },
+        )
     )
-    session.add(run)
-    session.flush()
-    return run.id
+    return new_id
 
 
 def finish_run(

@@ -41,9 +41,7 @@ def test_seed_writes_the_demo_data(engine):
         portfolios = conn.execute(
             text("SELECT external_id, valuation_date FROM portfolio ORDER BY external_id")
         ).all()
-        factors = conn.execute(
-            text("SELECT symbol, name FROM factor ORDER BY display_order")
-        ).all()
+        factors = conn.execute(text("SELECT symbol, name FROM factor ORDER BY display_order")).all()
         builtin = conn.execute(
             text("SELECT count(*) FROM stress_scenario WHERE is_builtin")
         ).scalar_one()

@@ -1,0 +1,83 @@
+"""The ``market-data`` flow: prices, rates and profiles for the whole universe, once each."""
+
+import datetime as dt
+from typing import Any
+
+from prefect import State, flow
+from prefect.futures import as_completed
+from prefect.states import Completed
+
+from sigmasight.settings import get_settings
+from sigmasight.trading_calendar import is_trading_day, last_completed_session
+from tasks.ledger import close_run, mark_run_failed, open_run
+from tasks.market_data import (
+    check_data_quality,
+    fetch_prices,
+    plan_market_data,
+    refresh_profiles,
+    refresh_rates,
+)
+from tasks.progress import Progress
+from tasks.runners import thread_pool
+
+
+def skipped(as_of: dt.date) -> State[Any]:
+    """The final state of a run asked for a day the NYSE is closed."""
+    return Completed(name="Skipped", message=f"{as_of} is not an NYSE trading day; nothing to do")
+
+
+@flow(
+    name="market-data",
+    task_runner=thread_pool(2),
+    on_failure=[mark_run_failed],
+    on_crashed=[mark_run_failed],
+)
+def pull_market_data(
+    as_of: dt.date | None = None,
+    provider: str | None = None,
+    backfill_years: int | None = None,
+) -> dict[str, Any] | State[Any]:
+    """Fetch missing prices (each symbol at most once), DGS10 and profiles; check coverage."""
+    as_of = as_of or last_completed_session()
+    if not is_trading_day(as_of):
+        return skipped(as_of)
+    settings = get_settings()
+    years = backfill_years or settings.backfill_years
+    run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})
+    plan = plan_market_data(as_of, provider, years, backfill_years is not None)
+    chunks = plan.chunks(settings.fetch_chunk_size)
+    progress = Progress(len(chunks), f"market data for {as_of}: {len(plan.jobs)} fetch jobs")
+    futures = [
+        fetch_prices.submit(chunk, plan.price_provider, run_id, sorted(plan.universe))
+        for chunk in chunks
+    ]
+    issues: dict[str, list[str]] = {}
+    totals = {"requests": 0, "rows_fetched": 0, "rows_rejected": 0, "inserted": 0, "updated": 0}
+    for future in as_completed(futures):
+        outcome = future.result()
+        for key in totals:
+            totals[key] += getattr(outcome, key)
+        for symbol, notes in outcome.issues.items():
+            issues.setdefault(symbol, []).extend(notes)
+        progress.advance()
+    rates = refresh_rates(as_of, plan.rate_provider, run_id, years)
+    profiles = refresh_profiles(
+        sorted(s for s, roles in plan.universe.items() if roles != ("option",)),
+        plan.profile_provider,
+    )
+    report = check_data_quality(as_of, run_id, plan.universe, issues, settings.coverage_threshold)
+    counts = {
+        **totals,
+        "symbols": len(plan.universe),
+        "jobs": len(plan.jobs),
+        "coverage": round(report.coverage, 4),
+        "rates_written": rates,
+        "profiles_refreshed": profiles,
+        "providers": {
+            "prices": plan.price_provider,
+            "profiles": plan.profile_provider,
+            "rates": plan.rate_provider,
+        },
+    }
+    close_run(run_id, "succeeded", counts, {})
+    return {"as_of": as_of.isoformat(), "run_id": str(run_id), **counts}

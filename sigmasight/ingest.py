@@ -1,0 +1,231 @@
+"""The market-data run's steps, each opening its own session and provider.
+
+Prefect tasks in ``tasks/market_data.py`` call these one to one; the CLI and benchmarks can
+call them without Prefect. Arguments and results are small, serialisable values.
+"""
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from sigmasight.db import session_scope
+from sigmasight.market_data import (
+    FetchJob,
+    QualityReport,
+    Sessions,
+    assess_quality,
+    backfill_start,
+    plan_fetches,
+    validate_bars,
+)
+from sigmasight.providers import registry
+from sigmasight.providers.base import ProviderError
+from sigmasight.repositories import market as market_repo
+from sigmasight.repositories import prices as price_repo
+from sigmasight.settings import get_settings
+from sigmasight.trading_calendar import sessions as nyse_sessions
+
+log = logging.getLogger(__name__)
+
+RATE_SERIES = ("DGS10",)
+PROFILE_MAX_AGE = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class MarketDataPlan:
+    """What one run will fetch, and from whom."""
+
+    as_of: dt.date
+    price_provider: str
+    profile_provider: str
+    rate_provider: str
+    universe: dict[str, tuple[str, ...]]
+    jobs: tuple[FetchJob, ...]
+
+    def chunks(self, size: int) -> list[list[FetchJob]]:
+        """Jobs split into task-sized chunks (grouped jobs each go alone)."""
+        grouped = [[job] for job in self.jobs if job.kind == "grouped"]
+        ranges = [job for job in self.jobs if job.kind == "range"]
+        return grouped + [ranges[i : i + size] for i in range(0, len(ranges), size)]
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    """What one chunk of jobs fetched and stored."""
+
+    requests: int
+    rows_fetched: int
+    rows_rejected: int
+    inserted: int
+    updated: int
+    issues: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _session_calendar(as_of: dt.date, years: int) -> Sessions:
+    start = backfill_start(as_of, years + 1)
+    return Sessions(tuple(nyse_sessions(start, as_of)))
+
+
+def plan_market_data(
+    as_of: dt.date, *, provider: str | None, backfill_years: int, extend_history: bool
+) -> MarketDataPlan:
+    """Build the universe once and work out per symbol what is missing."""
+    settings = get_settings()
+    price_name = registry.resolve_price_provider(settings, provider)
+    with session_scope() as session:
+        universe = market_repo.load_universe(session, default_benchmark=settings.benchmark)
+        symbols = sorted(universe)
+        stored = price_repo.stored_ranges(session, symbols, until=as_of)
+    grouped = price_name in ("polygon", "synthetic")
+    # Only Polygon serves option contracts; elsewhere they are valued by model alone.
+    skip = (
+        frozenset()
+        if price_name == "polygon"
+        else frozenset(s for s, r in universe.items() if r == {"option"})
+    )
+    jobs = plan_fetches(
+        symbols,
+        stored,
+        as_of=as_of,
+        sessions=_session_calendar(as_of, max(backfill_years, 1)),
+        backfill_years=backfill_years,
+        extend_history=extend_history,
+        grouped=grouped,
+        skip=skip,
+    )
+    return MarketDataPlan(
+        as_of=as_of,
+        price_provider=price_name,
+        profile_provider=registry.profile_provider_name(settings, price_name),
+        rate_provider=registry.rate_provider_name(settings, price_name),
+        universe={s: tuple(sorted(r)) for s, r in universe.items()},
+        jobs=tuple(jobs),
+    )
+
+
+def fetch_and_store(
+    jobs: Sequence[FetchJob], *, provider: str, run_id: uuid.UUID, universe: Sequence[str]
+) -> ChunkOutcome:
+    """Fetch each job once, validate every bar, upsert the good ones in one transaction.
+
+    A vendor error for one symbol (no entitlement, unknown ticker) is recorded as an issue
+    for that symbol; an authentication error or an exhausted rate limit stops the chunk.
+    """
+    started = time.perf_counter()
+    settings = get_settings()
+    frames: list[pd.DataFrame] = []
+    issues: dict[str, list[str]] = {}
+    requests = 0
+    with closing(registry.open_price_provider(settings, provider, universe=universe)) as source:
+        for job in jobs:
+            requests += 1
+            try:
+                if job.kind == "grouped":
+                    bars = source.grouped_daily(job.start)  # type: ignore[attr-defined]
+                    bars = bars[bars["symbol"].isin(job.symbols)]
+                else:
+                    bars = source.daily_bars(job.symbols[0], job.start, job.end)
+            except ProviderError as exc:
+                if not _symbol_level(exc):
+                    raise
+                for symbol in job.symbols:
+                    issues.setdefault(symbol, []).append(f"{provider}: {exc}")
+                continue
+            frames.append(bars)
+    fetched = pd.concat(frames, ignore_index=True) if frames else None
+    if fetched is None or fetched.empty:
+        return ChunkOutcome(requests, 0, 0, 0, 0, issues, time.perf_counter() - started)
+    checked = validate_bars(fetched, today=dt.date.today())
+    for bucket in (checked.rejected, checked.flagged):
+        for symbol, notes in bucket.items():
+            issues.setdefault(symbol, []).extend(notes)
+    with session_scope() as session:
+        counts = price_repo.upsert_bars(session, checked.good, source=provider, run_id=run_id)
+    return ChunkOutcome(
+        requests,
+        len(fetched),
+        checked.n_rejected,
+        counts.inserted,
+        counts.updated,
+        issues,
+        time.perf_counter() - started,
+    )
+
+
+def _symbol_level(exc: ProviderError) -> bool:
+    from sigmasight.providers.base import ProviderBadResponse, ProviderEntitlementError
+
+    return isinstance(exc, ProviderEntitlementError | ProviderBadResponse)
+
+
+def refresh_rates(
+    as_of: dt.date, *, provider: str, run_id: uuid.UUID, backfill_years: int
+) -> dict[str, int]:
+    """Bring each rate series up to ``as_of`` (re-reading the last week for late revisions)."""
+    settings = get_settings()
+    stored: dict[str, int] = {}
+    with closing(registry.open_rate_provider(settings, provider)) as source:
+        for series in RATE_SERIES:
+            with session_scope() as session:
+                last = price_repo.last_rate_date(session, series)
+            start = (
+                backfill_start(as_of, backfill_years)
+                if last is None
+                else last - dt.timedelta(days=7)
+            )
+            observations = source.observations(series, start, as_of)
+            with session_scope() as session:
+                counts = price_repo.upsert_rates(
+                    session, series, observations, source=provider, run_id=run_id
+                )
+            stored[series] = counts.inserted + counts.updated
+    return stored
+
+
+def refresh_profiles(symbols: Sequence[str], *, provider: str) -> int:
+    """Refresh security profiles older than a week (or missing)."""
+    settings = get_settings()
+    with session_scope() as session:
+        stale = market_repo.symbols_needing_profiles(
+            session, symbols, older_than=dt.datetime.now(dt.UTC) - PROFILE_MAX_AGE
+        )
+    if not stale:
+        return 0
+    profiles = []
+    with closing(registry.open_profile_provider(settings, provider)) as source:
+        for symbol in stale:
+            try:
+                found = source.profile(symbol)
+            except ProviderError as exc:
+                if not _symbol_level(exc):
+                    raise
+                log.warning("profile of %s unavailable: %s", symbol, exc)
+                continue
+            if found is not None:
+                profiles.append(found)
+    with session_scope() as session:
+        return market_repo.upsert_profiles(session, profiles, source=provider)
+
+
+def record_quality(
+    as_of: dt.date,
+    *,
+    run_id: uuid.UUID,
+    universe: dict[str, tuple[str, ...]],
+    issues: dict[str, list[str]],
+) -> QualityReport:
+    """Measure coverage and staleness for ``as_of`` and store one row per symbol."""
+    with session_scope() as session:
+        last = market_repo.last_dates(session, sorted(universe), until=as_of)
+        report = assess_quality(
+            universe, last, issues, as_of=as_of, sessions=_session_calendar(as_of, 1)
+        )
+        market_repo.save_data_quality(session, report.rows, as_of=as_of, run_id=run_id)
+    return report

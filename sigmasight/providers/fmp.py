@@ -1,0 +1,282 @@
+"""Financial Modeling Prep (``/stable`` API): end-of-day bars and company profiles.
+
+Price basis: ``/stable/historical-price-eod/full`` is **split-adjusted, not dividend-adjusted**
+(the same basis as Polygon's ``adjusted=true``), so ``adj_close`` repeats ``close``.
+
+Vendor quirks handled here (providers.md section 2): rows come newest first and are capped at
+5000 per call, so long ranges are fetched in windows; the quota error ``Limit Reach`` may come
+with HTTP 200 and is then retried like a 429; error bodies may be plain text.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from sigmasight.providers.base import (
+    Profile,
+    ProviderBadResponse,
+    ProviderEntitlementError,
+    ProviderError,
+    ProviderRateLimited,
+)
+from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, key_fingerprint, shared_bucket
+
+#: Calendar days per request. FMP returns at most 5000 rows per call; a window shorter than
+#: 5000 calendar days cannot hold more, even for symbols that trade every day (crypto).
+WINDOW_DAYS = 4500
+
+_RATE_LIMIT_MARKERS = ("limit reach",)
+_ENTITLEMENT_MARKERS = (
+    "premium",
+    "restricted endpoint",
+    "legacy endpoint",
+    "not available under your current subscription",
+)
+_ERROR_MARKERS = ("error message", "invalid api key", *_RATE_LIMIT_MARKERS, *_ENTITLEMENT_MARKERS)
+
+
+class FmpClient(VendorHttp):
+    """Financial Modeling Prep client: daily bars and profiles from the ``/stable`` API.
+
+    Parameters
+    ----------
+    api_key : str
+        Sent as the ``apikey`` query parameter (lower-case k).
+    base_url : str, default="https://financialmodelingprep.com"
+        Scheme and host.
+    timeout : float, default=30.0
+        Seconds per connect/read.
+    transport : httpx.BaseTransport or None
+        Injected transport for tests.
+    per_minute : float or None, default=300.0
+        Client-side limit shared by every client with this key in the process (Starter plan:
+        300/min). None disables it.
+    max_attempts : int, default=5
+        Attempts per request for 429/"Limit Reach"/5xx/timeouts.
+    max_wait_s : float, default=60.0
+        Cap on one backoff wait.
+    backoff_s : float, default=1.0
+        First backoff step.
+    sleep : callable, default=time.sleep
+        Used for every wait; injectable for tests.
+    window_days : int, default=WINDOW_DAYS
+        Calendar days per ``daily_bars`` request; must stay below 5000.
+    """
+
+    name = "fmp"
+    key_param = "apikey"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "https://financialmodelingprep.com",
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        per_minute: float | None = 300.0,
+        max_attempts: int = 5,
+        max_wait_s: float = 60.0,
+        backoff_s: float = 1.0,
+        sleep: Sleep = time.sleep,
+        window_days: int = WINDOW_DAYS,
+    ) -> None:
+        if not 1 <= window_days < 5000:
+            raise ValueError(f"window_days must be in [1, 5000), got {window_days}")
+        limiter = None
+        if per_minute is not None:
+            limiter = shared_bucket(
+                f"{self.name}:{key_fingerprint(api_key)}", per_minute=per_minute, per_second=None
+            )
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            limiter=limiter,
+            max_attempts=max_attempts,
+            max_wait_s=max_wait_s,
+            backoff_s=backoff_s,
+            sleep=sleep,
+        )
+        self.window_days = window_days
+
+    def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Split-adjusted end-of-day bars of one symbol, ``start`` to ``end`` inclusive.
+
+        Parameters
+        ----------
+        symbol : str
+            FMP symbol (``AAPL``, ``BRK-B``, ``SPY``).
+        start, end : datetime.date
+            Inclusive dates; ranges longer than ``window_days`` take one request per window.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A bar frame (``BAR_COLUMNS``) ascending by date; empty when FMP has no rows.
+            ``adj_close`` equals ``close``; ``vendor_status`` is None.
+        """
+        columns: dict[str, list[object]] = {
+            "symbol": [],
+            "date": [],
+            "open": [],
+            "high": [],
+            "low": [],
+            "close": [],
+            "adj_close": [],
+            "volume": [],
+            "vendor_status": [],
+        }
+        for window_start, window_end in date_windows(start, end, self.window_days):
+            payload = self.get_json(
+                "/stable/historical-price-eod/full",
+                {
+                    "symbol": symbol,
+                    "from": window_start.isoformat(),
+                    "to": window_end.isoformat(),
+                },
+            )
+            for row in _rows(payload):
+                try:
+                    day = dt.date.fromisoformat(str(row["date"])[:10])
+                    bar = [float(row[field]) for field in ("open", "high", "low", "close")]
+                    volume = float(row["volume"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ProviderBadResponse(
+                        f"{self.name}: bad bar for {symbol}: {type(exc).__name__} {exc}"
+                    ) from None
+                if not window_start <= day <= window_end:
+                    continue
+                columns["symbol"].append(symbol)
+                columns["date"].append(day)
+                for name, value in zip(("open", "high", "low", "close"), bar, strict=True):
+                    columns[name].append(value)
+                columns["adj_close"].append(bar[3])
+                columns["volume"].append(volume)
+                columns["vendor_status"].append(None)
+        return bar_frame(columns)
+
+    def profile(self, symbol: str) -> Profile | None:
+        """The company profile of ``symbol``: name, asset type, sector, industry, market cap.
+
+        Parameters
+        ----------
+        symbol : str
+            FMP symbol.
+
+        Returns
+        -------
+        Profile or None
+            None when FMP does not know the symbol (``[]``). ETFs get ``asset_type="etf"`` and
+            sector ``"ETF"`` when FMP leaves it empty; funds get ``"mutual_fund"``; the rest
+            ``"stock"``. ``market_cap`` reads ``marketCap`` or the legacy ``mktCap``.
+        """
+        payload = self.get_json("/stable/profile", {"symbol": symbol})
+        items = _rows(payload)
+        if not items:
+            return None
+        item = next((i for i in items if i.get("symbol") == symbol), items[0])
+        if _flag(item.get("isEtf")):
+            asset_type = "etf"
+        elif _flag(item.get("isFund")):
+            asset_type = "mutual_fund"
+        else:
+            asset_type = "stock"
+        sector = _text(item.get("sector"))
+        if asset_type == "etf" and sector is None:
+            sector = "ETF"
+        market_cap = item.get("marketCap")
+        if market_cap is None:
+            market_cap = item.get("mktCap")
+        return Profile(
+            symbol=_text(item.get("symbol")) or symbol,
+            name=_text(item.get("companyName")),
+            asset_type=asset_type,
+            sector=sector,
+            industry=_text(item.get("industry")),
+            market_cap=_number(market_cap),
+            currency=_text(item.get("currency")),
+            # Legacy v3 puts the full name in "exchange" and the code in "exchangeShortName".
+            exchange=_text(item.get("exchangeShortName")) or _text(item.get("exchange")),
+        )
+
+    # -- vendor quirks ---------------------------------------------------------------------
+
+    def _body_error(self, payload: object | None, text: str) -> str | None:
+        if isinstance(payload, Mapping):
+            message = payload.get("Error Message")
+            if message is not None:
+                return str(message) or "empty Error Message"
+            return None
+        if payload is None and any(m in text.lower() for m in _ERROR_MARKERS):
+            return " ".join(text.split())[:300]
+        return None
+
+    def _classify(self, status: int, message: str) -> type[ProviderError]:
+        lowered = message.lower()
+        if any(marker in lowered for marker in _RATE_LIMIT_MARKERS):
+            return ProviderRateLimited
+        if "invalid api key" in lowered:
+            return super()._classify(401, message)
+        if any(marker in lowered for marker in _ENTITLEMENT_MARKERS):
+            return ProviderEntitlementError
+        return super()._classify(status, message)
+
+
+def date_windows(start: dt.date, end: dt.date, days: int) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive, non-overlapping inclusive windows of at most ``days`` days covering the range.
+
+    Parameters
+    ----------
+    start, end : datetime.date
+        Inclusive range; empty result when ``start > end``.
+    days : int
+        Largest window length in calendar days.
+
+    Returns
+    -------
+    list of (datetime.date, datetime.date)
+        Ascending windows; each starts the day after the previous one ends.
+    """
+    windows = []
+    window_start = start
+    while window_start <= end:
+        window_end = min(end, window_start + dt.timedelta(days=days - 1))
+        windows.append((window_start, window_end))
+        window_start = window_end + dt.timedelta(days=1)
+    return windows
+
+
+def _rows(payload: object) -> list[Mapping[str, Any]]:
+    """The row objects of a stable-API array (``[]`` and ``{}`` mean no data)."""
+    if isinstance(payload, Mapping) and not payload:
+        return []
+    if not isinstance(payload, list) or not all(isinstance(r, Mapping) for r in payload):
+        raise ProviderBadResponse(
+            f"fmp: expected an array of objects, got {type(payload).__name__}"
+        )
+    return payload
+
+
+def _flag(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,194 @@
+"""FRED (St. Louis Fed) series observations, e.g. DGS10 in percent per annum.
+
+Vendor quirks handled here (providers.md section 3): ``file_type=json`` must be asked for;
+values are strings and ``"."`` means missing; error bodies are JSON even when labelled
+``text/xml`` (and XML when JSON was not asked for); the key allows 120 requests per minute and
+micro-bursts above about 2 per second are rejected, hence two limits.
+"""
+
+import datetime as dt
+import html
+import math
+import re
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from sigmasight.providers.base import ProviderBadResponse, ProviderError, ProviderRateLimited
+from sigmasight.providers.http import Sleep, VendorHttp, key_fingerprint, shared_bucket
+
+_XML_ERROR = re.compile(r"<error\b[^>]*\bmessage\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
+_MAX_PAGES = 1000
+
+
+class FredClient(VendorHttp):
+    """FRED API client for series observations.
+
+    Parameters
+    ----------
+    api_key : str
+        Sent as the ``api_key`` query parameter.
+    base_url : str, default="https://api.stlouisfed.org"
+        Scheme and host.
+    timeout : float, default=30.0
+        Seconds per connect/read.
+    transport : httpx.BaseTransport or None
+        Injected transport for tests.
+    per_minute : float or None, default=120.0
+        Per-key limit, shared by every client with this key in the process. None disables it.
+    per_second : float or None, default=2.0
+        Spacing against micro-bursts (no burst allowed). None disables it.
+    max_attempts : int, default=5
+        Attempts per request for 429/5xx/timeouts.
+    max_wait_s : float, default=60.0
+        Cap on one backoff wait.
+    backoff_s : float, default=1.0
+        First backoff step.
+    sleep : callable, default=time.sleep
+        Used for every wait; injectable for tests.
+    """
+
+    name = "fred"
+    key_param = "api_key"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "https://api.stlouisfed.org",
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        per_minute: float | None = 120.0,
+        per_second: float | None = 2.0,
+        max_attempts: int = 5,
+        max_wait_s: float = 60.0,
+        backoff_s: float = 1.0,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        limiter = None
+        if per_minute is not None or per_second is not None:
+            limiter = shared_bucket(
+                f"{self.name}:{key_fingerprint(api_key)}",
+                per_minute=per_minute,
+                per_second=per_second,
+            )
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            limiter=limiter,
+            max_attempts=max_attempts,
+            max_wait_s=max_wait_s,
+            backoff_s=backoff_s,
+            sleep=sleep,
+        )
+
+    def observations(
+        self, series_id: str, start: dt.date, end: dt.date
+    ) -> list[tuple[dt.date, float]]:
+        """Non-missing observations of ``series_id`` from ``start`` to ``end`` inclusive.
+
+        Parameters
+        ----------
+        series_id : str
+            FRED series, e.g. ``DGS10``.
+        start, end : datetime.date
+            Inclusive observation dates.
+
+        Returns
+        -------
+        list of (datetime.date, float)
+            Ascending by date, in the series' units (percent for DGS10). Missing values
+            (``"."``, e.g. bond-market holidays) are left out.
+        """
+        if start > end:
+            return []
+        params: dict[str, str | int] = {
+            "series_id": series_id,
+            "file_type": "json",
+            "observation_start": start.isoformat(),
+            "observation_end": end.isoformat(),
+            "sort_order": "asc",
+        }
+        values: dict[dt.date, float] = {}
+        received = 0
+        for _ in range(_MAX_PAGES):
+            page_params = dict(params)
+            if received:
+                page_params["offset"] = received
+            payload = self.get_json("/fred/series/observations", page_params)
+            rows, count, limit = _page(payload)
+            received += len(rows)
+            for row in rows:
+                parsed = _observation(row)
+                if parsed is not None and start <= parsed[0] <= end:
+                    values[parsed[0]] = parsed[1]
+            if count is None or received >= count:
+                break
+            if not rows:
+                raise ProviderBadResponse(
+                    f"{self.name}: {series_id} stopped after {received} of {count} observations"
+                )
+            params["limit"] = limit
+        else:
+            raise ProviderBadResponse(f"{self.name}: {series_id} needs over {_MAX_PAGES} pages")
+        return sorted(values.items())
+
+    # -- vendor quirks ---------------------------------------------------------------------
+
+    def _body_error(self, payload: object | None, text: str) -> str | None:
+        if isinstance(payload, Mapping):
+            if "error_code" in payload or "error_message" in payload:
+                return str(payload.get("error_message") or f"error_code {payload['error_code']}")
+            return None
+        if payload is None:
+            match = _XML_ERROR.search(text)
+            if match:
+                return html.unescape(match.group(1))
+        return None
+
+    def _classify(self, status: int, message: str) -> type[ProviderError]:
+        lowered = message.lower()
+        if "too many requests" in lowered or "exceeded rate limit" in lowered:
+            return ProviderRateLimited
+        return super()._classify(status, message)
+
+
+def _page(payload: object) -> tuple[list[object], int | None, int]:
+    """Observations, total ``count`` and page ``limit`` of one response."""
+    if not isinstance(payload, Mapping):
+        raise ProviderBadResponse(f"fred: expected an object, got {type(payload).__name__}")
+    rows = payload.get("observations")
+    if rows is None:
+        rows = []
+    if not isinstance(rows, list):
+        raise ProviderBadResponse("fred: 'observations' is not a list")
+    count = payload.get("count")
+    limit = payload.get("limit")
+    return (
+        rows,
+        count if isinstance(count, int) else None,
+        limit if isinstance(limit, int) and limit > 0 else 100000,
+    )
+
+
+def _observation(row: object) -> tuple[dt.date, float] | None:
+    """(date, value) of one observation, or None when the value is missing (``"."``)."""
+    if not isinstance(row, Mapping):
+        raise ProviderBadResponse(f"fred: an observation is not an object: {row!r:.100}")
+    try:
+        day = dt.date.fromisoformat(str(row["date"]))
+        raw = str(row["value"]).strip()
+    except (KeyError, ValueError) as exc:
+        raise ProviderBadResponse(
+            f"fred: bad observation {row!r:.100}: {type(exc).__name__}"
+        ) from None
+    if raw in (".", ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ProviderBadResponse(f"fred: non-numeric value {raw!r:.40} on {day}") from None
+    return (day, value) if math.isfinite(value) else None
