@@ -2,7 +2,6 @@
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -10,7 +9,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -36,11 +34,13 @@ class PriceBar(Base):
 
     symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
     price_date: Mapped[dt.date] = mapped_column(primary_key=True)
-    open: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
-    high: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
-    low: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
-    close: Mapped[Decimal] = mapped_column(Numeric(18, 6))
-    adj_close: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    # Vendors send prices as IEEE doubles and the risk engine computes in float64, so a
+    # double column loses nothing and lets bars load with binary COPY.
+    open: Mapped[float | None]
+    high: Mapped[float | None]
+    low: Mapped[float | None]
+    close: Mapped[float]
+    adj_close: Mapped[float | None]
     volume: Mapped[int | None] = mapped_column(BigInteger)
     # Where the bar came from: polygon, fmp, synthetic, csv.
     source: Mapped[str] = mapped_column(String(16))

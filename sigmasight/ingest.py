@@ -83,6 +83,8 @@ def plan_market_data(
         universe = market_repo.load_universe(session, default_benchmark=settings.benchmark)
         symbols = sorted(universe)
         stored = price_repo.stored_ranges(session, symbols, until=as_of)
+    # The calendar must cover every stored history, or holes before its start go unseen.
+    earliest = min([backfill_start(as_of, backfill_years)] + [r.first for r in stored.values()])
     grouped = price_name in ("polygon", "synthetic")
     # Only Polygon serves option contracts; elsewhere they are valued by model alone.
     skip = (
@@ -94,7 +96,7 @@ def plan_market_data(
         symbols,
         stored,
         as_of=as_of,
-        sessions=_session_calendar(as_of, max(backfill_years, 1)),
+        sessions=Sessions(tuple(nyse_sessions(earliest, as_of))),
         backfill_years=backfill_years,
         extend_history=extend_history,
         grouped=grouped,

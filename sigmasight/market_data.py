@@ -6,7 +6,8 @@ The flow (``flows/market_data.py``) orders these steps; the functions here decid
   new symbol, a gap fill when stored bars have holes, or an incremental update. Symbols that
   only miss the last few sessions are served by one *grouped* request per date (the whole
   market in one call) when the provider has one, so a nightly run costs O(1) requests.
-  Each symbol appears in at most one job, so it is fetched at most once per run.
+  No (symbol, session) is requested twice: a symbol is in one range job, or in the grouped
+  job of each session it misses.
 * :func:`validate_bars` rejects impossible bars and flags suspicious jumps.
 * :func:`assess_quality` measures coverage (share of the required universe with a bar for
   the as-of date) and staleness per symbol.
@@ -118,7 +119,8 @@ def plan_fetches(
     Returns
     -------
     list of FetchJob
-        Each symbol appears in at most one job.
+        A symbol is in at most one range job, or else in the grouped jobs of the
+        sessions it misses; never both.
     """
     window_start = backfill_start(as_of, backfill_years)
     jobs: list[FetchJob] = []
@@ -129,6 +131,11 @@ def plan_fetches(
             jobs.append(FetchJob("range", window_start, as_of, (symbol,), "backfill"))
             continue
         first, last, count = have.first, have.last, have.count
+        if sessions.days and first < sessions.days[0]:
+            raise ValueError(
+                f"{symbol}: stored history starts {first}, before the calendar ({sessions.days[0]}); "
+                "holes could not be seen"
+            )
         start_target = (
             window_start
             if extend_history and first > window_start + dt.timedelta(days=7)
@@ -195,7 +202,8 @@ def validate_bars(bars: pd.DataFrame, *, today: dt.date) -> ValidationResult:
 
     mark(~(c > 0), "close is missing or not positive")
     with np.errstate(invalid="ignore"):
-        mark(np.nan_to_num(np.minimum(o, lo), nan=1.0) <= 0, "a price is not positive")
+        # fmin ignores a NaN open or low, so the other one is still checked.
+        mark(np.fmin(np.fmin(o, lo), h) <= 0, "a price is not positive")
         mark(h < lo, "high < low")
         mark(lo > np.fmin(o, c), "low above open or close")
         mark(h < np.fmax(o, c), "high below open or close")
@@ -215,8 +223,8 @@ def validate_bars(bars: pd.DataFrame, *, today: dt.date) -> ValidationResult:
     if len(good) > 1:
         close = good["close"].to_numpy(dtype=np.float64)
         same = good["symbol"].to_numpy()[1:] == good["symbol"].to_numpy()[:-1]
-        move = np.abs(close[1:] / close[:-1] - 1.0)
-        for index in np.flatnonzero(same & (move > SUSPICIOUS_MOVE)):
+        move = close[1:] / close[:-1] - 1.0
+        for index in np.flatnonzero(same & (np.abs(move) > SUSPICIOUS_MOVE)):
             row = good.iloc[int(index) + 1]
             result.flagged.setdefault(str(row["symbol"]), []).append(
                 f"{row['date']}: close moved {move[index]:+.0%} from the previous bar"
