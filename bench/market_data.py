@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -58,8 +58,8 @@ def _bar(day: dt.date, price: float, hour: int) -> dict[str, Any]:
 class _Polygon(BaseHTTPRequestHandler):
     """Grouped daily and per-ticker aggregates for a synthetic market of ``tickers``."""
 
-    tickers: list[str] = []
-    requests = 0
+    tickers: ClassVar[list[str]] = []
+    requests: ClassVar[int] = 0
 
     def do_GET(self) -> None:
         type(self).requests += 1

@@ -109,7 +109,7 @@ def bars_to_copy_binary(bars: pd.DataFrame, *, source: str, run_id: uuid.UUID) -
     status = bars["vendor_status"].where(bars["vendor_status"].notna(), None)
     keys = pd.DataFrame(
         {
-            "sym_len": symbols.str.len(),
+            "sym_len": symbols.map(len),
             **{f"null_{name}": bars[name].isna() for name in _NULLABLE_FLOATS},
             "null_volume": bars["volume"].isna(),
             "status": status.fillna(""),
