@@ -206,6 +206,35 @@ def cmd_run_market_data(args: argparse.Namespace) -> int:
     return _report_state(state, "market-data")
 
 
+def cmd_run_risk(args: argparse.Namespace) -> int:
+    """Run the nightly-risk flow for a date on what is in the database."""
+    from flows.nightly_risk import nightly_risk
+
+    _require_current_schema()
+    state = nightly_risk(as_of=args.as_of, return_state=True)
+    return _report_state(state, "nightly-risk")
+
+
+def cmd_export_risk(args: argparse.Namespace) -> int:
+    """Write stored risk documents as JSON."""
+    from sigmasight.risk_run import export_documents
+
+    _require_current_schema()
+    documents = export_documents(args.as_of, args.portfolio)
+    if not documents:
+        raise InputError(
+            f"no risk results for {args.as_of}: run `sigmasight run risk --as-of {args.as_of}` first"
+        )
+    payload: Any = documents[0] if args.portfolio else documents
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(documents)} document(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on embedded defaults: migrate, seed the demo, summarise."""
@@ -310,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--backfill-years",
         type=_positive_int,
         help="history for new symbols; given explicitly, also extends shorter histories (default 2)",
+    )
+
+    risk = add(
+        run, "risk", cmd_run_risk, "compute every portfolio's risk for a date (no market-data pull)"
+    )
+    risk.add_argument("--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)")
+
+    export = commands.add_parser("export", help="export stored results").add_subparsers(
+        dest="export_command", required=True, metavar="WHAT"
+    )
+    export_risk = add(export, "risk", cmd_export_risk, "write sigmasight.risk/1 documents as JSON")
+    export_risk.add_argument(
+        "--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)"
+    )
+    export_risk.add_argument(
+        "--portfolio", metavar="ID", help="one portfolio's external id (writes an object)"
+    )
+    export_risk.add_argument(
+        "-o", "--output", metavar="FILE", help="output file (default: standard output)"
     )
 
     add(commands, "summary", cmd_summary, "list the portfolios in the database")

@@ -72,6 +72,9 @@ class PositionRisk(RunResultMixin, Base):
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
     position_id: Mapped[int] = mapped_column(ForeignKey("position.id", ondelete="CASCADE"))
     symbol: Mapped[str] = mapped_column(String(32))
+    # The book as valued on as_of (positions may change later).
+    quantity: Mapped[float | None]
+    underlying: Mapped[str | None] = mapped_column(String(32))
     price: Mapped[float | None]
     market_value: Mapped[float | None]
     exposure: Mapped[float | None]
@@ -87,6 +90,10 @@ class PositionRisk(RunResultMixin, Base):
     vega_usd_per_1pct_vol: Mapped[float | None]
     theta_usd_per_calendar_day: Mapped[float | None]
     rho_usd_per_1pct_rate: Mapped[float | None]
+    beta_spy_150d: Mapped[float | None]
+    # The position's 150-day factor betas {ETF: beta} (those of the underlying for options),
+    # estimated on the same rows as its portfolio's, so that weights x betas sum exactly.
+    factor_betas: Mapped[dict[str, float | None] | None] = mapped_column(JSONB)
 
 
 class FactorExposure(RunResultMixin, Base):

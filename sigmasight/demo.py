@@ -276,14 +276,16 @@ _HEDGE_FUND_BOOK: tuple[tuple[str, int], ...] = (
 # Option legs ("Options Overlay"): underlying, right, contracts, strike as a multiple of the
 # reference price, expiry in months after as_of's month, implied vol, dividend yield.
 _HEDGE_FUND_OPTIONS: tuple[tuple[str, OptionRight, int, float, int, float, float], ...] = (
-    ("SPY", "call", 200, 1.03, 3, 0.18, 0.0125),
-    ("QQQ", "call", 150, 1.04, 2, 0.22, 0.006),
-    ("IWM", "call", 300, 1.05, 2, 0.24, 0.011),
-    ("NVDA", "call", 50, 1.08, 4, 0.50, 0.0003),
-    ("AAPL", "put", -100, 0.92, 2, 0.27, 0.0045),
-    ("MSFT", "put", -80, 0.93, 3, 0.25, 0.007),
-    ("TSLA", "call", -60, 1.08, 2, 0.55, 0.0),
-    ("META", "put", -50, 0.92, 6, 0.35, 0.003),
+    # Contract counts are a tenth of the original's, whose overlay alone was several times
+    # the book's NAV in delta terms.
+    ("SPY", "call", 20, 1.03, 3, 0.18, 0.0125),
+    ("QQQ", "call", 15, 1.04, 2, 0.22, 0.006),
+    ("IWM", "call", 30, 1.05, 2, 0.24, 0.011),
+    ("NVDA", "call", 5, 1.08, 4, 0.50, 0.0003),
+    ("AAPL", "put", -10, 0.92, 2, 0.27, 0.0045),
+    ("MSFT", "put", -8, 0.93, 3, 0.25, 0.007),
+    ("TSLA", "call", -6, 1.08, 2, 0.55, 0.0),
+    ("META", "put", -5, 0.92, 6, 0.35, 0.003),
 )
 
 _CASH_INDIVIDUAL = Decimal("12500.00")
@@ -304,11 +306,23 @@ def _expiry(as_of: dt.date, months_ahead: int) -> dt.date:
     return third_friday(index // 12, index % 12 + 1)
 
 
-def _strike(underlying: str, moneyness: float) -> Decimal:
-    """Strike near ``moneyness`` x reference price, on a 5 (above 100) or 1 increment."""
-    target = REFERENCE_PRICES[underlying] * moneyness
-    increment = 5 if REFERENCE_PRICES[underlying] > 100 else 1
-    return Decimal(round(target / increment) * increment)
+def _spot(underlying: str, as_of: dt.date) -> float:
+    """The underlying's synthetic close on (or just before) ``as_of``, else its reference price.
+
+    The demo runs on the synthetic provider, whose prices drift away from the reference
+    levels, so strikes are set from the price the run will actually see.
+    """
+    from sigmasight.providers.synthetic import SyntheticProvider
+
+    bars = SyntheticProvider().daily_bars(underlying, as_of - dt.timedelta(days=10), as_of)
+    return float(bars["close"].iloc[-1]) if not bars.empty else REFERENCE_PRICES[underlying]
+
+
+def _strike(underlying: str, moneyness: float, as_of: dt.date) -> Decimal:
+    """Strike near ``moneyness`` x the spot on ``as_of``, on a 5 (above 100) or 1 increment."""
+    spot = _spot(underlying, as_of)
+    increment = 5 if spot > 100 else 1
+    return Decimal(max(round(spot * moneyness / increment), 1) * increment)
 
 
 def _positions(book: tuple[tuple[str, int], ...]) -> tuple[PositionSpec, ...]:
@@ -323,7 +337,7 @@ def _option_positions(as_of: dt.date) -> tuple[PositionSpec, ...]:
         option = OptionSpec(
             underlying=underlying,
             right=right,
-            strike=_strike(underlying, moneyness),
+            strike=_strike(underlying, moneyness, as_of),
             expiry=_expiry(as_of, months),
             multiplier=100,
             implied_vol=vol,
@@ -369,26 +383,29 @@ def demo_portfolios(as_of: dt.date) -> tuple[PortfolioSpec, ...]:
     )
 
 
+def security_master() -> dict[str, SecuritySpec]:
+    """Every demo security by symbol (holdings, option underlyings and factor ETFs)."""
+    return {
+        symbol: SecuritySpec(
+            symbol=symbol,
+            asset_type=asset_type,
+            name=name,
+            sector=sector,
+            industry=industry,
+            market_cap=cap,
+        )
+        for symbol, (asset_type, name, sector, industry, cap) in _SECURITY_ROWS.items()
+    }
+
+
 def demo_securities(portfolios: tuple[PortfolioSpec, ...]) -> tuple[SecuritySpec, ...]:
     """Security-master entries for every non-option symbol held, option underlying and factor ETF."""
     symbols = set(DEFAULT_FACTORS)
     for portfolio in portfolios:
         for position in portfolio.positions:
             symbols.add(position.option.underlying if position.option else position.symbol)
-    securities = []
-    for symbol in sorted(symbols):
-        asset_type, name, sector, industry, market_cap = _SECURITY_ROWS[symbol]
-        securities.append(
-            SecuritySpec(
-                symbol=symbol,
-                asset_type=asset_type,
-                name=name,
-                sector=sector,
-                industry=industry,
-                market_cap=market_cap,
-            )
-        )
-    return tuple(securities)
+    master = security_master()
+    return tuple(master[symbol] for symbol in sorted(symbols))
 
 
 def demo_bundle(as_of: dt.date) -> Bundle:

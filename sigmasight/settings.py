@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     backfill_years: int = Field(default=2, ge=1, le=30)
     coverage_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
     fetch_chunk_size: int = Field(default=100, ge=1, le=10_000)
+    risk_chunk_size: int = Field(default=1000, ge=1, le=100_000)
+    risk_lookback_sessions: int = Field(default=504, ge=60, le=5000)
+    risk_workers: int = Field(default=2, ge=1, le=64)
 
     @field_validator("state_dir")
     @classmethod

@@ -2,13 +2,25 @@
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import State, Task, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.client.schemas.objects import TaskRun
 
 from sigmasight import ingest
+from sigmasight.domain import InputError
 from sigmasight.ingest import ChunkOutcome, MarketDataPlan
 from sigmasight.market_data import FetchJob, QualityReport
+from sigmasight.providers.base import ProviderError
+
+
+def retry_unless_permanent(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry transient failures only: a bad key, a missing entitlement or bad data fail at once."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if isinstance(error, ProviderError):
+        return error.retryable
+    return not isinstance(error, InputError)
 
 
 class DataQualityError(RuntimeError):
@@ -37,7 +49,7 @@ def plan_market_data(
     return plan
 
 
-@task(retries=2, retry_delay_seconds=[10, 60])
+@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
 def fetch_prices(
     jobs: list[FetchJob], provider: str, run_id: uuid.UUID, universe: list[str]
 ) -> ChunkOutcome:
@@ -55,7 +67,7 @@ def fetch_prices(
     return outcome
 
 
-@task(retries=2, retry_delay_seconds=[10, 60])
+@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
 def refresh_rates(
     as_of: dt.date, provider: str, run_id: uuid.UUID, backfill_years: int
 ) -> dict[str, int]:
@@ -67,7 +79,7 @@ def refresh_rates(
     return changed
 
 
-@task(retries=2, retry_delay_seconds=[10, 60])
+@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
 def refresh_profiles(symbols: list[str], provider: str) -> int:
     """Refresh sector, industry and market cap of securities older than a week."""
     refreshed = ingest.refresh_profiles(symbols, provider=provider)

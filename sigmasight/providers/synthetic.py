@@ -56,7 +56,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigmasight import trading_calendar
-from sigmasight.demo import REFERENCE_PRICES, demo_portfolios, demo_securities
+from sigmasight.demo import REFERENCE_PRICES, security_master
 from sigmasight.domain import RATE_SERIES, SecuritySpec, parse_occ
 from sigmasight.providers.base import BAR_COLUMNS, Profile, empty_bars
 
@@ -244,7 +244,7 @@ def _prices(log_price: FloatArray) -> FloatArray:
 @cache
 def _demo_securities() -> dict[str, SecuritySpec]:
     """The demo security master by symbol (every demo holding and factor ETF)."""
-    return {spec.symbol: spec for spec in demo_securities(demo_portfolios(ANCHOR))}
+    return security_master()
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ __all__ = [
 ]
 
 _RANK_RTOL_FACTOR = 1e3
-"""Rank tolerance multiplier: a regressor is collinear when the QR diagonal of the
-unit-norm design falls below ``factor * max(n, k) * eps``."""
+"""Round-off tolerance ``tol = factor * max(n, k) * eps``: the regressors are collinear
+when a QR diagonal of the centred unit-norm design is below ``tol``; a series is
+constant when its centred norm is below ``tol`` times its raw norm."""
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,12 @@ def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
     y_mean = y.mean(axis=0)
     xc = x - x_mean
     yc = y - y_mean
-    scale = np.sqrt(np.einsum("ij,ij->j", xc, xc))
-    if not np.all(scale > 0.0):
-        return None
-    q, r = np.linalg.qr(xc / scale)
-    r_diag = np.abs(np.diag(r))
     tol = _RANK_RTOL_FACTOR * max(n, k) * np.finfo(np.float64).eps
-    if not np.all(r_diag > tol):
+    scale = np.sqrt(np.einsum("ij,ij->j", xc, xc))
+    if not np.all(scale > tol * np.sqrt(np.einsum("ij,ij->j", x, x))):
+        return None  # a constant regressor (only centring round-off is left)
+    q, r = np.linalg.qr(xc / scale)
+    if not np.all(np.abs(np.diag(r)) > tol):
         return None
 
     qty = q.T @ yc  # (k, m)
@@ -164,6 +164,7 @@ def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
     resid = yc - q @ qty
     ssr = np.einsum("ij,ij->j", resid, resid)
     sst = np.einsum("ij,ij->j", yc, yc)
+    constant_y = sst <= tol**2 * np.einsum("ij,ij->j", y, y)
     dof = n - k - 1
     s2 = ssr / dof
 
@@ -174,7 +175,7 @@ def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
     var_alpha_unit = 1.0 / n + float(lever @ lever)
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(sst > 0.0, 1.0 - ssr / sst, np.nan)
+        r2 = np.where(constant_y, np.nan, 1.0 - ssr / sst)
         se_betas = np.sqrt(s2[:, None] * inv_diag[None, :])
         se_alpha = np.sqrt(s2 * var_alpha_unit)
         t_stats = np.empty((y.shape[1], k + 1))
@@ -296,25 +297,32 @@ def ols_masked(y: FloatArray, x: FloatArray, min_obs: int) -> MaskedOlsResult:
     fitted = np.zeros(m, dtype=np.bool_)
 
     eligible = np.flatnonzero(n_obs >= max(min_obs, k + 2))
-    if eligible.size:
+    if m > 0 and eligible.size == m and valid.all():
+        groups = [eligible]  # no NaN anywhere: one solve, no grouping cost
+    elif eligible.size:
         packed = np.packbits(valid[:, eligible], axis=0)
         _, inverse = np.unique(packed, axis=1, return_inverse=True)
         inverse = inverse.reshape(-1)
         order = np.argsort(inverse, kind="stable")
         bounds = np.cumsum(np.bincount(inverse))
-        for cols_in_order in np.split(order, bounds[:-1]):
-            cols = eligible[cols_in_order]
-            rows = valid[:, cols[0]]
-            # The all-rows case (no NaN anywhere) avoids copying the full panel.
-            fit = _fit(y2[:, cols], x2) if rows.all() else _fit(y2[np.ix_(rows, cols)], x2[rows])
-            if fit is None:
-                continue
-            alpha[cols] = fit.alpha
-            betas[cols] = fit.betas
-            r2[cols] = fit.r2
-            resid_std[cols] = fit.resid_std
-            t_stats[cols] = fit.t_stats
-            fitted[cols] = True
+        groups = [eligible[part] for part in np.split(order, bounds[:-1])]
+    else:
+        groups = []
+    for cols in groups:
+        rows = valid[:, cols[0]]
+        if not rows.all():
+            fit = _fit(y2[np.ix_(rows, cols)], x2[rows])
+        else:
+            # Avoid copying the whole panel in the common no-NaN case.
+            fit = _fit(y2 if cols.size == m else y2[:, cols], x2)
+        if fit is None:
+            continue
+        alpha[cols] = fit.alpha
+        betas[cols] = fit.betas
+        r2[cols] = fit.r2
+        resid_std[cols] = fit.resid_std
+        t_stats[cols] = fit.t_stats
+        fitted[cols] = True
     return MaskedOlsResult(
         alpha=alpha,
         betas=betas,
@@ -410,10 +418,13 @@ def beta(y: FloatArray, x: FloatArray) -> FloatArray:
     count = valid.sum(axis=0)
     xm = np.where(valid, xv[:, None], 0.0)
     ym = np.where(valid, y2, 0.0)
+    tol = _RANK_RTOL_FACTOR * max(y2.shape[0], 1) * np.finfo(np.float64).eps
     with np.errstate(divide="ignore", invalid="ignore"):
         dx = np.where(valid, xm - xm.sum(axis=0) / count, 0.0)
         dy = np.where(valid, ym - ym.sum(axis=0) / count, 0.0)
         sxy = np.einsum("ij,ij->j", dx, dy)
         sxx = np.einsum("ij,ij->j", dx, dx)
-        slope: FloatArray = np.where((count >= 2) & (sxx > 0.0), sxy / sxx, np.nan)
+        # A constant x leaves only centring round-off in sxx: treat it as zero.
+        varies = sxx > tol**2 * np.einsum("ij,ij->j", xm, xm)
+        slope: FloatArray = np.where((count >= 2) & varies, sxy / sxx, np.nan)
     return slope

@@ -79,7 +79,7 @@ QuantileMethod: TypeAlias = Literal[
 ]
 """The 13 numpy quantile methods; ``"linear"`` (Hyndman-Fan type 7) is the default."""
 
-QUANTILE_METHODS: tuple[str, ...] = get_args(QuantileMethod)
+QUANTILE_METHODS: tuple[QuantileMethod, ...] = get_args(QuantileMethod)
 
 Statistic: TypeAlias = float | FloatArray
 """``float`` for 1-D ``returns``, ndarray of shape ``(n_series,)`` for 2-D ``returns``."""
@@ -255,10 +255,14 @@ def hist_var(
     x, was_1d = _as_columns(returns)
     missing, counts = _valid_counts(x)
     quantile = np.full(x.shape[1], np.nan)
-    complete = np.flatnonzero(~missing.any(axis=0))
-    if complete.size and x.shape[0] >= MIN_OBS_TAIL:
-        quantile[complete] = np.quantile(x[:, complete], alpha, axis=0, method=method)
-    gappy = np.flatnonzero(missing.any(axis=0) & (counts >= MIN_OBS_TAIL))
+    has_gap = missing.any(axis=0)
+    if x.shape[0] >= MIN_OBS_TAIL:
+        if not has_gap.any():
+            quantile = np.quantile(x, alpha, axis=0, method=method)
+        elif not has_gap.all():
+            complete = np.flatnonzero(~has_gap)
+            quantile[complete] = np.quantile(x[:, complete], alpha, axis=0, method=method)
+    gappy = np.flatnonzero(has_gap & (counts >= MIN_OBS_TAIL))
     if gappy.size:
         # Performance: np.nanquantile loops over columns in Python. Sorting puts the
         # NaNs last, so columns sharing a count n are one (n, k) block for np.quantile.

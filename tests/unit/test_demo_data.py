@@ -26,6 +26,7 @@ from sigmasight.domain import (
     ScenarioSpec,
     parse_occ,
 )
+from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.stress_library import BUILTIN_SCENARIOS, CATEGORIES, SEVERITIES, validate_scenario
 
 AS_OF = dt.date(2025, 6, 30)
@@ -214,21 +215,24 @@ def test_option_terms_are_plausible() -> None:
     legs = {p.option.underlying: p for p in book.positions if p.option}
     assert set(legs) == {"SPY", "QQQ", "IWM", "NVDA", "AAPL", "MSFT", "META", "TSLA"}
     contracts = {u: int(p.quantity) for u, p in legs.items()}
+    # A tenth of the original's contract counts (its overlay dwarfed the book).
     assert contracts == {
-        "SPY": 200,
-        "QQQ": 150,
-        "IWM": 300,
-        "NVDA": 50,
-        "AAPL": -100,
-        "MSFT": -80,
-        "TSLA": -60,
-        "META": -50,
+        "SPY": 20,
+        "QQQ": 15,
+        "IWM": 30,
+        "NVDA": 5,
+        "AAPL": -10,
+        "MSFT": -8,
+        "TSLA": -6,
+        "META": -5,
     }
     for underlying, position in legs.items():
         option = position.option
         assert option is not None
         assert isinstance(option.strike, Decimal)
-        spot = REFERENCE_PRICES[underlying]
+        # Strikes are set near the synthetic spot the demo run will see on AS_OF.
+        bars = SyntheticProvider().daily_bars(underlying, AS_OF - dt.timedelta(days=10), AS_OF)
+        spot = float(bars["close"].iloc[-1])
         assert abs(float(option.strike) / spot - 1.0) <= 0.10
         increment = 5 if spot > 100 else 1
         assert option.strike % increment == 0
