@@ -237,14 +237,21 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on embedded defaults: migrate, seed the demo, summarise."""
+    """The main job on embedded defaults: migrate, seed, nightly pipeline, summary."""
+    from flows.nightly import nightly
+
+    args.as_of = _default_as_of(args)
     cmd_db_upgrade(args)
     cmd_seed_demo(args)
+    print(f"running the nightly pipeline for {args.as_of} (market data, then risk) ...")
+    state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
+    if _report_state(state, "nightly") != 0:
+        return 1
     return cmd_summary(args)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    """Print the portfolios in the database."""
+    """Print the portfolios with their current risk headline."""
     from sigmasight.db import session_scope
     from sigmasight.repositories.portfolios import portfolio_overview
 
@@ -253,11 +260,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if not rows:
         print("no portfolios yet: `sigmasight seed demo` or `sigmasight import portfolios FILE`")
         return 0
-    print(f"\n{'portfolio':<18} {'owner':<36} {'positions':>9} {'options':>7} {'cash':>14}")
+    print(
+        f"\n{'portfolio':<18} {'positions':>9} {'as of':>10} {'NAV':>14} {'VaR95 1d':>12} "
+        f"{'beta SPY':>8} {'status':>10}"
+    )
     for row in rows:
+
+        def cell(value: float | None, spec: str) -> str:
+            return format(value, spec) if value is not None else "-"
+
         print(
-            f"{row.external_id:<18} {row.owner_email:<36} {row.positions:>9} {row.options:>7} "
-            f"{row.cash:>14,.2f}"
+            f"{row.external_id:<18} {row.positions:>9} {row.as_of or '-'!s:>10} {cell(row.nav, ',.0f'):>14} "
+            f"{cell(row.var95, ',.0f'):>12} {cell(row.beta, '.2f'):>8} {row.status or 'no run':>10}"
         )
     return 0
 
@@ -283,9 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    demo = add(commands, "demo", cmd_demo, "migrate, seed the demo portfolios and print a summary")
+    demo = add(
+        commands,
+        "demo",
+        cmd_demo,
+        "the main job on embedded defaults: migrate, seed the demo, market data, risk, summary",
+    )
     demo.add_argument(
         "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
+    )
+    demo.add_argument(
+        "--provider",
+        choices=("polygon", "fmp", "synthetic"),
+        default="synthetic",
+        help="price provider for the demo (default: synthetic, offline)",
     )
 
     db = commands.add_parser("db", help="database: upgrade, status, stop").add_subparsers(
@@ -360,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", metavar="FILE", help="output file (default: standard output)"
     )
 
-    add(commands, "summary", cmd_summary, "list the portfolios in the database")
+    add(
+        commands, "summary", cmd_summary, "list the portfolios with their current NAV, VaR and beta"
+    )
     return parser
 
 
