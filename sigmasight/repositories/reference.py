@@ -59,12 +59,16 @@ def _upsert(
     counts: ChangeCounts,
     *,
     touch_updated_at: bool = False,
+    insert_only: Sequence[str] = (),
 ) -> list[Any]:
-    """INSERT ... ON CONFLICT DO UPDATE only where a non-key value differs."""
+    """INSERT ... ON CONFLICT DO UPDATE only where a non-key value differs.
+
+    ``insert_only`` columns are written for new rows but neither compared nor updated.
+    """
     if not rows:
         return []
     stmt = insert(model).values(list(rows))
-    value_columns = [name for name in rows[0] if name not in keys]
+    value_columns = [name for name in rows[0] if name not in keys and name not in insert_only]
     table = model.__table__
     set_: dict[str, Any] = {name: stmt.excluded[name] for name in value_columns}
     if touch_updated_at:
@@ -142,7 +146,9 @@ def upsert_securities(
         }
         for s in securities
     ]
-    _upsert(session, Security, rows, ["symbol"], counts)
+    # Who last described the security (a vendor profile refresh, or this import) is kept
+    # as it is: re-importing the same facts must not count as a change.
+    _upsert(session, Security, rows, ["symbol"], counts, insert_only=("source",))
 
 
 def ensure_builtin_scenarios(session: Session, counts: ChangeCounts) -> None:

@@ -107,13 +107,3 @@ def test_cli_seed_is_idempotent(engine, capsys):
     assert main(["seed", "demo", "--as-of", "2026-11-25"]) == 0
     assert "nothing changed" in capsys.readouterr().out
     assert table_digests(engine) == before
-
-
-def test_cli_demo_prints_the_portfolios(engine, capsys):
-    assert main(["demo", "--as-of", "2026-11-25"]) == 0
-    out = capsys.readouterr().out
-    for external_id in PORTFOLIO_IDS:
-        assert external_id in out
-    for email, _ in DEMO_USERS:
-        assert email in out
-    assert row_counts(engine)["portfolio"] == 3

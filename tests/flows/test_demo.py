@@ -1,0 +1,47 @@
+"""`sigmasight demo`: migrate, seed, nightly pipeline, summary; a second run changes no data."""
+
+import re
+
+from sqlalchemy import text
+
+from cli.main import main
+from sigmasight.demo import DEMO_USERS
+from tests.dbstate import table_digests
+
+PORTFOLIOS = ("DEMO_HEDGE_FUND", "DEMO_HNW", "DEMO_INDIVIDUAL")
+DATA_TABLES = (
+    "app_user",
+    "portfolio",
+    "position",
+    "price_bar",
+    "rate_observation",
+    "portfolio_snapshot",
+    "position_risk",
+    "factor_exposure",
+    "correlation_result",
+    "stress_result",
+)
+
+
+def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys):
+    assert main(["demo", "--as-of", "2026-11-25"]) == 0
+    out = capsys.readouterr().out
+    for external_id in PORTFOLIOS:
+        line = next(row for row in out.splitlines() if row.startswith(external_id))
+        # positions, date, NAV, VaR, beta, status: real numbers, not placeholders.
+        assert re.search(r"\s2026-11-25\s+[\d,]+\s+[\d,]+\s+-?\d+\.\d\d\s+ok$", line), line
+    with engine.connect() as conn:
+        current = conn.execute(
+            text(
+                "SELECT count(*) FROM portfolio_snapshot WHERE is_current AND as_of_date = '2026-11-25'"
+            )
+        ).scalar_one()
+        owners = set(conn.execute(text("SELECT email FROM app_user")).scalars())
+    assert current == 3
+    assert {email for email, _ in DEMO_USERS} <= owners
+
+    before = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
+    assert main(["demo", "--as-of", "2026-11-25"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    after = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
+    assert after == before
