@@ -12,7 +12,7 @@ from models.results import (
     Report,
     StressResult,
 )
-from models.runs import FlowRun
+from models.runs import FlowRun, TableStat
 
 __all__ = [
     "Backup",
@@ -33,6 +33,7 @@ __all__ = [
     "Security",
     "StressResult",
     "StressScenario",
+    "TableStat",
     "TimestampMixin",
     "User",
 ]

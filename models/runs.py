@@ -4,7 +4,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,3 +44,24 @@ class FlowRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     timings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class TableStat(Base):
+    """Size and health of one table, as measured by a db-maintenance run."""
+
+    __tablename__ = "table_stat"
+    __table_args__ = (UniqueConstraint("run_id", "table_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("flow_run.id"), index=True)
+    as_of_date: Mapped[dt.date]
+    table_name: Mapped[str] = mapped_column(String(128))
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    table_bytes: Mapped[int] = mapped_column(BigInteger)
+    index_bytes: Mapped[int] = mapped_column(BigInteger)
+    live_rows: Mapped[int] = mapped_column(BigInteger)
+    dead_rows: Mapped[int] = mapped_column(BigInteger)
+    # Dead tuples as a share of all tuples: the bloat estimate available without extensions.
+    dead_ratio: Mapped[float]
+    last_vacuum: Mapped[dt.datetime | None]
+    last_analyze: Mapped[dt.datetime | None]
