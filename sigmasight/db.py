@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -132,6 +132,13 @@ def session_scope() -> Iterator[Session]:
     """Open a session; commit on success, roll back on error."""
     with get_sessionmaker().begin() as session:
         yield session
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A connection outside any transaction (VACUUM cannot run inside one)."""
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 def raw_connection(session: Session) -> "psycopg.Connection[Any]":

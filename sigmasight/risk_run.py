@@ -309,13 +309,7 @@ def run_chunk(inputs: RiskInputs, portfolio_ids: Sequence[int], run_id: uuid.UUI
                             for k in ("price", "market_value", "exposure", "weight", "daily_pnl")
                         ),
                         *(doc.num(g[k][i_local]) for k in doc.GREEK_KEYS),
-                        doc.num(
-                            inputs.market.sym_beta_150[
-                                inputs.market.index[part_books.pos_asset[i_local]]
-                            ]
-                        )
-                        if part_books.pos_asset[i_local] in inputs.market.index
-                        else None,
+                        doc.num(result.position_beta_150[i_local]),
                         {
                             f: doc.num(b)
                             for f, b in zip(

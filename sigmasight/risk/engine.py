@@ -31,7 +31,7 @@ from sigmasight.risk import stats
 from sigmasight.risk.correlation import clusters, pairwise_corr
 from sigmasight.risk.options import bsm, desk_greeks, position_greeks
 from sigmasight.risk.regression import last_window_rows, ols_masked
-from sigmasight.risk.returns import ffill_prices, simple_returns
+from sigmasight.risk.returns import ffill_prices, gap_too_long, simple_returns
 from sigmasight.risk.types import BoolArray, FloatArray, IntArray
 
 FFILL_LIMIT = 5
@@ -113,6 +113,7 @@ class Market:
     sym_beta_150: FloatArray
     sym_rate_beta: FloatArray
     realised_vol: FloatArray
+    long_gap: BoolArray
     corr: FloatArray
     corr_index: dict[str, int]
     warnings: tuple[str, ...] = ()
@@ -198,6 +199,9 @@ def prepare_market(panel: Panel, corr_symbols: tuple[str, ...] | None = None) ->
         sym_beta_150=sym_beta_150,
         sym_rate_beta=sym_rate,
         realised_vol=realised_vol,
+        long_gap=gap_too_long(panel.prices[:-1], FFILL_LIMIT)
+        if n_dates > 1
+        else np.zeros(n_sym, dtype=bool),
         corr=corr,
         corr_index={s: i for i, s in enumerate(wanted)},
         warnings=tuple(warnings),
@@ -264,6 +268,7 @@ class BookResults:
     positions: dict[str, FloatArray]
     position_greeks: dict[str, FloatArray]
     position_factor_betas: FloatArray
+    position_beta_150: FloatArray
     position_stress: FloatArray
     correlation: list[tuple[list[str], list[list[float | None]], list[list[str]]]]
     warnings: list[list[str]] = field(default_factory=list)
@@ -293,6 +298,12 @@ def _value_positions(
             else f"no price within {FFILL_LIMIT} sessions of the valuation date"
         )
         warnings[p].append(f"{books.pos_symbol[i]}: {why}; position not valued")
+    long_gap = np.where(known, market.long_gap[np.maximum(asset_idx, 0)], False)
+    for i in np.flatnonzero(long_gap):
+        warnings[int(books.pos_portfolio[i])].append(
+            f"{books.pos_asset[i]}: a gap of more than {FFILL_LIMIT} sessions in its prices; "
+            "the book's returns on those days are left out"
+        )
     for i in np.flatnonzero(known & ~np.isnan(spot) & (stale > 0)):
         warnings[int(books.pos_portfolio[i])].append(
             f"{books.pos_asset[i]}: last price is {int(stale[i])} session(s) old (carried forward)"
@@ -368,8 +379,9 @@ def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...])
     stock_mv = _segment_sum(np.where(books.is_option, 0.0, mv), owner, n_p)
     option_mv = _segment_sum(np.where(books.is_option, mv, 0.0), owner, n_p)
     nav = books.cash + stock_mv + option_mv
-    long_mv = _segment_sum(np.where(mv > 0, mv, 0.0), owner, n_p)
-    short_mv = _segment_sum(np.where(mv < 0, mv, 0.0), owner, n_p)
+    # An unvalued position (NaN) must make both sums NaN, not drop out of them.
+    long_mv = _segment_sum(np.where(np.isnan(mv), np.nan, np.where(mv > 0, mv, 0.0)), owner, n_p)
+    short_mv = _segment_sum(np.where(np.isnan(mv), np.nan, np.where(mv < 0, mv, 0.0)), owner, n_p)
     net = _segment_sum(exposure, owner, n_p)
     # Gross nets a stock against the options on it: |sum of exposure per underlying|.
     asset_idx = pos["asset_idx"].astype(np.int64)
@@ -457,16 +469,32 @@ def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...])
     pos_betas = np.full((books.quantity.size, k), np.nan)
     known = asset_idx >= 0
     pos_betas[known] = market.sym_factor_betas[asset_idx[known]]
-    window_total = int(market.factor_rows.sum())
-    for p in np.flatnonzero(pf.fitted & (pf.n_obs < window_total)):
-        rows = market.factor_rows & ~np.isnan(port[:, p])
+    pos_beta_150 = np.where(known, market.sym_beta_150[np.maximum(asset_idx, 0)], np.nan)
+    pos_rate_beta = np.where(known, market.sym_rate_beta[np.maximum(asset_idx, 0)], np.nan)
+    # A book with a return gap (late listing, long hole) is estimated on fewer rows than its
+    # assets are: refit its positions on the book's own rows so position figures add up.
+    for p in np.flatnonzero(usable & np.isnan(port).any(axis=0)):
+        rows = ~np.isnan(port[:, p])
         members = np.flatnonzero((owner == p) & known)
-        fit = ols_masked(
-            np.where(rows[:, None], market.returns[:, asset_idx[members]], np.nan),
-            np.where(rows[:, None], fx, np.nan),
-            min_obs,
-        )
-        pos_betas[members] = fit.betas
+        if members.size == 0 or rows.sum() < 3:
+            continue
+        assets = market.returns[:, asset_idx[members]]
+        factor_rows = market.factor_rows & rows
+        if pf.fitted[p]:
+            pos_betas[members] = ols_masked(
+                np.where(factor_rows[:, None], assets, np.nan),
+                np.where(factor_rows[:, None], fx, np.nan),
+                min_obs,
+            ).betas
+        beta_rows = last_window_rows((rows & ~np.isnan(spy))[:, None], BETA_WINDOW)[:, 0]
+        pos_beta_150[members] = ols_masked(
+            np.where(beta_rows[:, None], assets, np.nan), spy, min_obs=20
+        ).betas[:, 0]
+        if market.dy.size:
+            rate_rows = rows & ~np.isnan(market.dy)
+            pos_rate_beta[members] = ols_masked(
+                np.where(rate_rows[:, None], assets, np.nan), market.dy, min_obs=60
+            ).betas[:, 0]
 
     rate_fit = ols_masked(port, market.dy, min_obs=60) if market.dy.size else None
     rate_beta = rate_fit.betas[:, 0] if rate_fit is not None else np.full(n_p, np.nan)
@@ -485,7 +513,17 @@ def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...])
         values[~usable | (n_obs < 2)] = np.nan
 
     names, linear, full, pos_stress, has_options = _stress(
-        market, books, pos, pf.betas, beta_150, rate_beta, nav, pos_betas, scenarios
+        market,
+        books,
+        pos,
+        pf.betas,
+        beta_150,
+        rate_beta,
+        nav,
+        pos_betas,
+        pos_beta_150,
+        pos_rate_beta,
+        scenarios,
     )
     correlation = _correlations(market, books, n_p)
     return BookResults(
@@ -513,6 +551,7 @@ def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...])
         },
         position_greeks={k.split(":", 1)[1]: v for k, v in pos.items() if k.startswith("greek:")},
         position_factor_betas=pos_betas,
+        position_beta_150=pos_beta_150,
         position_stress=pos_stress,
         correlation=correlation,
         warnings=warnings,
@@ -532,6 +571,8 @@ def _stress(
     rate_beta: FloatArray,
     nav: FloatArray,
     pos_betas: FloatArray,
+    pos_beta_150: FloatArray,
+    pos_rate_beta: FloatArray,
     scenarios: tuple[Scenario, ...],
 ) -> tuple[tuple[str, ...], FloatArray, FloatArray, FloatArray, BoolArray]:
     """Linear factor stress for every scenario, plus market and rate moves; full revaluation of options."""
@@ -585,14 +626,10 @@ def _stress(
     linear = impact * nav[:, None]
 
     # Per-position linear P&L (sums to the portfolio figure when betas share rows).
-    asset_idx = pos["asset_idx"].astype(np.int64)
-    known = asset_idx >= 0
-    sym_beta_150 = np.where(known, market.sym_beta_150[np.maximum(asset_idx, 0)], np.nan)
-    sym_rate = np.where(known, market.sym_rate_beta[np.maximum(asset_idx, 0)], np.nan)
     move_factor = np.nan_to_num(pos_betas) @ shock.T
     move_factor[np.isnan(pos_betas).any(axis=1)] = np.nan
-    move_rate = np.where(dpp[None, :] != 0, sym_rate[:, None] * dpp[None, :], 0.0)
-    move_market = sym_beta_150[:, None] * shock[:, spy_col][None, :]
+    move_rate = np.where(dpp[None, :] != 0, pos_rate_beta[:, None] * dpp[None, :], 0.0)
+    move_market = pos_beta_150[:, None] * shock[:, spy_col][None, :]
     position_moves = np.where(market_only[None, :], move_market, move_factor + move_rate)
     pos_stress = pos["exposure"][:, None] * position_moves
 
