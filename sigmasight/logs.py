@@ -3,7 +3,9 @@
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable
+from urllib.parse import quote_plus
 
 from sigmasight.settings import SECRET_ENV_NAMES, get_settings
 
@@ -59,6 +61,23 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Emit to the current ``sys.stderr``."""
         self.stream = sys.stderr
         super().emit(record)
+
+
+# One filter on the "httpx" logger: its INFO line carries the full URL, query keys and
+# webhook tokens included. Callers register each secret they put in a URL.
+_HTTPX_REDACTOR = RedactSecrets([])
+logging.getLogger("httpx").addFilter(_HTTPX_REDACTOR)
+_REDACTOR_LOCK = threading.Lock()
+
+
+def redact_in_httpx_logs(secret: str) -> None:
+    """Have the ``httpx`` logger mask ``secret`` (raw and URL-encoded) from now on."""
+    with _REDACTOR_LOCK:
+        candidates = {secret, quote_plus(secret)}
+        known = set(_HTTPX_REDACTOR.secrets)
+        fresh = {s for s in candidates if len(s) >= 4} - known
+        if fresh:
+            _HTTPX_REDACTOR.secrets = sorted(known | fresh, key=len, reverse=True)
 
 
 def configured_secrets() -> list[str]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
+from models import PortfolioSnapshot
 from sigmasight.db import session_scope
 from sigmasight.domain import InputError, ScenarioSpec
 from sigmasight.repositories import results as results_repo
@@ -404,30 +406,32 @@ def finish_risk(as_of: dt.date, portfolio_ids: Sequence[int]) -> int:
 
 def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[dict[str, Any]]:
     """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones)."""
-    documents = []
     with session_scope() as session:
         found = results_repo.snapshots_for(session, as_of, external_id)
         if external_id is not None and not found:
             when = as_of.isoformat() if as_of else "the current snapshot"
             raise InputError(f"--portfolio {external_id}: no risk results for {when}")
-        for snap, _ in found:
-            stored = dict(snap.document or {})
-            head: dict[str, Any] = {}
-            for key in ("schema", "portfolio_id", "as_of"):
-                if key in stored:
-                    head[key] = stored.pop(key)
-            head["run_id"] = str(snap.run_id)
-            head.update(stored)
-            rows = results_repo.positions_for(session, snap.portfolio_id, snap.as_of_date)
-            corr = results_repo.correlation_for(session, snap.portfolio_id, snap.as_of_date)
-            documents.append(
-                doc.assemble(
-                    head,
-                    [position_entry(row) for row in rows],
-                    doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
-                )
-            )
+        documents = [stored_document(session, snap) for snap, _ in found]
     return documents
+
+
+def stored_document(session: Session, snap: PortfolioSnapshot) -> dict[str, Any]:
+    """One snapshot's full ``sigmasight.risk/1`` document, joined from its stored parts."""
+    stored = dict(snap.document or {})
+    head: dict[str, Any] = {}
+    for key in ("schema", "portfolio_id", "as_of"):
+        if key in stored:
+            head[key] = stored.pop(key)
+    head["run_id"] = str(snap.run_id)
+    head.update(stored)
+    rows = results_repo.positions_for(session, snap.portfolio_id, snap.as_of_date)
+    corr = results_repo.correlation_for(session, snap.portfolio_id, snap.as_of_date)
+    return doc.assemble(
+        head,
+        [position_entry(row) for row in rows],
+        doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
+        tuple(risk_inputs.load_factors(session)),
+    )
 
 
 def position_entry(row: Any) -> dict[str, Any]:

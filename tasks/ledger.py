@@ -8,6 +8,8 @@ from prefect import Flow, State, get_run_logger, runtime, task
 from prefect.client.schemas.objects import FlowRun
 
 from sigmasight import ledger
+from sigmasight.notify import notify_failure
+from sigmasight.settings import get_settings
 
 
 def current_flow_run_id() -> uuid.UUID | None:
@@ -33,6 +35,19 @@ def close_run(
 
 
 def mark_run_failed(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
-    """Flow hook (on_failure / on_crashed): the ledger row says failed, with the reason."""
-    message = state.message or state.name
-    ledger.close_run(uuid.UUID(str(flow_run.id)), "failed", error=str(message)[:4000])
+    """Flow hook (on_failure / on_crashed): the ledger row says failed; the webhook hears of it."""
+    message = str(state.message or state.name)
+    try:
+        ledger.close_run(uuid.UUID(str(flow_run.id)), "failed", error=message[:4000])
+    finally:
+        webhook = get_settings().slack_webhook_url
+        if webhook is not None:
+            as_of = flow_run.parameters.get("as_of") if flow_run.parameters else None
+            notify_failure(
+                webhook.get_secret_value(),
+                flow=flow.name,
+                flow_run_id=str(flow_run.id),
+                state=state.name or "Failed",
+                as_of=str(as_of) if as_of else None,
+                error=message,
+            )

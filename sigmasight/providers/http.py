@@ -32,7 +32,7 @@ from urllib.parse import quote_plus
 import httpx
 import pandas as pd
 
-from sigmasight.logs import REDACTED, RedactSecrets
+from sigmasight.logs import REDACTED, redact_in_httpx_logs
 from sigmasight.providers.base import (
     BAR_COLUMNS,
     ProviderAuthError,
@@ -59,22 +59,6 @@ _AUTH_MESSAGE = re.compile(
     re.IGNORECASE,
 )
 _MESSAGE_CHARS = 300
-
-# One filter on the "httpx" logger: its INFO line carries the full URL, query key included.
-_HTTPX_REDACTOR = RedactSecrets([])
-_HTTPX_LOGGER = logging.getLogger("httpx")
-_HTTPX_LOGGER.addFilter(_HTTPX_REDACTOR)
-_REDACTOR_LOCK = threading.Lock()
-
-
-def _register_secret(secret: str) -> None:
-    """Have the ``httpx`` logger mask ``secret`` (raw and URL-encoded) from now on."""
-    with _REDACTOR_LOCK:
-        candidates = {secret, quote_plus(secret)}
-        known = set(_HTTPX_REDACTOR.secrets)
-        fresh = {s for s in candidates if len(s) >= 4} - known
-        if fresh:
-            _HTTPX_REDACTOR.secrets = sorted(known | fresh, key=len, reverse=True)
 
 
 class TokenBucket:
@@ -277,7 +261,7 @@ class VendorHttp:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self._api_key = api_key
-        _register_secret(api_key)
+        redact_in_httpx_logs(api_key)
         self._secrets = sorted(
             {s for s in (api_key, quote_plus(api_key)) if len(s) >= 4}, key=len, reverse=True
         )

@@ -158,22 +158,51 @@ def correlation_block(symbols: list[str], matrix: list[list[float | None]]) -> d
     return {"symbols": symbols, "matrix": matrix, "min_overlap": CORR_MIN_OVERLAP}
 
 
+#: Top-level keys in the order FORMATS.md shows them (JSONB storage does not keep order).
+KEY_ORDER = (
+    "schema",
+    "portfolio_id",
+    "as_of",
+    "run_id",
+    "data_as_of",
+    "conventions",
+    "valuation",
+    "positions",
+    "daily_pnl",
+    "risk",
+    "beta_spy",
+    "factor_exposures",
+    "rate_sensitivity",
+    "performance",
+    "stress",
+    "stress_full_revaluation",
+    "correlation",
+    "warnings",
+)
+
+
 def assemble(
-    head: dict[str, Any], positions: list[dict[str, Any]], correlation: dict[str, Any] | None
+    head: dict[str, Any],
+    positions: list[dict[str, Any]],
+    correlation: dict[str, Any] | None,
+    factors: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Join the stored parts into the full document, keys in FORMATS.md order."""
-    document: dict[str, Any] = {}
-    for key, value in head.items():
-        document[key] = value
-        if key == "valuation":
-            document["positions"] = positions
-    ordered = {k: v for k, v in document.items() if k != "warnings"}
-    ordered["correlation"] = correlation or {
-        "symbols": [],
-        "matrix": [],
-        "min_overlap": CORR_MIN_OVERLAP,
+    """Join the stored parts into the full document, keys in FORMATS.md order.
+
+    ``factors`` restores the model order of the factor betas (JSONB sorts object keys).
+    """
+    parts = {
+        **head,
+        "positions": positions,
+        "correlation": correlation
+        or {"symbols": [], "matrix": [], "min_overlap": CORR_MIN_OVERLAP},
     }
-    ordered["warnings"] = head.get("warnings", [])
+    exposures = parts.get("factor_exposures")
+    if isinstance(exposures, dict) and factors and isinstance(exposures.get("betas"), dict):
+        betas = exposures["betas"]
+        exposures["betas"] = {f: betas[f] for f in factors if f in betas} | betas
+    ordered = {key: parts[key] for key in KEY_ORDER if key in parts}
+    ordered.update({k: v for k, v in parts.items() if k not in ordered})
     return ordered
 
 
