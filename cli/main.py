@@ -41,6 +41,15 @@ def _as_of(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _ports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ui-port", type=int, default=4200, help="Prefect UI and API port (default 4200)"
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=8001, help="SigmaSight API port (default 8001)"
+    )
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -237,17 +246,58 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
 
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job on embedded defaults: migrate, seed, nightly pipeline, summary."""
-    from flows.nightly import nightly
-
+    """The main job on embedded defaults: migrate, seed, nightly pipeline, summary, then serve."""
     args.as_of = _default_as_of(args)
     cmd_db_upgrade(args)
     cmd_seed_demo(args)
-    print(f"running the nightly pipeline for {args.as_of} (market data, then risk) ...")
-    state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
-    if _report_state(state, "nightly") != 0:
-        return 1
-    return cmd_summary(args)
+    served = None
+    if args.serve:
+        from cli.serve import ServedMode
+
+        served = ServedMode(ui_port=args.ui_port, api_port=args.api_port)
+        print(
+            f"starting the Prefect server on {served.ui_url} (its first start takes about half a minute) ..."
+        )
+        served.start_prefect()
+    try:
+        from flows.nightly import nightly
+
+        print(f"running the nightly pipeline for {args.as_of} (market data, then risk) ...")
+        state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
+        if _report_state(state, "nightly") != 0:
+            return 1
+        cmd_summary(args)
+        if served is None:
+            return 0
+        return _serve(served)
+    finally:
+        if served is not None:
+            served.stop()
+
+
+def _serve(served: "Any") -> int:
+    served.start_deployments()
+    api = served.start_api()
+    print(f"\nPrefect UI:     {served.ui_url}   (deployments served; schedules active)")
+    if api:
+        print(f"SigmaSight API: {served.sigmasight_api_url}   (docs at /docs)")
+    print(f"logs:           {served.log_dir}")
+    print("Ctrl-C stops everything.")
+    return int(served.wait())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the Prefect server and UI, serve the deployments, start the API; Ctrl-C stops all."""
+    from cli.serve import ServedMode
+
+    _require_current_schema()
+    served = ServedMode(ui_port=args.ui_port, api_port=args.api_port)
+    print(f"starting the Prefect server on {served.ui_url} ...")
+    try:
+        served.start_prefect()
+        return _serve(served)
+    finally:
+        served.stop()
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -312,6 +362,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="synthetic",
         help="price provider for the demo (default: synthetic, offline)",
     )
+    demo.add_argument(
+        "--no-serve",
+        dest="serve",
+        action="store_false",
+        help="stop after the summary instead of serving the Prefect UI and the API",
+    )
+    _ports(demo)
+    serve = add(
+        commands,
+        "serve",
+        cmd_serve,
+        "Prefect server and UI, the deployments and the API, until Ctrl-C",
+    )
+    _ports(serve)
 
     db = commands.add_parser("db", help="database: upgrade, status, stop").add_subparsers(
         dest="db_command", required=True, metavar="ACTION"

@@ -75,6 +75,33 @@ def stop_embedded(settings: Settings | None = None) -> bool:
     return EmbeddedPostgres(settings.state_dir).stop()
 
 
+PREFECT_DATABASE = "prefect"
+
+
+def prefect_database_url(settings: Settings | None = None) -> URL | None:
+    """Where a served Prefect server keeps its own state.
+
+    On the embedded server, a separate ``prefect`` database owned by the application role
+    (Prefect's SQLite answers "database is locked" under load). With ``DATABASE_URL`` set,
+    None: point ``PREFECT_API_DATABASE_CONNECTION_URL`` at a database of your choice.
+    """
+    settings = settings or get_settings()
+    if settings.database_url is not None:
+        return None
+    server = embedded_server(settings)
+    with psycopg.connect(libpq_conninfo(server.admin_url()), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (PREFECT_DATABASE,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(PREFECT_DATABASE), sql.Identifier(APP_ROLE)
+                )
+            )
+    return server.app_url(PREFECT_DATABASE).set(drivername="postgresql+asyncpg")
+
+
 def _bootstrap_app_database(server: EmbeddedServer) -> None:
     with psycopg.connect(libpq_conninfo(server.admin_url()), autocommit=True) as conn:
         role_exists = conn.execute(

@@ -115,6 +115,6 @@ def configure_logging(level: str | None = None) -> None:
         "botocore",
         "boto3",
         "s3transfer",
-        "alembic.runtime.plugins",
+        "alembic",
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -24,7 +24,7 @@ DATA_TABLES = (
 
 
 def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys):
-    assert main(["demo", "--as-of", "2026-11-25"]) == 0
+    assert main(["demo", "--as-of", "2026-11-25", "--no-serve"]) == 0
     out = capsys.readouterr().out
     for external_id in PORTFOLIOS:
         line = next(row for row in out.splitlines() if row.startswith(external_id))
@@ -41,7 +41,7 @@ def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys):
     assert {email for email, _ in DEMO_USERS} <= owners
 
     before = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
-    assert main(["demo", "--as-of", "2026-11-25"]) == 0
+    assert main(["demo", "--as-of", "2026-11-25", "--no-serve"]) == 0
     assert "nothing changed" in capsys.readouterr().out
     after = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
     assert after == before
