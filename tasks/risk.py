@@ -39,7 +39,9 @@ def compute_chunk(inputs: RiskInputs, portfolio_ids: list[int], run_id: uuid.UUI
         "%d portfolios: %s; timings %s", len(portfolio_ids), _count(report.statuses), report.timings
     )
     for portfolio, message in report.errors.items():
-        logger.error("portfolio %s failed: %s", portfolio, message)
+        logger.error(
+            "portfolio %s failed: %s", portfolio, message, extra={"portfolio_id": portfolio}
+        )
     return report
 
 
