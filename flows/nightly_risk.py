@@ -10,12 +10,12 @@ from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import is_trading_day, last_completed_session
 from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.risk import compute_chunk, flip_current, prepare_risk, publish_summary
-from tasks.runners import thread_pool
+from tasks.runners import risk_runner
 
 
 @flow(
     name="nightly-risk",
-    task_runner=thread_pool(get_settings().risk_workers),
+    task_runner=risk_runner(get_settings()),
     on_failure=[mark_run_failed],
     on_crashed=[mark_run_failed],
 )

@@ -104,10 +104,44 @@ class Settings(BaseSettings):
     risk_chunk_size: int = Field(default=1000, ge=1, le=100_000)
     risk_lookback_sessions: int = Field(default=504, ge=60, le=5000)
     risk_workers: int = Field(default=2, ge=1, le=64)
+    dask_address: str | None = None
+    dask_local_workers: int = Field(default=0, ge=0, le=256)
+    # Reports (issue 7): files under reports_dir/<portfolio>/<as_of>/; narrative via OpenAI
+    # only when OPENAI_API_KEY is set (the template otherwise, or on any failure).
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    reports_chunk_size: int = Field(default=250, ge=1, le=10_000)
+    openai_concurrency: int = Field(default=4, ge=1, le=32)  # narrative calls at a time
+    s3_port: int | None = Field(default=None, ge=1, le=65535)
+    backup_prefix: str = "backups/"
+    backup_keep_daily_days: int = Field(default=30, ge=1, le=3660)
+    backup_keep_weekly_weeks: int = Field(default=12, ge=0, le=520)
+    # The read API (`sigmasight api`).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8001, ge=1, le=65535)
+    login_rate_limit: int = Field(default=5, ge=1, le=10_000)  # attempts per minute per client
+    api_token_ttl_minutes: int = Field(default=1440, ge=1, le=43_200)
+    api_bench_routes: bool = False  # debug-only in-memory route for bench/api.py
+    health_max_sessions_behind: int = Field(default=1, ge=0, le=30)
+    health_max_backup_age_hours: float = Field(default=48.0, gt=0.0, le=24.0 * 366)
+    health_require_backup: bool = True
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    openai_max_retries: int = Field(default=2, ge=0, le=10)
 
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("backup_prefix")
+    @classmethod
+    def _folder_prefix(cls, value: str) -> str:
+        value = value.strip().lstrip("/")
+        return value if not value or value.endswith("/") else value + "/"
+
+    @field_validator("reports_dir")
+    @classmethod
+    def _absolute_reports_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
     @field_validator("risk_free_rate")
