@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Connection, Engine, create_engine, make_url
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,10 +169,16 @@ def autocommit_connection() -> Iterator[Connection]:
 
 
 def raw_connection(session: Session) -> "psycopg.Connection[Any]":
-    """The psycopg connection under ``session`` (for COPY), inside its transaction."""
+    """The psycopg connection under ``session`` (for COPY), inside the session's transaction.
+
+    The transaction is opened here if it is not yet: psycopg's ``conn.transaction()`` on an
+    idle connection would otherwise run (and commit) on its own instead of as a savepoint.
+    """
     driver = session.connection().connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         raise TypeError("SigmaSight needs the psycopg 3 driver")
+    if driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        session.execute(text("SELECT 1"))
     return driver
 
 

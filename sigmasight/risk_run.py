@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from models import PortfolioSnapshot
@@ -228,161 +230,224 @@ def _compute_isolating(
     return parts, errors
 
 
+def _dumps(value: Any) -> str:
+    # orjson writes NaN as null and numpy arrays natively: several times faster than json.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _part_frames(
+    inputs: RiskInputs,
+    books: Books,
+    external_ids: Sequence[str],
+    position_ids: "np.ndarray[tuple[int], np.dtype[np.int64]]",
+    part: tuple[Books, BookResults, list[int]],
+    run_id: uuid.UUID,
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]]]:
+    """Every result row of one computed part, built column-wise."""
+    part_books, result, members = part
+    as_of = inputs.as_of
+    members_arr = np.asarray(members, dtype=np.int64)
+    pids = books.portfolio_ids[members_arr]
+    nav = result.valuation["nav"]
+    n_p = len(members)
+    data_as_of = inputs.market.panel.dates[-1]
+
+    statuses: dict[str, str] = {}
+    summary: list[dict[str, Any]] = []
+    heads: list[str] = []
+    warnings: list[str] = []
+    status_col: list[str] = []
+    for local, p in enumerate(members):
+        ext = external_ids[p]
+        head = doc.headline(
+            result,
+            local,
+            external_id=ext,
+            as_of=as_of,
+            run_id="",
+            data_as_of=data_as_of,
+            factors=inputs.factors,
+        )
+        del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
+        status = (
+            "incomplete"
+            if not np.isfinite(nav[local])
+            else ("warnings" if head["warnings"] else "ok")
+        )
+        statuses[ext] = status
+        status_col.append(status)
+        heads.append(_dumps(head))
+        warnings.append(_dumps(head["warnings"]))
+        var95 = head["risk"]["full"]["hist_var_95"]
+        summary.append(
+            {
+                "portfolio": ext,
+                "status": status,
+                "nav": doc.num(nav[local]),
+                "var95": var95["currency"],
+                "beta_spy": head["beta_spy"]["150d"],
+                "warnings": len(head["warnings"]),
+            }
+        )
+    full = result.risk["full"]
+    snapshots = pd.DataFrame(
+        {
+            "portfolio_id": pids,
+            "as_of_date": as_of,
+            "run_id": str(run_id),
+            "status": status_col,
+            **{
+                k: result.valuation[k]
+                for k in (
+                    "nav",
+                    "cash",
+                    "long_mv",
+                    "short_mv",
+                    "gross_exposure",
+                    "net_exposure",
+                    "daily_pnl",
+                    "daily_return",
+                )
+            },
+            "hist_var_95": full["hist_var_95"],
+            "hist_var_99": full["hist_var_99"],
+            "cvar_95": full["cvar_95"],
+            "beta_spy": result.beta_spy["150d"],
+            "document": heads,
+            "warnings": warnings,
+        }
+    )
+
+    if n_p == books.portfolio_ids.size:
+        global_rows = np.arange(books.quantity.size)
+    else:
+        global_rows = np.concatenate([np.flatnonzero(books.pos_portfolio == p) for p in members])
+    factor_betas = result.position_factor_betas
+    positions = pd.DataFrame(
+        {
+            "portfolio_id": pids[part_books.pos_portfolio],
+            "position_id": position_ids[global_rows],
+            "as_of_date": as_of,
+            "run_id": str(run_id),
+            "symbol": list(part_books.pos_symbol),
+            "quantity": part_books.quantity,
+            "underlying": [
+                asset if is_option else None
+                for asset, is_option in zip(
+                    part_books.pos_asset, part_books.is_option.tolist(), strict=True
+                )
+            ],
+            **{
+                k: result.positions[k]
+                for k in ("price", "market_value", "exposure", "weight", "daily_pnl")
+            },
+            **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
+            "beta_spy_150d": result.position_beta_150,
+            "factor_betas": [
+                _dumps(dict(zip(inputs.factors, row.tolist(), strict=True))) for row in factor_betas
+            ],
+        }
+    )
+
+    k = len(inputs.factors)
+    betas = result.factor_betas.reshape(-1)
+    factors = pd.DataFrame(
+        {
+            "portfolio_id": np.repeat(pids, k),
+            "as_of_date": as_of,
+            "run_id": str(run_id),
+            "factor_symbol": np.tile(np.asarray(inputs.factors, dtype=object), n_p),
+            "beta": betas,
+            "exposure_usd": betas * np.repeat(nav, k),
+            "window": 150,
+            "n_obs": np.repeat(result.factor_n_obs, k),
+            "r2": np.repeat(result.factor_r2, k),
+        }
+    )
+
+    correlations = pd.DataFrame(
+        {
+            "portfolio_id": pids,
+            "as_of_date": as_of,
+            "run_id": str(run_id),
+            "symbols": [_dumps(symbols) for symbols, _, _ in result.correlation],
+            "matrix": [_dumps(matrix) for _, matrix, _ in result.correlation],
+            "min_overlap": 60,
+            "clusters": [_dumps(found) for _, _, found in result.correlation],
+        }
+    )
+
+    n_s = len(result.stress_names)
+    names = np.tile(np.asarray(result.stress_names, dtype=object), n_p)
+    safe_nav = np.where(np.isfinite(nav) & (nav != 0), nav, np.nan)
+    frames = [
+        pd.DataFrame(
+            {
+                "portfolio_id": np.repeat(pids, n_s),
+                "as_of_date": as_of,
+                "run_id": str(run_id),
+                "scenario": names,
+                "method": "linear",
+                "return_impact": (result.stress_linear / safe_nav[:, None]).reshape(-1),
+                "pnl": result.stress_linear.reshape(-1),
+            }
+        )
+    ]
+    with_options = np.flatnonzero(result.has_options)
+    if with_options.size:
+        full_pnl = result.stress_full[with_options]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "portfolio_id": np.repeat(pids[with_options], n_s),
+                    "as_of_date": as_of,
+                    "run_id": str(run_id),
+                    "scenario": np.tile(
+                        np.asarray(result.stress_names, dtype=object), with_options.size
+                    ),
+                    "method": "full_revaluation",
+                    "return_impact": (full_pnl / safe_nav[with_options, None]).reshape(-1),
+                    "pnl": full_pnl.reshape(-1),
+                }
+            )
+        )
+    tables = {
+        "portfolio_snapshot": snapshots,
+        "position_risk": positions,
+        "factor_exposure": factors,
+        "correlation_result": correlations,
+        "stress_result": pd.concat(frames, ignore_index=True),
+    }
+    return tables, statuses, summary
+
+
 def run_chunk(inputs: RiskInputs, portfolio_ids: Sequence[int], run_id: uuid.UUID) -> ChunkReport:
     """Compute and write one chunk in one transaction; report a status per portfolio."""
     t0 = time.perf_counter()
-    as_of = inputs.as_of
     with session_scope() as session:
         rows = risk_inputs.load_books(session, portfolio_ids)
-    books, external_ids, position_ids = _books(rows, as_of, inputs.default_rate)
+    books, external_ids, position_ids = _books(rows, inputs.as_of, inputs.default_rate)
     t1 = time.perf_counter()
     parts, errors = _compute_isolating(inputs, books)
     t2 = time.perf_counter()
-    data_as_of = inputs.market.panel.dates[-1]
-    snapshots: list[tuple[Any, ...]] = []
-    positions: list[tuple[Any, ...]] = []
-    factors: list[tuple[Any, ...]] = []
-    correlations: list[tuple[Any, ...]] = []
-    stress: list[tuple[Any, ...]] = []
     statuses: dict[str, str] = {external_ids[p]: "error" for p in errors}
     summary: list[dict[str, Any]] = []
-    for part_books, result, members in parts:
-        for local, p in enumerate(members):
-            pid = int(books.portfolio_ids[p])
-            ext = external_ids[p]
-            head = doc.headline(
-                result,
-                local,
-                external_id=ext,
-                as_of=as_of,
-                run_id="",
-                data_as_of=data_as_of,
-                factors=inputs.factors,
-            )
-            del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
-            nav = result.valuation["nav"][local]
-            status = (
-                "incomplete" if not np.isfinite(nav) else ("warnings" if head["warnings"] else "ok")
-            )
-            statuses[ext] = status
-            risk95 = head["risk"]["full"]
-            snapshots.append(
-                (
-                    pid,
-                    as_of,
-                    run_id,
-                    status,
-                    *(
-                        doc.num(result.valuation[k][local])
-                        for k in (
-                            "nav",
-                            "cash",
-                            "long_mv",
-                            "short_mv",
-                            "gross_exposure",
-                            "net_exposure",
-                            "daily_pnl",
-                            "daily_return",
-                        )
-                    ),
-                    risk95["hist_var_95"]["fraction"],
-                    risk95["hist_var_99"]["fraction"],
-                    risk95["cvar_95"]["fraction"],
-                    head["beta_spy"]["150d"],
-                    head,
-                    head["warnings"],
-                )
-            )
-            local_rows = np.flatnonzero(part_books.pos_portfolio == local)
-            global_rows = np.flatnonzero(books.pos_portfolio == p)
-            for i_local, i_global in zip(local_rows, global_rows, strict=True):
-                g = result.position_greeks
-                positions.append(
-                    (
-                        pid,
-                        position_ids[i_global],
-                        as_of,
-                        run_id,
-                        part_books.pos_symbol[i_local],
-                        float(part_books.quantity[i_local]),
-                        part_books.pos_asset[i_local] if part_books.is_option[i_local] else None,
-                        *(
-                            doc.num(result.positions[k][i_local])
-                            for k in ("price", "market_value", "exposure", "weight", "daily_pnl")
-                        ),
-                        *(doc.num(g[k][i_local]) for k in doc.GREEK_KEYS),
-                        doc.num(result.position_beta_150[i_local]),
-                        {
-                            f: doc.num(b)
-                            for f, b in zip(
-                                inputs.factors, result.position_factor_betas[i_local], strict=True
-                            )
-                        },
-                    )
-                )
-            for f, beta in zip(inputs.factors, result.factor_betas[local], strict=True):
-                b = doc.num(beta)
-                factors.append(
-                    (
-                        pid,
-                        as_of,
-                        run_id,
-                        f,
-                        b,
-                        doc.num(b * nav) if b is not None else None,
-                        150,
-                        int(result.factor_n_obs[local]),
-                        doc.num(result.factor_r2[local]),
-                    )
-                )
-            symbols, matrix, found_clusters = result.correlation[local]
-            correlations.append((pid, as_of, run_id, symbols, matrix, 60, found_clusters))
-            for j, name in enumerate(result.stress_names):
-                linear = doc.num(result.stress_linear[local, j])
-                stress.append(
-                    (
-                        pid,
-                        as_of,
-                        run_id,
-                        name,
-                        "linear",
-                        doc.num(linear / nav) if linear is not None and nav else None,
-                        linear,
-                    )
-                )
-                if result.has_options[local]:
-                    full = doc.num(result.stress_full[local, j])
-                    stress.append(
-                        (
-                            pid,
-                            as_of,
-                            run_id,
-                            name,
-                            "full_revaluation",
-                            doc.num(full / nav) if full is not None and nav else None,
-                            full,
-                        )
-                    )
-            summary.append(
-                {
-                    "portfolio": ext,
-                    "status": status,
-                    "nav": doc.num(nav),
-                    "var95": risk95["hist_var_95"]["currency"],
-                    "beta_spy": head["beta_spy"]["150d"],
-                    "warnings": len(head["warnings"]),
-                }
-            )
-    t3 = time.perf_counter()
-    with session_scope() as session:
-        written = results_repo.save_chunk(
-            session,
-            snapshots=snapshots,
-            positions=positions,
-            factors=factors,
-            correlations=correlations,
-            stress=stress,
+    collected: dict[str, list[pd.DataFrame]] = {}
+    ids = np.asarray(position_ids, dtype=np.int64)
+    for part in parts:
+        tables, part_statuses, part_summary = _part_frames(
+            inputs, books, external_ids, ids, part, run_id
         )
+        statuses.update(part_statuses)
+        summary.extend(part_summary)
+        for name, frame in tables.items():
+            collected.setdefault(name, []).append(frame)
+    frames = {name: pd.concat(parts_, ignore_index=True) for name, parts_ in collected.items()}
+    t3 = time.perf_counter()
+    written: dict[str, int] = {}
+    if frames:
+        with session_scope() as session:
+            written = results_repo.save_chunk(session, frames)
     t4 = time.perf_counter()
     return ChunkReport(
         statuses=statuses,

@@ -11,6 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from sigmasight import risk_run
 from sigmasight.risk_run import ChunkReport, RiskInputs
 
+SUMMARY_ROWS = 500
+
 
 # The prepared market holds large arrays: never hash or persist it as a cache key.
 @task(cache_policy=NO_CACHE)
@@ -78,10 +80,20 @@ def publish_summary(
         for report in reports
         for p in report.errors
     ]
+    # The server refuses events over 1.5 MB: show problems first, then the largest VaR.
+    shown = sorted(rows, key=lambda r: (r["status"] == "ok", -(r["var95"] or 0.0)))[:SUMMARY_ROWS]
     create_table_artifact(
         key="nightly-risk-summary",
-        table=sorted(rows, key=lambda r: str(r["portfolio"])),
-        description=f"Nightly risk for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to SPY",
+        table=shown,
+        description=(
+            f"Nightly risk for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to SPY. "
+            f"{len(rows)} portfolios"
+            + (
+                f"; showing {len(shown)}: those with warnings or errors first, then the largest VaR"
+                if len(rows) > len(shown)
+                else ""
+            )
+        ),
     )
     timings: dict[str, float] = dict(inputs.timings)
     for report in reports:

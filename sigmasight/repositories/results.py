@@ -6,52 +6,68 @@ rewrites nothing (rows keep the run id that first produced their values).
 """
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+import pandas as pd
+import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from models import CorrelationResult, Portfolio, PortfolioSnapshot, PositionRisk, StressResult
 from sigmasight.db import raw_connection
 
+#: Natural key of each result table (what a rerun for the same date matches on).
+RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "portfolio_snapshot": ("portfolio_id", "as_of_date"),
+    "position_risk": ("position_id", "as_of_date"),
+    # Portfolio-level rows: position_id stays NULL (the unique key treats NULLs as equal).
+    "factor_exposure": ("portfolio_id", "position_id", "factor_symbol", "as_of_date"),
+    "correlation_result": ("portfolio_id", "as_of_date"),
+    "stress_result": ("portfolio_id", "as_of_date", "scenario", "method"),
+}
 
-def staged_upsert(
-    session: Session,
-    table: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    key: Sequence[str],
-    compare: Sequence[str],
-    json_columns: Sequence[str] = (),
-) -> int:
-    """Upsert ``rows`` into ``table`` keyed on ``key``; returns the number of rows written."""
+
+def copy_frame(session: Session, table: str, frame: pd.DataFrame, *, key: Sequence[str]) -> int:
+    """Load ``frame`` into ``table``; returns the number of rows written.
+
+    JSON columns arrive already serialised (text). On a date with no rows yet, one COPY
+    goes straight into the table; otherwise (a rerun) the rows go through a temporary table
+    and ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the values differ, so identical rows
+    keep their old run id and are not rewritten.
+    """
+    if frame.empty:
+        return 0
+    columns = [str(c) for c in frame.columns]
+    csv = frame.to_csv(index=False, header=False, na_rep="").encode()
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn = raw_connection(session)
-    stage = f"stage_{table}"
-    json_at = [columns.index(name) for name in json_columns]
     with conn.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(stage)))
+        try:
+            with (
+                conn.transaction(),
+                cursor.copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                        sql.Identifier(table), names
+                    )
+                ) as copy,
+            ):
+                copy.write(csv)
+            return len(frame)
+        except psycopg.errors.UniqueViolation:
+            pass
+        stage = sql.Identifier(f"stage_{table}")
+        cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         cursor.execute(
             sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
-                sql.Identifier(stage),
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.Identifier(table),
+                stage, names, sql.Identifier(table)
             )
         )
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(stage), sql.SQL(", ").join(map(sql.Identifier, columns))
-        )
-        with cursor.copy(statement) as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for index in json_at:
-                        row[index] = Jsonb(row[index])
-                copy.write_row(row)
-        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        with cursor.copy(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)
+        ) as copy:
+            copy.write(csv)
+        compare = [c for c in columns if c not in (*key, "run_id")]
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
             for name in (*compare, "run_id")
@@ -66,7 +82,7 @@ def staged_upsert(
             ).format(
                 table=sql.Identifier(table),
                 names=names,
-                stage=sql.Identifier(stage),
+                stage=stage,
                 key=sql.SQL(", ").join(map(sql.Identifier, key)),
                 updates=updates,
                 old=old,
@@ -77,147 +93,12 @@ def staged_upsert(
     return int(found[0]) if found else 0
 
 
-SNAPSHOT_COLUMNS = (
-    "portfolio_id",
-    "as_of_date",
-    "run_id",
-    "status",
-    "nav",
-    "cash",
-    "long_mv",
-    "short_mv",
-    "gross_exposure",
-    "net_exposure",
-    "daily_pnl",
-    "daily_return",
-    "hist_var_95",
-    "hist_var_99",
-    "cvar_95",
-    "beta_spy",
-    "document",
-    "warnings",
-)
-POSITION_COLUMNS = (
-    "portfolio_id",
-    "position_id",
-    "as_of_date",
-    "run_id",
-    "symbol",
-    "quantity",
-    "underlying",
-    "price",
-    "market_value",
-    "exposure",
-    "weight",
-    "daily_pnl",
-    "delta",
-    "gamma",
-    "vega_per_1pct_vol",
-    "theta_per_calendar_day",
-    "rho_per_1pct_rate",
-    "delta_dollars",
-    "gamma_shares_per_1usd",
-    "vega_usd_per_1pct_vol",
-    "theta_usd_per_calendar_day",
-    "rho_usd_per_1pct_rate",
-    "beta_spy_150d",
-    "factor_betas",
-)
-FACTOR_COLUMNS = (
-    "portfolio_id",
-    "as_of_date",
-    "run_id",
-    "factor_symbol",
-    "beta",
-    "exposure_usd",
-    "window",
-    "n_obs",
-    "r2",
-)
-CORRELATION_COLUMNS = (
-    "portfolio_id",
-    "as_of_date",
-    "run_id",
-    "symbols",
-    "matrix",
-    "min_overlap",
-    "clusters",
-)
-STRESS_COLUMNS = (
-    "portfolio_id",
-    "as_of_date",
-    "run_id",
-    "scenario",
-    "method",
-    "return_impact",
-    "pnl",
-)
-
-
-def _values(columns: Sequence[str], key: Sequence[str]) -> list[str]:
-    return [c for c in columns if c not in (*key, "run_id")]
-
-
-def save_chunk(
-    session: Session,
-    *,
-    snapshots: list[tuple[Any, ...]],
-    positions: list[tuple[Any, ...]],
-    factors: list[tuple[Any, ...]],
-    correlations: list[tuple[Any, ...]],
-    stress: list[tuple[Any, ...]],
-) -> dict[str, int]:
+def save_chunk(session: Session, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Write one chunk's rows (in the caller's transaction); returns rows written per table."""
-    written = {}
-    key = ("portfolio_id", "as_of_date")
-    written["portfolio_snapshot"] = staged_upsert(
-        session,
-        "portfolio_snapshot",
-        SNAPSHOT_COLUMNS,
-        snapshots,
-        key=key,
-        compare=_values(SNAPSHOT_COLUMNS, key),
-        json_columns=("document", "warnings"),
-    )
-    pkey = ("position_id", "as_of_date")
-    written["position_risk"] = staged_upsert(
-        session,
-        "position_risk",
-        POSITION_COLUMNS,
-        positions,
-        key=pkey,
-        compare=_values(POSITION_COLUMNS, pkey),
-        json_columns=("factor_betas",),
-    )
-    # Portfolio-level rows: position_id stays NULL (the unique key treats NULLs as equal).
-    fkey = ("portfolio_id", "position_id", "factor_symbol", "as_of_date")
-    written["factor_exposure"] = staged_upsert(
-        session,
-        "factor_exposure",
-        FACTOR_COLUMNS,
-        factors,
-        key=fkey,
-        compare=_values(FACTOR_COLUMNS, fkey),
-    )
-    written["correlation_result"] = staged_upsert(
-        session,
-        "correlation_result",
-        CORRELATION_COLUMNS,
-        correlations,
-        key=key,
-        compare=_values(CORRELATION_COLUMNS, key),
-        json_columns=("symbols", "matrix", "clusters"),
-    )
-    skey = ("portfolio_id", "as_of_date", "scenario", "method")
-    written["stress_result"] = staged_upsert(
-        session,
-        "stress_result",
-        STRESS_COLUMNS,
-        stress,
-        key=skey,
-        compare=_values(STRESS_COLUMNS, skey),
-    )
-    return written
+    return {
+        table: copy_frame(session, table, frame, key=RESULT_KEYS[table])
+        for table, frame in frames.items()
+    }
 
 
 def flip_current(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) -> int:

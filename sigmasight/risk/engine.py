@@ -270,7 +270,7 @@ class BookResults:
     position_factor_betas: FloatArray
     position_beta_150: FloatArray
     position_stress: FloatArray
-    correlation: list[tuple[list[str], list[list[float | None]], list[list[str]]]]
+    correlation: list[tuple[list[str], FloatArray, list[list[str]]]]
     warnings: list[list[str]] = field(default_factory=list)
 
 
@@ -661,9 +661,9 @@ def _stress(
 
 def _correlations(
     market: Market, books: Books, n_p: int
-) -> list[tuple[list[str], list[list[float | None]], list[list[str]]]]:
-    """Per portfolio: its symbols (underlyings for options), their correlation matrix, clusters."""
-    out: list[tuple[list[str], list[list[float | None]], list[list[str]]]] = []
+) -> list[tuple[list[str], FloatArray, list[list[str]]]]:
+    """Per portfolio: its symbols (underlyings for options), their correlations (4 decimals), clusters."""
+    out: list[tuple[list[str], FloatArray, list[list[str]]]] = []
     members: list[list[str]] = [[] for _ in range(n_p)]
     for p, asset in zip(books.pos_portfolio.tolist(), books.pos_asset, strict=True):
         if asset in market.corr_index and asset not in members[p]:
@@ -672,6 +672,5 @@ def _correlations(
         symbols.sort()
         idx = [market.corr_index[s] for s in symbols]
         block = market.corr[np.ix_(idx, idx)]
-        matrix = [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in block]
-        out.append((symbols, matrix, clusters(block, symbols, CLUSTER_THRESHOLD)))
+        out.append((symbols, np.round(block, 4), clusters(block, symbols, CLUSTER_THRESHOLD)))
     return out

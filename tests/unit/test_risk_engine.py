@@ -980,7 +980,12 @@ def test_chunk_equals_each_portfolio_alone(pid):
     single = dict(_flatten(alone, 0, np.arange(rows_of(pid).size)))
     assert together.keys() == single.keys()
     for key, value in together.items():
-        if key in ("correlation", "warnings", "stress_names"):
+        if key == "correlation":
+            symbols, matrix, found = value
+            assert single[key][0] == symbols
+            np.testing.assert_array_equal(single[key][1], matrix)
+            assert single[key][2] == found
+        elif key in ("warnings", "stress_names"):
             assert single[key] == value, key
         else:
             np.testing.assert_allclose(
