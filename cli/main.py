@@ -224,6 +224,33 @@ def cmd_run_risk(args: argparse.Namespace) -> int:
     return _report_state(state, "nightly-risk")
 
 
+def cmd_run_reports(args: argparse.Namespace) -> int:
+    """Run the reports flow for a date on the stored results; print where the files are."""
+    from flows.reports import generate_reports
+    from sigmasight.reports.publish import plan_reports, report_locations
+
+    _require_current_schema()
+    # A wrong --portfolio or a date without results fails before Prefect spends seconds starting.
+    plan_reports(args.as_of, args.portfolio, 1)
+    state = generate_reports(as_of=args.as_of, portfolio=args.portfolio, return_state=True)
+    code = _report_state(state, "reports")
+    if code != 0 or state.name == "Skipped":
+        return code
+    locations = report_locations(args.as_of, args.portfolio)
+    if args.portfolio:
+        for _, files, keys in locations:
+            for kind, path in files.items():
+                print(f"  {path}" + (f"  (s3: {keys[kind]})" if kind in keys else ""))
+        return code
+    root = get_settings().reports_dir
+    print(f"reports for {args.as_of}: {len(locations)} portfolio(s) under {root}")
+    for external_id, files, _ in locations[:20]:
+        print(f"  {external_id:<18} {files.get('html', next(iter(files.values()), '-'))}")
+    if len(locations) > 20:
+        print(f"  ... and {len(locations) - 20} more: {root}/<portfolio>/{args.as_of}/")
+    return code
+
+
 def cmd_export_risk(args: argparse.Namespace) -> int:
     """Write stored risk documents as JSON."""
     from sigmasight.risk_run import export_documents
@@ -262,11 +289,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         from flows.nightly import nightly
 
-        print(f"running the nightly pipeline for {args.as_of} (market data, then risk) ...")
+        print(f"running the nightly pipeline for {args.as_of} (market data, risk, reports) ...")
         state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
         if _report_state(state, "nightly") != 0:
             return 1
         cmd_summary(args)
+        print(
+            f"\nreports:   {get_settings().reports_dir}/<portfolio>/{args.as_of}/ "
+            "(report.html, report.md, positions.csv, report.json)"
+        )
         if served is None:
             return 0
         return _serve(served)
@@ -324,6 +355,189 @@ def cmd_summary(args: argparse.Namespace) -> int:
             f"{cell(row.var95, ',.0f'):>12} {cell(row.beta, '.2f'):>8} {row.status or 'no run':>10}"
         )
     return 0
+
+
+# ---- api ----------------------------------------------------------------------------------
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (1-65535)")
+    return int(value)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the read API with uvicorn until Ctrl-C."""
+    from sigmasight.api.auth import ApiConfigError
+    from sigmasight.api.main import serve
+
+    settings = get_settings()
+    try:
+        serve(args.host or settings.api_host, args.port or settings.api_port, settings)
+    except ApiConfigError as exc:
+        raise InputError(str(exc)) from None
+    return 0
+
+
+# ---- backups -------------------------------------------------------------------------------
+def _backup_failure(exc: Exception) -> int:
+    """One line for a failed backup, restore or S3 call (exit 1); never a URL's password."""
+    print(f"sigmasight: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """``backup`` (run the backup flow now), ``backup list`` or ``backup verify``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from sigmasight.backup import BackupError
+    from sigmasight.objectstore import ObjectStoreError
+
+    try:
+        if args.action == "list":
+            return _backup_list(args.all)
+        _require_current_schema()
+        if args.action == "verify":
+            from flows.backup_verify import verify_backup
+
+            return _report_state(verify_backup(key=args.key, return_state=True), "backup-verify")
+        if args.key:
+            raise InputError("--key goes with `sigmasight backup verify`")
+        from flows.backup import backup_database
+
+        return _report_state(backup_database(return_state=True), "backup")
+    except (BackupError, ObjectStoreError, BotoCoreError, ClientError) as exc:
+        return _backup_failure(exc)
+
+
+def _backup_list(include_deleted: bool) -> int:
+    from sigmasight.backup import list_all
+    from sigmasight.objectstore import object_store
+
+    store = object_store()
+    rows = list_all(store=store, include_deleted=include_deleted)
+    print(f"backups in {store.describe()}:")
+    if not rows:
+        print("  none yet: `sigmasight backup` takes one")
+        return 0
+    width = max(len(row.key) for row in rows)
+    print(
+        f"{'key':<{width}}  {'taken (UTC)':<16}  {'size':>10}  {'status':<10}  "
+        f"{'verified (UTC)':<16}  in bucket"
+    )
+    for row in rows:
+        size = f"{row.size_bytes / 2**20:,.1f} MiB" if row.size_bytes is not None else "-"
+        taken = f"{row.taken_at:%Y-%m-%d %H:%M}" if row.taken_at else "-"
+        verified = (
+            f"{row.verified_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}" if row.verified_at else "-"
+        )
+        print(
+            f"{row.key:<{width}}  {taken:<16}  {size:>10}  {row.status:<10}  {verified:<16}  "
+            + ("yes" if row.stored else "no")
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup into a database after checking its sha256 against the manifest."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from sigmasight.backup import BackupError, parse_target_url, restore_backup, safe_url
+    from sigmasight.objectstore import ObjectStoreError
+
+    target = parse_target_url(args.target)
+    print(f"restoring {args.key} into {safe_url(target)} ...", file=sys.stderr)
+    try:
+        outcome = restore_backup(args.key, target, overwrite=args.yes)
+    except (BackupError, ObjectStoreError, BotoCoreError, ClientError) as exc:
+        return _backup_failure(exc)
+    print(
+        f"restored {outcome.key} into {outcome.target}: {outcome.tables} tables, "
+        f"{outcome.rows:,} rows; checksum and row counts match the manifest ({outcome.seconds:.1f} s)"
+    )
+    return 0
+
+
+def cmd_s3(args: argparse.Namespace) -> int:
+    """Where object storage is; ``stop`` stops the embedded S3 server."""
+    from sigmasight.objectstore import EMBEDDED_BUCKET, running_embedded_s3, stop_embedded_s3
+
+    settings = get_settings()
+    if args.action == "stop":
+        if settings.aws_s3_bucket:
+            raise InputError("AWS_S3_BUCKET is set: object storage is external, nothing to stop")
+        stopped = stop_embedded_s3(settings)
+        print(
+            "embedded S3 stopped (its objects are gone)"
+            if stopped
+            else "embedded S3 was not running"
+        )
+        return 0
+    if settings.aws_s3_bucket:
+        print(f"S3 bucket {settings.aws_s3_bucket} (AWS_S3_BUCKET; boto3's credential chain)")
+        return 0
+    server = running_embedded_s3(settings)
+    if server is None:
+        print("embedded S3 not running (the first backup or report starts it)")
+    else:
+        print(
+            f"embedded S3 (moto) at {server.endpoint}, pid {server.pid}, bucket {EMBEDDED_BUCKET}; "
+            "objects live as long as this process"
+        )
+    return 0
+
+
+def _register_backup_commands(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="back the database up to S3 now; `list` the backups; `verify` one",
+        description="Without ACTION: run the backup flow now (streamed pg_dump to S3 with a "
+        "sha256 and a manifest, then retention). `list`: the backups and their status. "
+        "`verify`: restore the newest completed backup (or --key) into a scratch database "
+        "and compare it with its manifest.",
+    )
+    backup.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "verify"),
+        metavar="ACTION",
+        help="list | verify (none: take a backup now)",
+    )
+    backup.add_argument("--all", action="store_true", help="list: include deleted backups")
+    backup.add_argument("--key", help="verify: this backup instead of the newest")
+    backup.set_defaults(handler=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into a database",
+        description="Download a backup, check its sha256 against its manifest, pg_restore it "
+        "into --target in one transaction and compare row counts with the manifest.",
+    )
+    restore.add_argument(
+        "key", metavar="KEY", help="the backup's S3 key (`sigmasight backup list`)"
+    )
+    restore.add_argument(
+        "--target",
+        required=True,
+        metavar="DATABASE_URL",
+        help="database to restore into (must exist; password via the URL, PGPASSWORD or ~/.pgpass)",
+    )
+    restore.add_argument(
+        "--yes",
+        action="store_true",
+        help="overwrite a non-empty target (its objects in the backup)",
+    )
+    restore.set_defaults(handler=cmd_restore)
+
+    s3 = commands.add_parser("s3", help="object storage: status, stop the embedded S3")
+    s3.add_argument(
+        "action",
+        nargs="?",
+        choices=("status", "stop"),
+        default="status",
+        help="status (default) | stop",
+    )
+    s3.set_defaults(handler=cmd_s3)
 
 
 # ---- parser --------------------------------------------------------------------------------
@@ -435,6 +649,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     risk.add_argument("--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)")
 
+    reports = add(
+        run,
+        "reports",
+        cmd_run_reports,
+        "write JSON, Markdown, CSV and HTML reports from the stored results of a date",
+    )
+    reports.add_argument(
+        "--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)"
+    )
+    reports.add_argument(
+        "--portfolio", metavar="ID", help="one portfolio's external id (default all)"
+    )
+
     export = commands.add_parser("export", help="export stored results").add_subparsers(
         dest="export_command", required=True, metavar="WHAT"
     )
@@ -452,6 +679,12 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         commands, "summary", cmd_summary, "list the portfolios with their current NAV, VaR and beta"
     )
+    api = add(commands, "api", cmd_api, "serve the read API (FastAPI on uvicorn; docs at /docs)")
+    api.add_argument("--host", help="address to bind (default 127.0.0.1, SIGMASIGHT_API_HOST)")
+    api.add_argument(
+        "--port", type=_port, help="port to listen on (default 8001, SIGMASIGHT_API_PORT)"
+    )
+    _register_backup_commands(commands)
     return parser
 
 

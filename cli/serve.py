@@ -127,15 +127,16 @@ class ServedMode:
         return f"http://{self.host}:{self.api_port}"
 
     def _spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            list(argv),
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child keeps its own copy of the descriptor; ours is closed at once.
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                list(argv),
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append((name, process))
         return process
 

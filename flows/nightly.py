@@ -1,4 +1,4 @@
-"""The ``nightly`` parent flow: market data, then risk, as one schedulable unit."""
+"""The ``nightly`` parent flow: market data, then risk, then reports, as one schedulable unit."""
 
 import datetime as dt
 from typing import Any
@@ -7,6 +7,7 @@ from prefect import State, flow
 
 from flows.market_data import pull_market_data, skipped
 from flows.nightly_risk import nightly_risk
+from flows.reports import generate_reports
 from sigmasight.trading_calendar import is_trading_day, last_completed_session
 
 
@@ -14,10 +15,11 @@ from sigmasight.trading_calendar import is_trading_day, last_completed_session
 def nightly(
     as_of: dt.date | None = None, provider: str | None = None
 ) -> dict[str, Any] | State[Any]:
-    """Pull market data, then compute risk for ``as_of``; each child is its own flow run."""
+    """Pull market data, compute risk, then write reports for ``as_of``; each child is its own flow run."""
     as_of = as_of or last_completed_session()
     if not is_trading_day(as_of):
         return skipped(as_of)
     market = pull_market_data(as_of=as_of, provider=provider)
     risk = nightly_risk(as_of=as_of)
-    return {"as_of": as_of.isoformat(), "market_data": market, "risk": risk}
+    reports = generate_reports(as_of=as_of)
+    return {"as_of": as_of.isoformat(), "market_data": market, "risk": risk, "reports": reports}

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, pool, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -159,6 +159,17 @@ def session_scope() -> Iterator[Session]:
     """Open a session; commit on success, roll back on error."""
     with get_sessionmaker().begin() as session:
         yield session
+
+
+@contextmanager
+def session_for(url: URL) -> Iterator[Session]:
+    """A short-lived session on another database (a scratch or restore target), no pool."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @contextmanager

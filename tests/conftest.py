@@ -22,6 +22,22 @@ from sigmasight.embedded_pg import APP_ROLE, EmbeddedPostgres
 from sigmasight.settings import get_settings
 
 TEMPLATE = "sigmasight_test_template"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_output_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Reports and other files the flows write go to a temporary folder, not the project."""
+    previous = os.environ.get("SIGMASIGHT_REPORTS_DIR")
+    os.environ["SIGMASIGHT_REPORTS_DIR"] = str(tmp_path_factory.mktemp("reports"))
+    get_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("SIGMASIGHT_REPORTS_DIR", None)
+    else:
+        os.environ["SIGMASIGHT_REPORTS_DIR"] = previous
+    get_settings.cache_clear()
+
+
 _counter = itertools.count()
 
 

@@ -197,6 +197,7 @@ def assert_key_nowhere(
 
 def test_happy_path_with_a_delayed_symbol(polygon, httpserver, engine, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI's logging setup quiets it
     serve(httpserver, polygon, "AAPL", aggs("AAPL", good_bars(200.0)))
     serve(httpserver, polygon, "MSFT", aggs("MSFT", good_bars(400.0), status="DELAYED"))
     serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
@@ -276,6 +277,7 @@ def test_bar_with_high_below_low_is_rejected(polygon, httpserver, engine):
 
 def test_symbol_without_results_fails_coverage(polygon, httpserver, engine, caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI's logging setup quiets it
     serve(httpserver, polygon, "AAPL", aggs("AAPL", good_bars(200.0)))
     serve(httpserver, polygon, "MSFT", aggs("MSFT", []))  # status OK, resultsCount 0, no results
     serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
@@ -309,6 +311,7 @@ def test_unknown_api_key_fails_the_flow_without_leaking_the_key(
     polygon, httpserver, engine, caplog
 ):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI's logging setup quiets it
     body = {"status": "ERROR", "request_id": "x", "error": "Unknown API Key"}
     for symbol in SYMBOLS:
         serve(httpserver, polygon, symbol, body, status=401)

@@ -1,0 +1,43 @@
+"""The ``reports`` flow: every portfolio's report files for one date, from stored results."""
+
+import datetime as dt
+from typing import Any
+
+from prefect import State, flow
+
+from flows.market_data import skipped
+from sigmasight.settings import get_settings
+from sigmasight.trading_calendar import is_trading_day, last_completed_session
+from tasks.ledger import close_run, mark_run_failed, open_run
+from tasks.reports import check_reports, plan_reports, publish_report_artifacts, write_reports
+from tasks.runners import thread_pool
+
+
+@flow(
+    name="reports",
+    task_runner=thread_pool(2),
+    on_failure=[mark_run_failed],
+    on_crashed=[mark_run_failed],
+)
+def generate_reports(
+    as_of: dt.date | None = None, portfolio: str | None = None
+) -> dict[str, Any] | State[Any]:
+    """Write JSON, Markdown, CSV and HTML reports for ``as_of`` (one portfolio or all)."""
+    as_of = as_of or last_completed_session()
+    if not is_trading_day(as_of):
+        return skipped(as_of)
+    chunk_size = get_settings().reports_chunk_size
+    run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
+    chunks = plan_reports(as_of, portfolio, chunk_size)
+    futures = [write_reports.submit(as_of, chunk, run_id) for chunk in chunks]
+    outcomes = [future.result() for future in futures]
+    summary = publish_report_artifacts(as_of, outcomes)
+    check_reports(outcomes)
+    close_run(run_id, "succeeded", summary["counts"], summary["timings"])
+    return {
+        "as_of": as_of.isoformat(),
+        "run_id": str(run_id),
+        **summary["counts"],
+        "reports_dir": summary["reports_dir"],
+        "timings": summary["timings"],
+    }

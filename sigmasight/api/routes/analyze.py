@@ -1,0 +1,38 @@
+"""``POST /api/v1/portfolios/{id}/analyze``: a question answered from the stored results."""
+
+from fastapi import APIRouter
+
+from sigmasight.api import analyst
+from sigmasight.api.deps import PortfolioDep, SessionDep, SettingsDep
+from sigmasight.api.errors import problem_schema
+from sigmasight.api.schemas import AnalyzeRequest, AnalyzeResponse, ToolCallOut
+
+router = APIRouter(prefix="/api/v1/portfolios", tags=["analyze"])
+
+
+@router.post(
+    "/{portfolio_id}/analyze",
+    response_model=AnalyzeResponse,
+    responses=problem_schema(401, 404, 422),
+    summary="Ask a question about the portfolio's stored risk",
+)
+def analyze(
+    body: AnalyzeRequest, portfolio: PortfolioDep, session: SessionDep, settings: SettingsDep
+) -> AnalyzeResponse:
+    """Answer a question from the portfolio's stored figures.
+
+    With OPENAI_API_KEY a chat model answers, calling tools that read the stored risk,
+    exposures, stress results, positions and reports; without it (or when the model fails)
+    the answer is built from the same figures and says so.
+    """
+    answer, as_of = analyst.analyze(session, portfolio, body.question, settings)
+    return AnalyzeResponse(
+        portfolio_id=portfolio.external_id,
+        as_of=as_of,
+        question=body.question,
+        answer=answer.text,
+        mode="llm" if answer.mode == "llm" else "offline",
+        model=answer.model,
+        tool_calls=[ToolCallOut(name=c.name, arguments=c.arguments) for c in answer.tool_calls],
+        note=answer.note,
+    )

@@ -1,0 +1,324 @@
+"""The user's portfolios and their stored results (``/api/v1/portfolios``)."""
+
+import datetime as dt
+import json
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from models import Portfolio, PortfolioSnapshot, Position, PositionRisk
+from sigmasight.api.cache import CachedDocument, CacheKey, DocumentCache
+from sigmasight.api.deps import (
+    PageDep,
+    PortfolioDep,
+    PortfolioId,
+    SessionDep,
+    UserDep,
+    not_found,
+    valid_portfolio_id,
+)
+from sigmasight.api.errors import ApiError, problem_schema
+from sigmasight.api.schemas import (
+    Correlations,
+    FactorBeta,
+    FactorExposures,
+    Page,
+    PortfolioDetail,
+    PortfolioSummary,
+    PositionFactorBetas,
+    PositionOut,
+    RiskDocument,
+    RiskHeadline,
+    SnapshotPoint,
+    StressOut,
+    StressResults,
+)
+from sigmasight.db import get_sessionmaker
+from sigmasight.repositories import api_reads
+from sigmasight.repositories import results as results_repo
+from sigmasight.risk.document import GREEK_KEYS
+from sigmasight.risk_run import stored_document
+
+router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
+
+AsOf = Annotated[
+    dt.date | None,
+    Query(description="valuation session (YYYY-MM-DD); default: the current snapshot"),
+]
+ERRORS = problem_schema(401, 404, 422)
+
+
+def no_results(external_id: str, as_of: dt.date | None) -> ApiError:
+    """404 for an owned portfolio without a snapshot on that date."""
+    when = f"on {as_of}" if as_of else "yet (no current snapshot)"
+    return ApiError(404, "no_results", f"no risk results for portfolio {external_id!r} {when}")
+
+
+def require_snapshot(
+    session: Session, portfolio: Portfolio, as_of: dt.date | None
+) -> PortfolioSnapshot:
+    """The snapshot of ``as_of`` (or the current one); 404 when there is none."""
+    snap = api_reads.snapshot_for(session, portfolio.id, as_of)
+    if snap is None:
+        raise no_results(portfolio.external_id, as_of)
+    return snap
+
+
+def _headline(row: api_reads.OwnedPortfolio) -> RiskHeadline | None:
+    if row.as_of is None or row.status is None:
+        return None
+    var = row.hist_var_95 * row.nav if row.hist_var_95 is not None and row.nav else None
+    return RiskHeadline(
+        as_of=row.as_of,
+        status=row.status,
+        nav=row.nav,
+        daily_pnl=row.daily_pnl,
+        var_95=var,
+        var_95_fraction=row.hist_var_95,
+        beta_spy=row.beta_spy,
+    )
+
+
+@router.get("", response_model=Page[PortfolioSummary], responses=problem_schema(401, 422))
+def list_portfolios(user: UserDep, session: SessionDep, page: PageDep) -> Page[PortfolioSummary]:
+    """The user's portfolios (by id), each with its current NAV, VaR, beta and status."""
+    rows = api_reads.list_owned_portfolios(session, user.id, limit=page.limit, offset=page.offset)
+    total = api_reads.count_owned_portfolios(session, user.id)
+    items = [
+        PortfolioSummary(
+            id=row.external_id,
+            name=row.name,
+            base_currency=row.base_currency,
+            cash=float(row.cash),
+            positions=row.positions,
+            options=row.options,
+            current=_headline(row),
+        )
+        for row in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def _position(position: Position, risk: PositionRisk | None) -> PositionOut:
+    greeks = (
+        {key: getattr(risk, key) for key in GREEK_KEYS}
+        if risk is not None and position.underlying is not None
+        else None
+    )
+    return PositionOut(
+        symbol=position.symbol,
+        position_type=position.position_type.value,
+        quantity=float(position.quantity),
+        underlying=position.underlying,
+        strike=float(position.strike) if position.strike is not None else None,
+        expiry=position.expiry_date,
+        option_right=position.option_right,
+        multiplier=position.multiplier,
+        price=risk.price if risk else None,
+        market_value=risk.market_value if risk else None,
+        exposure=risk.exposure if risk else None,
+        weight=risk.weight if risk else None,
+        daily_pnl=risk.daily_pnl if risk else None,
+        beta_spy_150d=risk.beta_spy_150d if risk else None,
+        greeks=greeks,
+    )
+
+
+@router.get("/{portfolio_id}", response_model=PortfolioDetail, responses=ERRORS)
+def portfolio_detail(portfolio: PortfolioDep, session: SessionDep) -> PortfolioDetail:
+    """The book, each position valued as in the current snapshot."""
+    snap = api_reads.snapshot_for(session, portfolio.id, None)
+    as_of = snap.as_of_date if snap else None
+    document = (snap.document or {}) if snap else {}
+    rows = api_reads.positions_with_valuation(session, portfolio.id, as_of)
+    return PortfolioDetail(
+        id=portfolio.external_id,
+        name=portfolio.name,
+        base_currency=portfolio.base_currency,
+        cash=float(portfolio.cash),
+        benchmark=portfolio.benchmark,
+        valuation_date=portfolio.valuation_date,
+        as_of=as_of,
+        run_id=snap.run_id if snap else None,
+        status=snap.status if snap else None,
+        valuation=document.get("valuation"),
+        positions=[_position(position, risk) for position, risk in rows],
+    )
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    wanted = request.headers.get("if-none-match")
+    if not wanted:
+        return False
+    return wanted.strip() == "*" or etag in {tag.strip() for tag in wanted.split(",")}
+
+
+def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDocument:
+    """Check the stored rows' fingerprint; reuse the cached bytes or build them again."""
+    user_id, external_id, as_of = key
+    version = api_reads.document_version(session, user_id, external_id, as_of)
+    if version is not None and version.snapshot_id is not None:
+        entry = cache.revalidate(key, version.snapshot_id, version.fingerprint)
+        if entry is not None:
+            return entry
+    # Build: read the fingerprint and the document in one snapshot of the database, so
+    # that a nightly run committing meanwhile cannot produce a mixed document.
+    session.rollback()
+    api_reads.begin_consistent_read(session)
+    version = api_reads.document_version(session, user_id, external_id, as_of)
+    if version is None:
+        raise not_found(external_id)
+    if version.snapshot_id is None:
+        raise no_results(external_id, as_of)
+    snap = api_reads.get_snapshot(session, version.snapshot_id)
+    assert snap is not None
+    body = json.dumps(stored_document(session, snap), allow_nan=False, separators=(",", ":"))
+    return cache.put(key, version.snapshot_id, version.fingerprint, body.encode())
+
+
+def _checked_document(cache: DocumentCache, key: CacheKey) -> CachedDocument:
+    # Its own session, not the request's: the check is shared by every request waiting
+    # for this document and must outlive any one of them.
+    with get_sessionmaker()() as session:
+        return _document(session, cache, key)
+
+
+@router.get(
+    "/{portfolio_id}/risk",
+    response_model=RiskDocument,
+    responses={**ERRORS, 304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    summary="The sigmasight.risk/1 document",
+)
+async def risk_document(
+    portfolio_id: PortfolioId,
+    user: UserDep,
+    request: Request,
+    as_of: AsOf = None,
+) -> Response:
+    """Exactly the document ``sigmasight export risk`` writes (FORMATS.md section 5).
+
+    Served from an in-process cache revalidated against the database at most
+    ``SIGMASIGHT_API_CACHE_TTL_S`` seconds (default 1) before the request; see
+    ``sigmasight.api.cache``.
+    """
+    cache: DocumentCache = request.app.state.documents
+    key: CacheKey = (user.id, valid_portfolio_id(portfolio_id), as_of)
+    entry = cache.fresh(key)
+    if entry is None:
+        # All of the database work in one thread-pool call (the event loop never blocks).
+        entry = await cache.shared(
+            key, lambda: anyio.to_thread.run_sync(_checked_document, cache, key)
+        )
+    headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
+    if _etag_matches(request, entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type="application/json", headers=headers)
+
+
+@router.get("/{portfolio_id}/factor-exposures", response_model=FactorExposures, responses=ERRORS)
+def factor_exposures(
+    portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None
+) -> FactorExposures:
+    """Portfolio betas to the factor ETFs (150-day regression) and each position's own betas."""
+    snap = require_snapshot(session, portfolio, as_of)
+    rows = api_reads.portfolio_factor_exposures(session, portfolio.id, snap.as_of_date)
+    positions = api_reads.position_risks(session, portfolio.id, snap.as_of_date)
+    first = rows[0][0] if rows else None
+    return FactorExposures(
+        portfolio_id=portfolio.external_id,
+        as_of=snap.as_of_date,
+        window=first.window if first else None,
+        n_obs=first.n_obs if first else None,
+        r2=first.r2 if first else None,
+        factors=[
+            FactorBeta(
+                factor=row.factor_symbol, name=name, beta=row.beta, exposure_usd=row.exposure_usd
+            )
+            for row, name in rows
+        ],
+        positions=[
+            PositionFactorBetas(symbol=p.symbol, weight=p.weight, betas=p.factor_betas or {})
+            for p in positions
+        ],
+    )
+
+
+@router.get("/{portfolio_id}/correlations", response_model=Correlations, responses=ERRORS)
+def correlations(portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None) -> Correlations:
+    """The correlation matrix of the portfolio's symbols (an option counts as its underlying)."""
+    snap = require_snapshot(session, portfolio, as_of)
+    found = results_repo.correlation_for(session, portfolio.id, snap.as_of_date)
+    if found is None:
+        raise ApiError(
+            404,
+            "no_results",
+            f"no correlations stored for portfolio {portfolio.external_id!r} on {snap.as_of_date}",
+        )
+    return Correlations(
+        portfolio_id=portfolio.external_id,
+        as_of=snap.as_of_date,
+        symbols=found.symbols,
+        matrix=found.matrix,
+        min_overlap=found.min_overlap,
+        clusters=found.clusters,
+    )
+
+
+@router.get("/{portfolio_id}/stress", response_model=StressResults, responses=ERRORS)
+def stress_results(
+    portfolio: PortfolioDep,
+    session: SessionDep,
+    as_of: AsOf = None,
+    method: Annotated[
+        str | None,
+        Query(
+            pattern="^(linear|full_revaluation)$",
+            description="linear (delta-equivalent) or full_revaluation (options repriced)",
+        ),
+    ] = None,
+) -> StressResults:
+    """Every scenario's P&L on the snapshot, worst first."""
+    snap = require_snapshot(session, portfolio, as_of)
+    rows = results_repo.stress_for(session, portfolio.id, snap.as_of_date)
+    items = [
+        StressOut(scenario=r.scenario, method=r.method, return_impact=r.return_impact, pnl=r.pnl)
+        for r in rows
+        if method is None or r.method == method
+    ]
+    items.sort(key=lambda s: (s.method, s.pnl is None, s.pnl if s.pnl is not None else 0.0))
+    return StressResults(portfolio_id=portfolio.external_id, as_of=snap.as_of_date, items=items)
+
+
+@router.get("/{portfolio_id}/snapshots", response_model=Page[SnapshotPoint], responses=ERRORS)
+def snapshots(
+    portfolio: PortfolioDep,
+    session: SessionDep,
+    page: PageDep,
+    start: Annotated[dt.date | None, Query(description="first date (inclusive)")] = None,
+    end: Annotated[dt.date | None, Query(description="last date (inclusive)")] = None,
+) -> Page[SnapshotPoint]:
+    """The portfolio's daily history (NAV, P&L, return, VaR, beta), newest first."""
+    if start is not None and end is not None and start > end:
+        raise ApiError(422, "validation_error", f"start {start} is after end {end}")
+    rows, total = api_reads.snapshot_history(
+        session, portfolio.id, start=start, end=end, limit=page.limit, offset=page.offset
+    )
+    items = [
+        SnapshotPoint(
+            as_of=s.as_of_date,
+            status=s.status,
+            is_current=s.is_current,
+            nav=s.nav,
+            daily_pnl=s.daily_pnl,
+            daily_return=s.daily_return,
+            hist_var_95=s.hist_var_95,
+            hist_var_99=s.hist_var_99,
+            cvar_95=s.cvar_95,
+            beta_spy=s.beta_spy,
+            run_id=s.run_id,
+        )
+        for s in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

@@ -1,0 +1,327 @@
+"""Request and response models of the HTTP API (they are also its OpenAPI schema)."""
+
+import datetime as dt
+import uuid
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+T = TypeVar("T")
+
+MAX_QUESTION_CHARS = 2000
+#: Something@something without whitespace or control characters.
+EMAIL_PATTERN = r"^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+$"
+
+
+class ErrorDetail(BaseModel):
+    """One problem with a request (validation errors list every one)."""
+
+    location: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """A stable ``code`` for programs and a ``message`` for people."""
+
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer has this shape."""
+
+    error: ErrorBody
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``items`` from ``offset``, at most ``limit``, of ``total``."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---- health ---------------------------------------------------------------------------------
+CheckStatus = Literal["ok", "failing", "disabled", "unknown"]
+
+
+class HealthCheck(BaseModel):
+    """One part of the system and whether it is fine."""
+
+    status: CheckStatus
+    detail: str
+    as_of: dt.date | None = None
+    finished_at: dt.datetime | None = None
+    age_seconds: float | None = None
+    last_status: str | None = None
+
+
+class HealthResponse(BaseModel):
+    """``healthy`` only when every check is ok (or disabled); ``failing`` names the others."""
+
+    status: Literal["healthy", "unhealthy"]
+    failing: list[str]
+    checks: dict[str, HealthCheck]
+
+
+# ---- auth -----------------------------------------------------------------------------------
+class LoginRequest(BaseModel):
+    """Email and password of a SigmaSight user."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "demo_hnw@sigmasight.com", "password": "demo12345"}]
+        }
+    )
+
+    email: str = Field(min_length=3, max_length=255, pattern=EMAIL_PATTERN)
+    password: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid UTF-8 text") from None
+        return value
+
+
+class TokenResponse(BaseModel):
+    """A bearer token for ``Authorization: Bearer <access_token>``."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class UserOut(BaseModel):
+    """The logged-in user."""
+
+    id: int
+    email: str
+    full_name: str | None
+
+
+# ---- portfolios -----------------------------------------------------------------------------
+class RiskHeadline(BaseModel):
+    """The current snapshot's headline figures (1-day 95 % historical VaR as a loss)."""
+
+    as_of: dt.date
+    status: str
+    nav: float | None
+    daily_pnl: float | None
+    var_95: float | None = Field(description="1-day 95 % historical VaR, currency (positive loss)")
+    var_95_fraction: float | None
+    beta_spy: float | None = Field(description="150-day beta to SPY")
+
+
+class PortfolioSummary(BaseModel):
+    """One of the user's portfolios."""
+
+    id: str = Field(description="the portfolio's external id (used in every URL)")
+    name: str
+    base_currency: str
+    cash: float
+    positions: int
+    options: int
+    current: RiskHeadline | None
+
+
+class PositionOut(BaseModel):
+    """A holding with its valuation from the snapshot (null when it was not valued)."""
+
+    symbol: str
+    position_type: str
+    quantity: float
+    underlying: str | None = None
+    strike: float | None = None
+    expiry: dt.date | None = None
+    option_right: str | None = None
+    multiplier: int | None = None
+    price: float | None
+    market_value: float | None
+    exposure: float | None
+    weight: float | None
+    daily_pnl: float | None
+    beta_spy_150d: float | None = None
+    greeks: dict[str, float | None] | None = None
+
+
+class PortfolioDetail(BaseModel):
+    """A portfolio, its book and the snapshot valuation of each position."""
+
+    id: str
+    name: str
+    base_currency: str
+    cash: float
+    benchmark: str
+    valuation_date: dt.date | None
+    as_of: dt.date | None = Field(description="the snapshot the valuation comes from")
+    run_id: uuid.UUID | None
+    status: str | None
+    valuation: dict[str, float | None] | None
+    positions: list[PositionOut]
+
+
+class RiskDocument(BaseModel):
+    """The ``sigmasight.risk/1`` document (FORMATS.md section 5), exactly as exported."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_: str = Field(alias="schema", examples=["sigmasight.risk/1"])
+    portfolio_id: str
+    as_of: dt.date
+    run_id: str
+    valuation: dict[str, float | None]
+    positions: list[dict[str, Any]]
+    risk: dict[str, Any]
+    correlation: dict[str, Any]
+    warnings: list[str]
+
+
+class FactorBeta(BaseModel):
+    """A portfolio's beta to one factor ETF and the dollar exposure it implies (beta x NAV)."""
+
+    factor: str
+    name: str | None
+    beta: float | None
+    exposure_usd: float | None
+
+
+class PositionFactorBetas(BaseModel):
+    """One position's own factor betas (its underlying's for an option)."""
+
+    symbol: str
+    weight: float | None
+    betas: dict[str, float | None]
+
+
+class FactorExposures(BaseModel):
+    """Factor regression of one snapshot."""
+
+    portfolio_id: str
+    as_of: dt.date
+    window: int | None
+    n_obs: int | None
+    r2: float | None
+    factors: list[FactorBeta]
+    positions: list[PositionFactorBetas]
+
+
+class Correlations(BaseModel):
+    """Pairwise correlations of the portfolio's symbols and the clusters found."""
+
+    portfolio_id: str
+    as_of: dt.date
+    symbols: list[str]
+    matrix: list[list[float | None]]
+    min_overlap: int
+    clusters: list[list[str]]
+
+
+class StressOut(BaseModel):
+    """P&L of one scenario (``linear`` or ``full_revaluation`` for books with options)."""
+
+    scenario: str
+    method: str
+    return_impact: float | None
+    pnl: float | None
+
+
+class StressResults(BaseModel):
+    """Every stored scenario of one snapshot, worst P&L first."""
+
+    portfolio_id: str
+    as_of: dt.date
+    items: list[StressOut]
+
+
+class SnapshotPoint(BaseModel):
+    """One day of the portfolio's history (the P&L series)."""
+
+    as_of: dt.date
+    status: str
+    is_current: bool
+    nav: float | None
+    daily_pnl: float | None
+    daily_return: float | None
+    hist_var_95: float | None
+    hist_var_99: float | None
+    cvar_95: float | None
+    beta_spy: float | None
+    run_id: uuid.UUID
+
+
+class ReportOut(BaseModel):
+    """A report file indexed in the database."""
+
+    id: int
+    portfolio_id: str
+    as_of: dt.date
+    kind: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    created_at: dt.datetime
+    run_id: uuid.UUID
+    download_url: str
+    view_url: str
+
+
+class FlowRunOut(BaseModel):
+    """One flow run from the run ledger."""
+
+    id: uuid.UUID
+    flow: str
+    as_of: dt.date | None
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    duration_s: float | None
+    counts: dict[str, Any]
+    timings: dict[str, Any]
+    error: str | None
+
+
+# ---- analyze --------------------------------------------------------------------------------
+class AnalyzeRequest(BaseModel):
+    """A question about one portfolio's stored results."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"question": "What drives my VaR, and what is my worst stress scenario?"}]
+        }
+    )
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class ToolCallOut(BaseModel):
+    """A tool the model called (or the offline answer read) and its arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+class AnalyzeResponse(BaseModel):
+    """The answer and how it was made."""
+
+    portfolio_id: str
+    as_of: dt.date | None
+    question: str
+    answer: str
+    mode: Literal["llm", "offline"]
+    model: str | None
+    tool_calls: list[ToolCallOut]
+    note: str | None = None

@@ -1,0 +1,197 @@
+"""Report reads (what to report on, and the extras a report shows) and the report index.
+
+The risk figures themselves come from ``sigmasight.risk_run.export_documents``; this module
+reads only what the document does not carry: portfolio names, position master data and
+sectors, stored per-position extras (daily P&L, beta), correlation clusters. Writes are one
+upsert per chunk into ``report`` keyed on (portfolio, date, kind): a rerun replaces a row,
+never adds one, and a rerun that produced identical files leaves the row untouched.
+"""
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from models import CorrelationResult, Portfolio, PortfolioSnapshot, Position, PositionRisk, Report
+from models import Security as SecurityRow
+
+
+@dataclass(frozen=True)
+class Reportable:
+    """A portfolio with a stored snapshot on the date."""
+
+    portfolio_id: int
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PositionExtra:
+    """Position master data and stored per-position figures the document leaves out."""
+
+    portfolio_id: int
+    symbol: str
+    position_id: int
+    position_type: str | None
+    entry_price: float | None
+    entry_date: dt.date | None
+    strike: float | None
+    expiry: dt.date | None
+    option_right: str | None
+    multiplier: int | None
+    daily_pnl: float | None
+    beta_spy_150d: float | None
+    sector: str | None
+    industry: str | None
+    asset_type: str | None
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One report file as indexed."""
+
+    portfolio_id: int
+    as_of: dt.date
+    kind: str
+    path: str
+    size_bytes: int
+    sha256: str
+    s3_key: str | None
+
+
+def list_reportable(
+    session: Session, as_of: dt.date, external_id: str | None = None
+) -> list[Reportable]:
+    """Portfolios with a snapshot on ``as_of`` (optionally one), by external id."""
+    stmt = (
+        select(Portfolio.id, Portfolio.external_id, Portfolio.name)
+        .join(PortfolioSnapshot, PortfolioSnapshot.portfolio_id == Portfolio.id)
+        .where(PortfolioSnapshot.as_of_date == as_of)
+        .order_by(Portfolio.external_id)
+    )
+    if external_id is not None:
+        stmt = stmt.where(Portfolio.external_id == external_id)
+    return [Reportable(int(i), str(e), str(n)) for i, e, n in session.execute(stmt).all()]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def load_position_extras(
+    session: Session, portfolio_ids: Sequence[int], as_of: dt.date
+) -> list[PositionExtra]:
+    """Every stored position of the portfolios on ``as_of`` with master data and sector."""
+    asset = func.coalesce(PositionRisk.underlying, PositionRisk.symbol)
+    stmt = (
+        select(
+            PositionRisk.portfolio_id,
+            PositionRisk.symbol,
+            PositionRisk.position_id,
+            Position.position_type,
+            Position.entry_price,
+            Position.entry_date,
+            Position.strike,
+            Position.expiry_date,
+            Position.option_right,
+            Position.multiplier,
+            PositionRisk.daily_pnl,
+            PositionRisk.beta_spy_150d,
+            SecurityRow.sector,
+            SecurityRow.industry,
+            SecurityRow.asset_type,
+        )
+        .outerjoin(Position, Position.id == PositionRisk.position_id)
+        .outerjoin(SecurityRow, SecurityRow.symbol == asset)
+        .where(PositionRisk.portfolio_id.in_(list(portfolio_ids)), PositionRisk.as_of_date == as_of)
+    )
+    return [
+        PositionExtra(
+            portfolio_id=int(r[0]),
+            symbol=str(r[1]),
+            position_id=int(r[2]),
+            position_type=str(r[3].value if hasattr(r[3], "value") else r[3]) if r[3] else None,
+            entry_price=_float(r[4]),
+            entry_date=r[5],
+            strike=_float(r[6]),
+            expiry=r[7],
+            option_right=r[8],
+            multiplier=r[9],
+            daily_pnl=r[10],
+            beta_spy_150d=r[11],
+            sector=r[12],
+            industry=r[13],
+            asset_type=r[14],
+        )
+        for r in session.execute(stmt).all()
+    ]
+
+
+def load_clusters(
+    session: Session, portfolio_ids: Sequence[int], as_of: dt.date
+) -> dict[int, list[list[str]]]:
+    """Stored correlation clusters per portfolio."""
+    rows = session.execute(
+        select(CorrelationResult.portfolio_id, CorrelationResult.clusters).where(
+            CorrelationResult.portfolio_id.in_(list(portfolio_ids)),
+            CorrelationResult.as_of_date == as_of,
+        )
+    ).all()
+    return {int(pid): list(clusters or []) for pid, clusters in rows}
+
+
+def upsert_reports(session: Session, rows: Sequence[IndexRow], run_id: uuid.UUID) -> int:
+    """Index report files; returns the rows inserted or changed.
+
+    A row whose file is unchanged (same path, size, sha256 and S3 key) keeps its run id and
+    timestamp, so a rerun with identical output leaves the table as it was.
+    """
+    if not rows:
+        return 0
+    stmt = insert(Report).values(
+        [
+            {
+                "portfolio_id": r.portfolio_id,
+                "as_of_date": r.as_of,
+                "kind": r.kind,
+                "path": r.path,
+                "size_bytes": r.size_bytes,
+                "sha256": r.sha256,
+                "s3_key": r.s3_key,
+                "run_id": run_id,
+            }
+            for r in rows
+        ]
+    )
+    compare = ("path", "size_bytes", "sha256", "s3_key")
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Report.portfolio_id, Report.as_of_date, Report.kind],
+        set_={
+            **{name: stmt.excluded[name] for name in compare},
+            "run_id": stmt.excluded.run_id,
+            "created_at": func.now(),
+        },
+        where=tuple_(*(Report.__table__.c[n] for n in compare)).is_distinct_from(
+            tuple_(*(stmt.excluded[n] for n in compare))
+        ),
+    ).returning(Report.id)
+    return len(session.execute(upsert).all())
+
+
+def list_reports(
+    session: Session, as_of: dt.date, external_id: str | None = None
+) -> list[tuple[str, Report]]:
+    """Indexed report files of ``as_of`` with the portfolio's external id."""
+    stmt = (
+        select(Portfolio.external_id, Report)
+        .join(Portfolio, Portfolio.id == Report.portfolio_id)
+        .where(Report.as_of_date == as_of)
+        .order_by(Portfolio.external_id, Report.kind)
+    )
+    if external_id is not None:
+        stmt = stmt.where(Portfolio.external_id == external_id)
+    return [(str(ext), report) for ext, report in session.execute(stmt).all()]

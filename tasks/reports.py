@@ -1,0 +1,92 @@
+"""Reports tasks: plan the chunks, one task per chunk of portfolios, then the run's artifacts."""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from sigmasight.reports import publish
+from sigmasight.reports.publish import ChunkOutcome
+from sigmasight.settings import get_settings
+
+
+class ReportsFailed(RuntimeError):
+    """Some portfolios' reports could not be written (the others were)."""
+
+
+@task
+def plan_reports(as_of: dt.date, portfolio: str | None, chunk_size: int) -> list[list[str]]:
+    """The portfolios with stored results on ``as_of``, in chunks of external ids."""
+    chunks = publish.plan_reports(as_of, portfolio, chunk_size)
+    get_run_logger().info("%d portfolios in %d chunks", sum(len(c) for c in chunks), len(chunks))
+    return chunks
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def write_reports(as_of: dt.date, portfolios: list[str], run_id: uuid.UUID) -> ChunkOutcome:
+    """Render, write and index the four report files of each portfolio in the chunk."""
+    outcome = publish.write_chunk(as_of, portfolios, run_id)
+    logger = get_run_logger()
+    ok = sum(r.status == "ok" for r in outcome.reports)
+    logger.info(
+        "%d of %d reported, %d index rows changed; timings %s",
+        ok,
+        len(portfolios),
+        outcome.indexed,
+        outcome.timings,
+    )
+    for report in outcome.reports:
+        if report.status != "ok":
+            logger.error("portfolio %s: %s", report.portfolio, report.error)
+    return outcome
+
+
+@task(cache_policy=NO_CACHE)
+def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> dict[str, Any]:
+    """A markdown artifact linking the reports with book-level figures, and a table artifact."""
+    reports = sorted((r for o in outcomes for r in o.reports), key=lambda r: r.portfolio)
+    root = get_settings().reports_dir
+    create_markdown_artifact(
+        key="reports",
+        markdown=publish.summary_markdown(as_of, reports, root),
+        description=f"Risk reports for {as_of}",
+    )
+    create_table_artifact(
+        key="reports-summary",
+        table=publish.summary_rows(reports),
+        description=(
+            f"Reports for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to "
+            "SPY and the worst linear stress scenario"
+        ),
+    )
+    timings: dict[str, float] = {}
+    for outcome in outcomes:
+        for stage, seconds in outcome.timings.items():
+            timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
+    narratives: dict[str, int] = {}
+    for report in reports:
+        if report.narrative:
+            narratives[report.narrative] = narratives.get(report.narrative, 0) + 1
+    counts = {
+        "portfolios": len(reports),
+        "ok": sum(r.status == "ok" for r in reports),
+        "failed": sum(r.status != "ok" for r in reports),
+        "files": sum(len(r.files) for r in reports),
+        "index_rows_changed": sum(o.indexed for o in outcomes),
+        "uploaded": sum(len(r.s3_keys) for r in reports),
+        "narratives": narratives,
+    }
+    return {"counts": counts, "timings": timings, "reports_dir": str(root)}
+
+
+@task(cache_policy=NO_CACHE)
+def check_reports(outcomes: list[ChunkOutcome]) -> None:
+    """Fail the run, naming each portfolio, when any report could not be written."""
+    failed = [r for o in outcomes for r in o.reports if r.status != "ok"]
+    if failed:
+        listed = "; ".join(f"{r.portfolio}: {r.error}" for r in failed[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        raise ReportsFailed(f"{len(failed)} report(s) failed: {listed}{more}")

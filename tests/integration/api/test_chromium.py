@@ -1,0 +1,261 @@
+"""The browser view in a real headless Chromium (Debian's package), driven over DevTools.
+
+A real uvicorn server runs the app in a thread on a free port. Chromium opens /login, the
+form is filled and submitted in the page, the portfolio list appears, and the first report
+link opens the report, which is screenshotted; the PNG must not be blank. Set
+SIGMASIGHT_TEST_SCREENSHOTS=<folder> to keep the screenshots. Without Chromium the test
+fails (it never skips).
+"""
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.sync.client import connect
+
+from sigmasight.api.main import create_app
+from sigmasight.settings import get_settings
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
+    "--remote-debugging-port=0",
+)
+
+
+def chromium_binary() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and Path("/usr/bin/chromium").exists():
+        found = "/usr/bin/chromium"
+    if found is None:
+        pytest.fail(
+            "the browser test needs Chromium: install Debian's 'chromium' package "
+            "(apt-get install chromium), or put chromium on PATH"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(api_db) -> Iterator[str]:
+    get_settings.cache_clear()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client for one page target."""
+
+    def __init__(self, ws_url: str) -> None:
+        self.ws = connect(ws_url, max_size=64 << 20, open_timeout=30)
+        self.ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
+
+    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
+        call_id = next(self.ids)
+        self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                return dict(message.get("result", {}))
+            self.events.append(message)
+
+    def wait_for(self, event: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, message in enumerate(self.events):
+                if message.get("method") == event:
+                    del self.events[: i + 1]
+                    return
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {event} within {timeout} s"
+            self.events.append(json.loads(self.ws.recv(timeout=remaining)))
+
+    def navigate(self, url: str) -> None:
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> bytes:
+        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        path.write_bytes(data)
+        return data
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def chromium(tmp_path) -> Iterator[DevTools]:
+    binary = chromium_binary()
+    profile = tmp_path / "chromium-profile"
+    process = subprocess.Popen(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert process.poll() is None, f"chromium exited with {process.returncode}"
+            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+            time.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            targets = json.loads(answer.read())
+        page = next(t for t in targets if t["type"] == "page")
+        devtools = DevTools(page["webSocketDebuggerUrl"])
+        devtools.call("Page.enable")
+        devtools.call("Runtime.enable")
+        yield devtools
+        devtools.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=20)
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB(A) PNG into rows of pixel bytes (no third-party imaging)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    width = height = channels = 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8 and colour in (2, 6), (depth, colour)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
+        for x in range(stride):
+            left = line[x - channels] if x >= channels else 0
+            up = previous[x]
+            corner = previous[x - channels] if x >= channels else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
+                line[x] = (line[x] + pred) & 0xFF
+        rows.append(bytes(line))
+        previous = line
+    return width, height, [bytes(r) for r in rows]
+
+
+def assert_not_blank(data: bytes) -> None:
+    width, height, rows = png_pixels(data)
+    assert width >= 800 and height >= 600
+    channels = len(rows[0]) // width
+    counts: dict[bytes, int] = {}
+    for row in rows[::4]:
+        for x in range(0, width, 4):
+            pixel = row[x * channels : x * channels + 3]
+            counts[pixel] = counts.get(pixel, 0) + 1
+    total = sum(counts.values())
+    background = max(counts.values())
+    assert len(counts) > 20, f"only {len(counts)} colours: a blank page?"
+    assert total - background > total * 0.01, (
+        "fewer than 1 % of the pixels differ from the background"
+    )
+
+
+def keep(path: Path) -> None:
+    folder = os.environ.get("SIGMASIGHT_TEST_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(folder) / path.name)
+
+
+def test_log_in_through_the_form_and_screenshot_a_report(live_server, chromium, world, tmp_path):
+    chromium.navigate(f"{live_server}/login")
+    assert chromium.evaluate("document.title") == "Sign in · SigmaSight"
+    chromium.evaluate(
+        f"document.querySelector('#email').value = {json.dumps(world.hnw_email)};"
+        f"document.querySelector('#password').value = {json.dumps(world.password)};"
+        "document.querySelector('#submit').click(); true"
+    )
+    chromium.wait_for("Page.loadEventFired")
+    assert chromium.evaluate("location.pathname") == "/"
+    text = chromium.evaluate("document.body.innerText")
+    assert "Your portfolios" in text and "DEMO_HNW" in text and "HNW_EXTRA_B" in text
+    assert "DEMO_INDIVIDUAL" not in text
+    # The token cookie is HttpOnly: the page's own scripts cannot read it.
+    assert "auth_token" not in chromium.evaluate("document.cookie")
+    index_png = chromium.screenshot(tmp_path / "api-portfolios.png")
+    assert_not_blank(index_png)
+    keep(tmp_path / "api-portfolios.png")
+
+    href = chromium.evaluate("document.querySelector('a[href^=\"/reports/\"]').href")
+    assert href.endswith(f"/reports/DEMO_HNW/{world.as_of}/report.html")
+    chromium.navigate(href)
+    assert "Demo High Net Worth Investor Portfolio" in chromium.evaluate("document.body.innerText")
+    report_png = chromium.screenshot(tmp_path / "api-report.png")
+    assert_not_blank(report_png)
+    keep(tmp_path / "api-report.png")

@@ -1,0 +1,103 @@
+"""The files in deployments/ cannot run here (no Docker engine, no cluster): check that they
+parse and that every path, command and metric name they mention exists in this repository."""
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from cli.main import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENTS = ROOT / "deployments"
+
+
+def cli_commands() -> set[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return set(action.choices)  # type: ignore[arg-type]
+
+
+def test_dockerfile_copies_what_exists_and_runs_the_cli():
+    text = (DEPLOYMENTS / "Dockerfile").read_text()
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            *sources, _dest = shlex.split(line)[1:]
+            for source in sources:
+                assert (ROOT / source).exists(), source
+    assert 'ENTRYPOINT ["python", "-m", "cli"]' in text
+    assert "postgresql-client-15" in text  # pg_dump matching the compose server's major
+
+
+def test_compose_services_healthchecks_and_commands():
+    compose = yaml.safe_load((DEPLOYMENTS / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"db", "prefect", "worker", "api"} <= set(services)
+    for name in ("db", "prefect", "api"):
+        assert "healthcheck" in services[name], name
+    assert services["db"]["image"].split(":")[1] == "15"
+    assert services["api"]["command"][0] in cli_commands()
+    assert services["api"]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert services["api"]["environment"]["SECRET_KEY_FILE"].startswith("/run/secrets/")
+    assert services["worker"]["entrypoint"][:4] == ["prefect", "worker", "start", "--pool"]
+    pool = services["worker"]["entrypoint"][4]
+    prefect_yaml = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    assert prefect_yaml["definitions"]["work_pools"]["process"]["name"] == pool
+    dockerfile = services["api"]["build"]["dockerfile"]
+    assert (ROOT / dockerfile).is_file()
+    for secret in compose["secrets"].values():
+        assert secret["file"].startswith("./secrets/")  # files, never values, in the compose file
+
+
+def test_kubernetes_job_template_is_valid_json_with_the_secret():
+    template = json.loads((DEPLOYMENTS / "kubernetes" / "base-job-template.json").read_text())
+    container = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "sigmasight-secrets"}}]
+    assert set(template["variables"]["properties"]) >= {
+        "image",
+        "namespace",
+        "cpu_request",
+        "memory_limit",
+    }
+    assert "prefect work-pool create" in (DEPLOYMENTS / "kubernetes" / "README.md").read_text()
+
+
+def test_nginx_has_tls_headers_and_rate_limits():
+    text = (DEPLOYMENTS / "nginx" / "sigmasight.conf").read_text()
+    assert text.count("{") == text.count("}")
+    zones = set(re.findall(r"limit_req_zone \S+ zone=(\w+):", text))
+    used = set(re.findall(r"limit_req zone=(\w+)", text))
+    assert zones == used == {"sigmasight_api", "sigmasight_login"}
+    assert "location = /api/v1/auth/login" in text
+    for header in (
+        "Strict-Transport-Security",
+        "X-Content-Type-Options",
+        "X-Frame-Options",
+        "Referrer-Policy",
+    ):
+        assert f"add_header {header}" in text
+    assert "ssl_protocols TLSv1.2 TLSv1.3" in text
+    assert "server 127.0.0.1:8001" in text  # the API's port
+
+
+def test_alert_rules_use_metrics_the_api_exports():
+    rules = yaml.safe_load((DEPLOYMENTS / "prometheus" / "alerts.yml").read_text())
+    alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
+    assert {
+        "SigmaSightHighErrorRate",
+        "SigmaSightSlowP95",
+        "SigmaSightNightlyRunStale",
+        "SigmaSightBackupUnverified",
+    } <= set(alerts)
+    source = (ROOT / "sigmasight" / "api" / "metrics.py").read_text()
+    for rule in alerts.values():
+        for metric in re.findall(r"\b(sigmasight_[a-z0-9_]+)", rule["expr"]):
+            base = re.sub(r"_(total|bucket|sum|count)$", "", metric)
+            assert f'"{base}"' in source, metric
+    assert 'kind="verified"' in alerts["SigmaSightBackupUnverified"]["expr"]
+    assert '"verified"' in source
+    assert "26 * 3600" in alerts["SigmaSightNightlyRunStale"]["expr"]
