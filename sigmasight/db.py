@@ -90,15 +90,7 @@ def prefect_database_url(settings: Settings | None = None) -> URL | None:
         return None
     server = embedded_server(settings)
     with psycopg.connect(libpq_conninfo(server.admin_url()), autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (PREFECT_DATABASE,)
-        ).fetchone()
-        if exists is None:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(PREFECT_DATABASE), sql.Identifier(APP_ROLE)
-                )
-            )
+        _ensure_app_owned_database(conn, PREFECT_DATABASE)
     return server.app_url(PREFECT_DATABASE).set(drivername="postgresql+asyncpg")
 
 
@@ -115,15 +107,18 @@ def _bootstrap_app_database(server: EmbeddedServer) -> None:
                     sql.Identifier(APP_ROLE), sql.Literal(server.app_password)
                 )
             )
-        db_exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (APP_DATABASE,)
-        ).fetchone()
-        if db_exists is None:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    sql.Identifier(APP_DATABASE), sql.Identifier(APP_ROLE)
-                )
+        _ensure_app_owned_database(conn, APP_DATABASE)
+
+
+def _ensure_app_owned_database(conn: "psycopg.Connection[Any]", name: str) -> None:
+    """Create database ``name`` owned by the application role unless it exists."""
+    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists is None:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(APP_ROLE)
             )
+        )
 
 
 def database_url(settings: Settings | None = None) -> URL:

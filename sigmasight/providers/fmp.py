@@ -23,7 +23,7 @@ from sigmasight.providers.base import (
     ProviderError,
     ProviderRateLimited,
 )
-from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, key_fingerprint, shared_bucket
+from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, vendor_limiter
 
 #: Calendar days per request. FMP returns at most 5000 rows per call; a window shorter than
 #: 5000 calendar days cannot hold more, even for symbols that trade every day (crypto).
@@ -86,11 +86,7 @@ class FmpClient(VendorHttp):
     ) -> None:
         if not 1 <= window_days < 5000:
             raise ValueError(f"window_days must be in [1, 5000), got {window_days}")
-        limiter = None
-        if per_minute is not None:
-            limiter = shared_bucket(
-                f"{self.name}:{key_fingerprint(api_key)}", per_minute=per_minute, per_second=None
-            )
+        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute)
         super().__init__(
             api_key=api_key,
             base_url=base_url,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import httpx
 
 from sigmasight.providers.base import ProviderBadResponse, ProviderError, ProviderRateLimited
-from sigmasight.providers.http import Sleep, VendorHttp, key_fingerprint, shared_bucket
+from sigmasight.providers.http import Sleep, VendorHttp, vendor_limiter
 
 _XML_ERROR = re.compile(r"<error\b[^>]*\bmessage\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
 _MAX_PAGES = 1000
@@ -66,13 +66,7 @@ class FredClient(VendorHttp):
         backoff_s: float = 1.0,
         sleep: Sleep = time.sleep,
     ) -> None:
-        limiter = None
-        if per_minute is not None or per_second is not None:
-            limiter = shared_bucket(
-                f"{self.name}:{key_fingerprint(api_key)}",
-                per_minute=per_minute,
-                per_second=per_second,
-            )
+        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute, per_second=per_second)
         super().__init__(
             api_key=api_key,
             base_url=base_url,

@@ -147,6 +147,17 @@ _SHARED: dict[tuple[str, float | None, float | None], Limiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
+def vendor_limiter(
+    vendor: str, api_key: str, *, per_minute: float | None, per_second: float | None = None
+) -> Limiter | None:
+    """The limiter every client of ``vendor`` with this key shares; None when unlimited."""
+    if per_minute is None and per_second is None:
+        return None
+    return shared_bucket(
+        f"{vendor}:{key_fingerprint(api_key)}", per_minute=per_minute, per_second=per_second
+    )
+
+
 def shared_bucket(key: str, *, per_minute: float | None, per_second: float | None) -> Limiter:
     """The process-wide limiter for ``key`` (one per provider and API key).
 

@@ -24,7 +24,7 @@ from sigmasight.providers.base import (
     ProviderRateLimited,
     empty_bars,
 )
-from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, key_fingerprint, shared_bucket
+from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, vendor_limiter
 
 NEW_YORK = "America/New_York"
 _GOOD_STATUSES = ("OK", "DELAYED")
@@ -75,11 +75,7 @@ class PolygonClient(VendorHttp):
         backoff_s: float = 1.0,
         sleep: Sleep = time.sleep,
     ) -> None:
-        limiter = None
-        if per_minute is not None:
-            limiter = shared_bucket(
-                f"{self.name}:{key_fingerprint(api_key)}", per_minute=per_minute, per_second=None
-            )
+        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute)
         super().__init__(
             api_key=api_key,
             base_url=base_url,
