@@ -53,7 +53,7 @@ class OccParts:
 
 def parse_occ(symbol: str) -> OccParts | None:
     """Split an ``O:`` ticker into its parts; None when ``symbol`` is not one."""
-    match = _OCC_RE.match(symbol)
+    match = _OCC_RE.fullmatch(symbol)
     if match is None:
         return None
     return OccParts(

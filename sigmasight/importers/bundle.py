@@ -68,7 +68,7 @@ _ABSENT: Final = object()
 def _child(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
-    part = key if _PLAIN_KEY_RE.match(key) else f"[{json.dumps(key)}]"
+    part = key if _PLAIN_KEY_RE.fullmatch(key) else f"[{json.dumps(key)}]"
     if not path:
         return part
     return f"{path}{part}" if part.startswith("[") else f"{path}.{part}"
@@ -184,7 +184,7 @@ class _Validator:
             not isinstance(value, str)
             or not value.strip()
             or len(value) > max_length
-            or (pattern is not None and not pattern.match(value))
+            or (pattern is not None and not pattern.fullmatch(value))
         ):
             self.add(path, f"must be {requirement}, got {_show(value)}")
             return None
@@ -201,7 +201,7 @@ class _Validator:
         if value is _ABSENT:
             self.add(path, "is required (an ISO date, YYYY-MM-DD)")
             return None
-        if isinstance(value, str) and ISO_DATE_RE.match(value):
+        if isinstance(value, str) and ISO_DATE_RE.fullmatch(value):
             try:
                 return dt.date.fromisoformat(value)
             except ValueError:
@@ -283,7 +283,7 @@ class _Validator:
                 self.add(path, f"{RATE_SERIES} is the rate series, not a factor ETF")
                 ok = False
                 continue
-            if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+            if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
                 self.add(path, f"{symbol!r} is not an ETF symbol (A-Z, 0-9, '.', '-')")
                 ok = False
                 continue
@@ -308,7 +308,7 @@ class _Validator:
         for symbol, raw in value.items():
             path = _child("securities", str(symbol))
             if not isinstance(symbol, str) or (
-                not SYMBOL_RE.match(symbol) and parse_occ(symbol) is None
+                not SYMBOL_RE.fullmatch(symbol) and parse_occ(symbol) is None
             ):
                 self.add(path, f"{symbol!r} is not a ticker (A-Z, 0-9, '.', '-') or an O: ticker")
             spec = self.object_(raw, path, SECURITY_KEYS)
@@ -448,7 +448,7 @@ class _Validator:
                 )
         elif symbol is _ABSENT:
             self.add(symbol_path, "is required")
-        elif not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+        elif not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
             self.add(
                 symbol_path,
                 "must be a ticker of 1-32 characters A-Z 0-9 . - or an O: option ticker, "
@@ -483,7 +483,7 @@ class _Validator:
             if is_option_symbol:
                 self.add(option_path, f"is required for the option ticker {symbol!r}")
         else:
-            if not is_option_symbol and isinstance(symbol, str) and SYMBOL_RE.match(symbol):
+            if not is_option_symbol and isinstance(symbol, str) and SYMBOL_RE.fullmatch(symbol):
                 self.add(
                     option_path,
                     f"is only allowed with an O: option ticker, but the symbol is {symbol!r}",

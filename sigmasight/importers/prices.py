@@ -193,7 +193,7 @@ def _parse_long(data: bytes, header: list[str], *, source: str, today: dt.date) 
 
 def _parse_wide(data: bytes, header_line: str, *, source: str, today: dt.date) -> PricePayload:
     symbols = [name.strip() for name in header_line.split(",")[1:]]
-    bad = [name for name in symbols if not SYMBOL_RE.match(name)]
+    bad = [name for name in symbols if not SYMBOL_RE.fullmatch(name)]
     if not symbols or bad or len(set(symbols)) != len(symbols):
         reason = (
             f"bad symbol column(s) {', '.join(map(repr, bad))}"

@@ -25,11 +25,11 @@ _NUMBER_RE: Final = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 def _is_header(cells: list[str]) -> bool:
     joined = ",".join(cells)
-    return joined == "date,value" or _FRED_HEADER_RE.match(joined) is not None
+    return joined == "date,value" or _FRED_HEADER_RE.fullmatch(joined) is not None
 
 
 def _parse_date(text: str) -> dt.date | None:
-    if not _ISO_DATE_RE.match(text):
+    if not _ISO_DATE_RE.fullmatch(text):
         return None
     try:
         return dt.date.fromisoformat(text)
@@ -84,7 +84,7 @@ def parse_rates_csv(text: str, *, source: str, today: dt.date) -> list[tuple[dt.
                 day = None
         if raw_value in MISSING:
             continue
-        if not _NUMBER_RE.match(raw_value):
+        if not _NUMBER_RE.fullmatch(raw_value):
             problems.append((number, f"value {raw_value!r} is not a number ('.' means missing)"))
             continue
         value = float(raw_value)

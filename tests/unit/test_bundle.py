@@ -825,3 +825,9 @@ def test_at_most_twenty_problems_are_listed() -> None:
     )
     assert lines[19].startswith(f"{SOURCE}: portfolios[0].positions[19].quantity: ")
     assert lines[20] == "... and 5 more problems"
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_id() -> None:
+    data = {"portfolios": [{"id": "LO_CORE\n", "name": "x", "owner": "a@b.co", "positions": []}]}
+    with pytest.raises(InputError, match=r"portfolios\[0\]\.id"):
+        parse_bundle(data, source="b.json", today=dt.date(2025, 1, 3))

@@ -172,3 +172,12 @@ def test_cli_reports_an_unreadable_secret_file(monkeypatch, capsys, tmp_path):
     assert main(["db", "status"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"sigmasight: error: DATABASE_URL_FILE={tmp_path / 'nope'}")
+
+
+def test_an_empty_secret_variable_means_unset(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("POLYGON_API_KEY", "  ")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert settings.database_url is None
+    assert settings.polygon_api_key is None
