@@ -44,6 +44,7 @@ CLUSTER_THRESHOLD = 0.7
 ALPHAS = {"95": 0.05, "99": 0.01}
 MARKET_MOVES = (5, 10, 20)
 RATE_MOVES_BP = (50, 100)
+FULL_REVAL_FLOOR = 1e-4
 
 CONVENTIONS = {
     "returns": "simple",
@@ -639,7 +640,9 @@ def _stress(
     full = np.full_like(linear, np.nan)
     if books.is_option.any():
         opt = np.flatnonzero(books.is_option)
-        spot = pos["spot"][opt][:, None] * (1.0 + position_moves[opt])
+        # A linear move can exceed -100 % under extreme scenarios; a price cannot go below
+        # zero, so the repriced underlying is floored at a hundredth of a percent of spot.
+        spot = pos["spot"][opt][:, None] * np.maximum(1.0 + position_moves[opt], FULL_REVAL_FLOOR)
         priced = bsm(
             spot,
             books.strike[opt][:, None],

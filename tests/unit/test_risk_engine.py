@@ -996,3 +996,12 @@ def test_chunk_equals_each_portfolio_alone(pid):
                 equal_nan=True,
                 err_msg=key,
             )
+
+
+def test_full_revaluation_floors_the_underlying_at_zero_instead_of_giving_null():
+    crash = Scenario("beyond_zero", np.full(len(FACTORS), -3.0))
+    result = compute_books(MARKET, BOOKS, (crash,))
+    for pid in ("OPT", "CALLS"):
+        p = ROW[pid]
+        assert result.has_options[p]
+        assert np.isfinite(result.stress_full[p, 0]), pid
