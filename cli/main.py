@@ -287,12 +287,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         served.start_prefect()
     try:
+        from flows.backup import backup_database
         from flows.nightly import nightly
 
         print(f"running the nightly pipeline for {args.as_of} (market data, risk, reports) ...")
         state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
-        if _report_state(state, "nightly") != 0:
-            return 1
+        if not state.is_completed():
+            return _report_state(state, "nightly")
+        for line in _nightly_lines(state.result()):
+            print(f"  {line}")
+        print("backing the database up to S3 ...")
+        backup = backup_database(return_state=True)
+        if not backup.is_completed():
+            return _report_state(backup, "backup")
+        done = backup.result()
+        print(
+            f"  {done.get('key')} ({done.get('size_bytes', 0) / 1e6:,.1f} MB, sha256 {str(done.get('sha256'))[:12]}...)"
+        )
         cmd_summary(args)
         print(
             f"\nreports:   {get_settings().reports_dir}/<portfolio>/{args.as_of}/ "
@@ -304,6 +315,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         if served is not None:
             served.stop()
+
+
+def _nightly_lines(result: Any) -> list[str]:
+    """A person-sized account of a nightly run's result."""
+    if not isinstance(result, dict):
+        return [str(result)]
+    market, risk, reports = (result.get(k) or {} for k in ("market_data", "risk", "reports"))
+    providers = market.get("providers", {})
+    statuses = {k: v for k, v in risk.items() if k in ("ok", "warnings", "incomplete", "error")}
+    return [
+        f"market data: {market.get('inserted', 0):,} new bars from {providers.get('prices', '?')} in "
+        f"{market.get('requests', 0)} requests, coverage {100 * float(market.get('coverage', 0)):.0f}%",
+        f"risk:        {risk.get('portfolios', 0)} portfolios "
+        + ", ".join(f"{n} {s}" for s, n in statuses.items()),
+        f"reports:     {reports.get('files', 0)} files for {reports.get('portfolios', 0)} portfolios",
+    ]
 
 
 def _serve(served: "Any") -> int:
