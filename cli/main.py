@@ -43,10 +43,10 @@ def _as_of(value: str) -> dt.date:
 
 def _ports(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--ui-port", type=int, default=4200, help="Prefect UI and API port (default 4200)"
+        "--ui-port", type=_port, default=4200, help="Prefect UI and API port (default 4200)"
     )
     parser.add_argument(
-        "--api-port", type=int, default=8001, help="SigmaSight API port (default 8001)"
+        "--api-port", type=_port, default=8001, help="SigmaSight API port (default 8001)"
     )
 
 
@@ -58,10 +58,6 @@ def _positive_int(value: str) -> int:
     if not 1 <= number <= 30:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 30")
     return number
-
-
-def _existing_file(value: str) -> Path:
-    return Path(value)
 
 
 # ---- db ---------------------------------------------------------------------------------
@@ -639,17 +635,17 @@ def build_parser() -> argparse.ArgumentParser:
     prices = add(
         imports, "prices", cmd_import_prices, "upsert daily prices from a long or wide CSV"
     )
-    prices.add_argument("file", type=_existing_file, metavar="FILE.csv")
+    prices.add_argument("file", type=Path, metavar="FILE.csv")
     rates = add(
         imports,
         "rates",
         cmd_import_rates,
         "upsert a FRED-style rate series CSV (date,value in percent)",
     )
-    rates.add_argument("file", type=_existing_file, metavar="FILE.csv")
+    rates.add_argument("file", type=Path, metavar="FILE.csv")
     rates.add_argument("--series", required=True, help="series id, e.g. DGS10")
     bundle = add(imports, "portfolios", cmd_import_portfolios, "upsert a portfolio bundle JSON")
-    bundle.add_argument("file", type=_existing_file, metavar="FILE.json")
+    bundle.add_argument("file", type=Path, metavar="FILE.json")
 
     run = commands.add_parser("run", help="run a flow once, now").add_subparsers(
         dest="run_command", required=True, metavar="FLOW"
