@@ -39,7 +39,7 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 
-from bench.market_data import scratch_database
+from bench.common import scratch_database
 from sigmasight import ledger, risk_run
 from sigmasight.db import session_scope
 from sigmasight.demo import DEMO_HNW_EMAIL, DEMO_PASSWORD

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import URL, create_engine, pool, text
 
-from bench.market_data import scratch_database
+from bench.common import scratch_database
 from sigmasight import backup, ledger
 from sigmasight.objectstore import object_store, stop_embedded_s3
 from sigmasight.settings import get_settings

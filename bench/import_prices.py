@@ -12,7 +12,6 @@ whose role must be allowed to create databases) and drops it afterwards.
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import tempfile
 import time
@@ -21,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import URL, create_engine, pool
+from sqlalchemy import URL
 
+from bench.common import scratch_database
 from sigmasight import db as sdb
-from sigmasight import migrate
 from sigmasight.importers.load import import_prices_file
-from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import sessions
 
 
@@ -86,26 +84,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
 
-    settings = get_settings()
-    if settings.database_url is not None:
-        base = sdb.normalize_url(settings.database_url.get_secret_value())
-        admin, owner = base.set(database="postgres"), None
-    else:
-        server = sdb.embedded_server(settings)
-        admin, base, owner = server.admin_url(), server.app_url(), "sigmasight"
-    name = f"sigmasight_bench_{os.getpid()}"
-    sdb.create_database(admin, name, owner=owner)
-    url = base.set(database=name)
-    try:
-        engine = create_engine(url, poolclass=pool.NullPool)
-        migrate.upgrade(engine)
-        engine.dispose()
+    with scratch_database() as url:
         with psycopg.connect(sdb.libpq_conninfo(url), autocommit=True) as conn:
             # Only so the raw COPY can load the file as it is; the import sets source itself.
             conn.execute("ALTER TABLE price_bar ALTER COLUMN source SET DEFAULT 'raw'")
-        os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
-        get_settings.cache_clear()
-        sdb.reset_engine()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "prices.csv"
             t0 = time.perf_counter()
@@ -134,9 +116,6 @@ def main() -> None:
             print(
                 f"ratio import/raw:  {ratio:.2f}  (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})"
             )
-    finally:
-        sdb.reset_engine()
-        sdb.drop_database(admin, name)
 
 
 if __name__ == "__main__":

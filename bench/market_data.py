@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import io
 import json
-import os
 import threading
 import time
 import uuid
@@ -25,15 +24,14 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import psycopg
-from sqlalchemy import URL, create_engine, pool
+from sqlalchemy import URL
 
+from bench.common import scratch_database
 from sigmasight import db as sdb
-from sigmasight import migrate
 from sigmasight.market_data import Sessions, StoredRange, plan_fetches, validate_bars
 from sigmasight.providers.polygon import PolygonClient
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.repositories.prices import upsert_bars
-from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import sessions
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -96,32 +94,6 @@ def polygon_server(tickers: list[str]) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
-
-
-@contextmanager
-def scratch_database() -> Iterator[URL]:
-    """A migrated scratch database on the embedded server (or DATABASE_URL's), dropped after."""
-    settings = get_settings()
-    if settings.database_url is not None:
-        base = sdb.normalize_url(settings.database_url.get_secret_value())
-        admin, owner = base.set(database="postgres"), None
-    else:
-        server = sdb.embedded_server(settings)
-        admin, base, owner = server.admin_url(), server.app_url(), "sigmasight"
-    name = f"sigmasight_bench_{os.getpid()}"
-    sdb.create_database(admin, name, owner=owner)
-    url = base.set(database=name)
-    try:
-        engine = create_engine(url, poolclass=pool.NullPool)
-        migrate.upgrade(engine)
-        engine.dispose()
-        os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
-        get_settings.cache_clear()
-        sdb.reset_engine()
-        yield url
-    finally:
-        sdb.reset_engine()
-        sdb.drop_database(admin, name)
 
 
 def nightly_requests(n_symbols: int) -> None:

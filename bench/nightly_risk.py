@@ -55,7 +55,7 @@ import pandas as pd
 import psycopg
 from sqlalchemy import URL, text
 
-from bench.market_data import scratch_database
+from bench.common import scratch_database
 from sigmasight import db as sdb
 from sigmasight import ledger, risk_run
 from sigmasight.domain import DEFAULT_FACTORS, RATE_SERIES, OptionRight, UserSpec, occ_ticker

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.market_data import scratch_database
+from bench.common import scratch_database
 from bench.nightly_risk import plain_steps, setup
 from sigmasight import ledger
 from sigmasight.reports import publish
