@@ -357,25 +357,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the portfolios with their current risk headline."""
     from sigmasight.db import session_scope
-    from sigmasight.repositories.portfolios import portfolio_overview
+    from sigmasight.repositories.api_reads import list_owned_portfolios
 
     with session_scope() as session:
-        rows = portfolio_overview(session)
+        rows = list_owned_portfolios(session, None)
     if not rows:
         print("no portfolios yet: `sigmasight seed demo` or `sigmasight import portfolios FILE`")
         return 0
+
+    def cell(value: float | None, spec: str) -> str:
+        return format(value, spec) if value is not None else "-"
+
     print(
         f"\n{'portfolio':<18} {'positions':>9} {'as of':>10} {'NAV':>14} {'VaR95 1d':>12} "
         f"{'beta SPY':>8} {'status':>10}"
     )
     for row in rows:
-
-        def cell(value: float | None, spec: str) -> str:
-            return format(value, spec) if value is not None else "-"
-
+        var95 = (
+            row.hist_var_95 * row.nav
+            if row.hist_var_95 is not None and row.nav is not None
+            else None
+        )
         print(
             f"{row.external_id:<18} {row.positions:>9} {row.as_of or '-'!s:>10} {cell(row.nav, ',.0f'):>14} "
-            f"{cell(row.var95, ',.0f'):>12} {cell(row.beta, '.2f'):>8} {row.status or 'no run':>10}"
+            f"{cell(var95, ',.0f'):>12} {cell(row.beta_spy, '.2f'):>8} {row.status or 'no run':>10}"
         )
     return 0
 

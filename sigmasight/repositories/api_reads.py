@@ -94,9 +94,9 @@ def count_owned_portfolios(session: Session, user_id: int) -> int:
 
 
 def list_owned_portfolios(
-    session: Session, user_id: int, *, limit: int | None = None, offset: int = 0
+    session: Session, user_id: int | None, *, limit: int | None = None, offset: int = 0
 ) -> list[OwnedPortfolio]:
-    """``user_id``'s portfolios by external id, each with its current risk headline."""
+    """``user_id``'s portfolios (every portfolio when None), each with its current risk headline."""
     counts = (
         select(
             Position.portfolio_id,
@@ -125,10 +125,11 @@ def list_owned_portfolios(
         .join(User, User.id == Portfolio.owner_id)
         .outerjoin(counts, counts.c.portfolio_id == Portfolio.id)
         .outerjoin(snap, (snap.portfolio_id == Portfolio.id) & snap.is_current)
-        .where(Portfolio.owner_id == user_id, User.is_active)
         .order_by(Portfolio.external_id)
         .offset(offset)
     )
+    if user_id is not None:
+        stmt = stmt.where(Portfolio.owner_id == user_id, User.is_active)
     if limit is not None:
         stmt = stmt.limit(limit)
     return [OwnedPortfolio(*row) for row in session.execute(stmt).all()]
