@@ -96,6 +96,33 @@ def test_manual_deployment_run_in_served_mode(engine, tmp_path, monkeypatch: pyt
         assert current == 3
         ui = httpx.get(served.ui_url, timeout=10, follow_redirects=True)
         assert ui.status_code == 200 and "<html" in ui.text.lower()
+
+        # The worker path: prefect.yaml deploys against the same running server.
+        deploy_env = {**env, "SIGMASIGHT_HOME": str(ROOT)}
+        for command in (
+            ["work-pool", "create", "sigmasight", "--type", "process"],
+            ["--no-prompt", "deploy", "--all"],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "prefect", *command],
+                env=deploy_env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        pooled = httpx.post(f"{served.api_url}/deployments/filter", json={}, timeout=10).json()
+        on_pool = {d["name"] for d in pooled if d.get("work_pool_name") == "sigmasight"}
+        assert on_pool == {
+            "market-data",
+            "nightly-risk",
+            "reports",
+            "nightly",
+            "backup",
+            "backup-verify",
+            "db-maintenance",
+        }
     finally:
         served.stop()
     assert all(process.poll() is not None for _, process in served.processes)
