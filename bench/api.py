@@ -40,14 +40,16 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 
 from bench.common import scratch_database
-from sigmasight import ledger, risk_run
 from sigmasight.db import session_scope
 from sigmasight.demo import DEMO_HNW_EMAIL, DEMO_PASSWORD
 from sigmasight.domain import RATE_SERIES
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.repositories.market import load_universe
 from sigmasight.repositories.prices import upsert_bars, upsert_rates
-from sigmasight.seed import seed_demo
+from sigmasight.runs import ledger
+from sigmasight.runs import risk as risk_run
+from sigmasight.runs.seed import seed_demo
+from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import last_completed_session, sessions
 
 TARGET_P99_MS = 100.0
@@ -81,11 +83,14 @@ def populate(n_sessions: int = 320) -> dt.date:
             run_id=source_run,
         )
     run_id = ledger.open_run("nightly-risk", as_of=as_of, inputs={"bench": "api"})
-    inputs = risk_run.prepare_risk(as_of, chunk_size=1000, lookback_sessions=252)
-    for chunk in inputs.chunks:
-        risk_run.run_chunk(inputs, chunk, run_id)
-    risk_run.finish_risk(as_of, [pid for chunk in inputs.chunks for pid in chunk])
-    ledger.close_run(run_id, "succeeded", counts={"portfolios": inputs.n_portfolios})
+    settings = get_settings().model_copy(
+        update={"risk_chunk_size": 1000, "risk_lookback_sessions": 252}
+    )
+    plan = risk_run.plan_risk(settings, as_of, run_id)
+    for chunk in plan.chunks:
+        risk_run.run_chunk(settings, as_of, chunk, run_id)
+    risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
+    ledger.close_run(run_id, "succeeded", counts={"portfolios": plan.n_portfolios})
     return as_of
 
 

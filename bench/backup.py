@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import URL, create_engine, pool, text
 
 from bench.common import scratch_database
-from sigmasight import backup, ledger
+from sigmasight import backup
 from sigmasight.objectstore import object_store, stop_embedded_s3
+from sigmasight.runs import ledger
 from sigmasight.settings import get_settings
 
 MiB = 1024 * 1024

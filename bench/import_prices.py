@@ -24,7 +24,7 @@ from sqlalchemy import URL
 
 from bench.common import scratch_database
 from sigmasight import db as sdb
-from sigmasight.importers.load import import_prices_file
+from sigmasight.runs.imports import import_prices_file
 from sigmasight.trading_calendar import sessions
 
 

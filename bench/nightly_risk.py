@@ -12,7 +12,7 @@ loaded by COPY (about 1 % of the portfolios also hold one or two listed options)
 Timed runs, each from empty result tables, in one process:
 
 1. the reference: the same steps as the flow in plain Python, without Prefect
-   (``prepare_risk``, ``run_chunk`` for every chunk sequentially, ``finish_risk``, ledger rows);
+   (``plan_risk``, ``run_chunk`` for every chunk sequentially, ``finish_risk``, ledger rows);
 2. the real flow ``flows.nightly_risk.nightly_risk(as_of=...)`` under Prefect, after a trivial
    flow has started the Prefect API, so the timed run excludes the server's start-up;
 3. the plain steps again with the chunks on a thread pool as wide as the flow's (a second
@@ -57,7 +57,6 @@ from sqlalchemy import URL, text
 
 from bench.common import scratch_database
 from sigmasight import db as sdb
-from sigmasight import ledger, risk_run
 from sigmasight.domain import DEFAULT_FACTORS, RATE_SERIES, OptionRight, UserSpec, occ_ticker
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.repositories.prices import upsert_bars, upsert_rates
@@ -67,6 +66,8 @@ from sigmasight.repositories.reference import (
     upsert_factors,
     upsert_users,
 )
+from sigmasight.runs import ledger
+from sigmasight.runs import risk as risk_run
 from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import last_completed_session, sessions
 
@@ -500,9 +501,9 @@ def table_counts(tables: Sequence[str]) -> dict[str, int]:
 
 
 def _sum_timings(
-    inputs: risk_run.RiskInputs, reports: Sequence[risk_run.ChunkReport]
+    plan: risk_run.RiskPlan, reports: Sequence[risk_run.ChunkReport]
 ) -> dict[str, float]:
-    timings = dict(inputs.timings)
+    timings = dict(plan.timings)
     for report in reports:
         for stage, seconds in report.timings.items():
             timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
@@ -517,29 +518,25 @@ def plain_steps(as_of: dt.date, workers: int) -> tuple[dict[str, float], dict[st
         as_of=as_of,
         inputs={"chunk_size": settings.risk_chunk_size, "bench": "plain"},
     )
-    inputs = risk_run.prepare_risk(
-        as_of,
-        chunk_size=settings.risk_chunk_size,
-        lookback_sessions=settings.risk_lookback_sessions,
-    )
+    plan = risk_run.plan_risk(settings, as_of, run_id)
 
     def chunk(ids: tuple[int, ...]) -> risk_run.ChunkReport:
-        return risk_run.run_chunk(inputs, list(ids), run_id)
+        return risk_run.run_chunk(settings, as_of, list(ids), run_id)
 
     if workers <= 1:
-        reports = [chunk(ids) for ids in inputs.chunks]
+        reports = [chunk(ids) for ids in plan.chunks]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            reports = list(pool.map(chunk, inputs.chunks))
-    flipped = risk_run.finish_risk(as_of, [pid for ids in inputs.chunks for pid in ids])
+            reports = list(pool.map(chunk, plan.chunks))
+    flipped = risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
     statuses: dict[str, int] = {}
     for report in reports:
         for status in report.statuses.values():
             statuses[status] = statuses.get(status, 0) + 1
-    timings = _sum_timings(inputs, reports)
+    timings = _sum_timings(plan, reports)
     counts = {
-        "portfolios": inputs.n_portfolios,
-        "chunks": len(inputs.chunks),
+        "portfolios": plan.n_portfolios,
+        "chunks": len(plan.chunks),
         "current": flipped,
         **statuses,
     }

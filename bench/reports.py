@@ -12,7 +12,7 @@ Timed, in one process, without a network (template narratives):
 1. **render**: the pure part the target is about. Inputs are collected first (untimed
    here), then for every portfolio the shared view and each format are timed separately.
 2. **collect**: reading the stored documents, extras and price panel, per chunk.
-3. **end to end (plain)**: ``publish.write_chunk`` for every chunk, sequentially: collect,
+3. **end to end (plain)**: ``reports_run.write_chunk`` for every chunk, sequentially: collect,
    render, atomic writes of the four files and the index upsert.
 4. **end to end (Prefect)**: the ``reports`` flow itself, after a trivial flow has started
    the ephemeral API (skip with ``--no-prefect``).
@@ -29,11 +29,11 @@ from pathlib import Path
 
 from bench.common import scratch_database
 from bench.nightly_risk import plain_steps, setup
-from sigmasight import ledger
-from sigmasight.reports import publish
 from sigmasight.reports.model import build_view
 from sigmasight.reports.narrative import NarrativeWriter
 from sigmasight.reports.render import RENDERERS
+from sigmasight.runs import ledger
+from sigmasight.runs import reports as reports_run
 from sigmasight.settings import get_settings
 
 TARGET_RATE = 20.0
@@ -67,7 +67,7 @@ def main() -> None:
         )
         as_of = universe.as_of
         settings = get_settings()
-        chunks = publish.plan_reports(as_of, None, settings.reports_chunk_size)
+        chunks = reports_run.plan_reports(as_of, None, settings.reports_chunk_size)
         n = sum(len(c) for c in chunks)
 
         # 1 + 2: collect per chunk, then render each portfolio with per-format timings.
@@ -77,7 +77,7 @@ def main() -> None:
         with NarrativeWriter(api_key=None) as writer:
             for chunk in chunks:
                 start = time.perf_counter()
-                collected = publish.collect_inputs(as_of, chunk, writer)
+                collected = reports_run.collect_inputs(get_settings(), as_of, chunk, writer)
                 collect_s += time.perf_counter() - start
                 for _, data in collected.inputs:
                     stamp = time.perf_counter()
@@ -109,7 +109,9 @@ def main() -> None:
         # 3: end to end without Prefect.
         run_id = ledger.open_run("reports", as_of=as_of, inputs={"bench": "plain"})
         start = time.perf_counter()
-        outcomes = [publish.write_chunk(as_of, chunk, run_id) for chunk in chunks]
+        outcomes = [
+            reports_run.write_chunk(get_settings(), as_of, chunk, run_id) for chunk in chunks
+        ]
         plain_s = time.perf_counter() - start
         ledger.close_run(run_id, "succeeded")
         ok = sum(r.status == "ok" for o in outcomes for r in o.reports)

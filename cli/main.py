@@ -27,6 +27,7 @@ from sigmasight.db import (
 )
 from sigmasight.domain import InputError
 from sigmasight.logs import configure_logging
+from sigmasight.prefect_env import apply_prefect_defaults
 from sigmasight.settings import SettingsFileError, get_settings
 
 log = logging.getLogger("sigmasight.cli")
@@ -121,7 +122,7 @@ def _default_as_of(args: argparse.Namespace) -> dt.date:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     """Seed the demo users, portfolios, factors and stress scenarios."""
-    from sigmasight.seed import seed_demo
+    from sigmasight.runs.seed import seed_demo
 
     result = seed_demo(_default_as_of(args))
     changed = result.counts.changed
@@ -133,7 +134,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def _print_import(label: str, result: "object") -> int:
-    from sigmasight.importers.load import ImportResult
+    from sigmasight.runs.imports import ImportResult
 
     assert isinstance(result, ImportResult)
     if result.unchanged:
@@ -150,21 +151,21 @@ def _print_import(label: str, result: "object") -> int:
 
 def cmd_import_prices(args: argparse.Namespace) -> int:
     """Import a prices CSV."""
-    from sigmasight.importers.load import import_prices_file
+    from sigmasight.runs.imports import import_prices_file
 
     return _print_import(str(args.file), import_prices_file(args.file))
 
 
 def cmd_import_rates(args: argparse.Namespace) -> int:
     """Import a FRED-style rates CSV."""
-    from sigmasight.importers.load import import_rates_file
+    from sigmasight.runs.imports import import_rates_file
 
     return _print_import(str(args.file), import_rates_file(args.file, series=args.series))
 
 
 def cmd_import_portfolios(args: argparse.Namespace) -> int:
     """Import a portfolio bundle JSON."""
-    from sigmasight.importers.load import import_bundle_file
+    from sigmasight.runs.imports import import_bundle_file
 
     return _print_import(str(args.file), import_bundle_file(args.file))
 
@@ -223,7 +224,7 @@ def cmd_run_risk(args: argparse.Namespace) -> int:
 def cmd_run_reports(args: argparse.Namespace) -> int:
     """Run the reports flow for a date on the stored results; print where the files are."""
     from flows.reports import generate_reports
-    from sigmasight.reports.publish import plan_reports, report_locations
+    from sigmasight.runs.reports import plan_reports, report_locations
 
     _require_current_schema()
     # A wrong --portfolio or a date without results fails before Prefect spends seconds starting.
@@ -249,7 +250,7 @@ def cmd_run_reports(args: argparse.Namespace) -> int:
 
 def cmd_export_risk(args: argparse.Namespace) -> int:
     """Write stored risk documents as JSON."""
-    from sigmasight.risk_run import export_documents
+    from sigmasight.runs.risk import export_documents
 
     _require_current_schema()
     documents = export_documents(args.as_of, args.portfolio)
@@ -722,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         configure_logging(level="DEBUG" if args.verbose else None)
+        apply_prefect_defaults(get_settings())
         handler: Handler = args.handler
         return handler(args)
     except (InputError, DatabaseConfigError, SettingsFileError) as exc:

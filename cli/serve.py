@@ -25,6 +25,7 @@ import httpx
 import yaml
 
 from sigmasight.db import prefect_database_url
+from sigmasight.prefect_env import apply_prefect_defaults
 from sigmasight.settings import PROJECT_ROOT, get_settings
 
 PREFECT_TUNING = {
@@ -96,7 +97,7 @@ class ServedMode:
         settings = get_settings()
         self.env = dict(os.environ)
         self.env.update({k: v for k, v in PREFECT_TUNING.items() if k not in os.environ})
-        self.env.setdefault("PREFECT_HOME", str(settings.state_dir / "prefect"))
+        apply_prefect_defaults(settings, self.env)
         self.env["PREFECT_API_URL"] = self.api_url
         self.env["PREFECT_UI_URL"] = self.ui_url
         self.env["PYTHONPATH"] = os.pathsep.join(

@@ -5,10 +5,9 @@ from typing import Any
 
 from prefect import State, flow
 from prefect.futures import as_completed
-from prefect.states import Completed
 
+from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from sigmasight.trading_calendar import is_trading_day, last_completed_session
 from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.market_data import (
     check_data_quality,
@@ -19,11 +18,6 @@ from tasks.market_data import (
 )
 from tasks.progress import Progress
 from tasks.runners import thread_pool
-
-
-def skipped(as_of: dt.date) -> State[Any]:
-    """The final state of a run asked for a day the NYSE is closed."""
-    return Completed(name="Skipped", message=f"{as_of} is not an NYSE trading day; nothing to do")
 
 
 @flow(
@@ -38,9 +32,9 @@ def pull_market_data(
     backfill_years: int | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Fetch missing prices (each symbol at most once), DGS10 and profiles; check coverage."""
-    as_of = as_of or last_completed_session()
-    if not is_trading_day(as_of):
-        return skipped(as_of)
+    as_of, closed = trading_session(as_of)
+    if closed is not None:
+        return closed
     settings = get_settings()
     years = backfill_years or settings.backfill_years
     run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})

@@ -5,9 +5,8 @@ from typing import Any
 
 from prefect import State, flow
 
-from flows.market_data import skipped
+from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from sigmasight.trading_calendar import is_trading_day, last_completed_session
 from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.risk import compute_chunk, flip_current, prepare_risk, publish_summary
 from tasks.runners import risk_runner
@@ -21,19 +20,18 @@ from tasks.runners import risk_runner
 )
 def nightly_risk(as_of: dt.date | None = None) -> dict[str, Any] | State[Any]:
     """Compute and store every portfolio's risk on ``as_of``; the snapshot flips only on success."""
-    as_of = as_of or last_completed_session()
-    if not is_trading_day(as_of):
-        return skipped(as_of)
-    settings = get_settings()
-    run_id = open_run("nightly-risk", as_of, {"chunk_size": settings.risk_chunk_size})
-    inputs = prepare_risk(as_of, settings.risk_chunk_size, settings.risk_lookback_sessions)
-    futures = [compute_chunk.submit(inputs, list(chunk), run_id) for chunk in inputs.chunks]
+    as_of, closed = trading_session(as_of)
+    if closed is not None:
+        return closed
+    run_id = open_run("nightly-risk", as_of, {"chunk_size": get_settings().risk_chunk_size})
+    plan = prepare_risk(as_of, run_id)
+    futures = [compute_chunk.submit(as_of, list(chunk), run_id) for chunk in plan.chunks]
     reports = [future.result() for future in futures]
-    flipped = flip_current(as_of, [pid for chunk in inputs.chunks for pid in chunk])
-    summary = publish_summary(as_of, inputs, reports)
+    flipped = flip_current(as_of, plan.portfolio_ids, run_id)
+    summary = publish_summary(as_of, plan, reports)
     counts = {
-        "portfolios": inputs.n_portfolios,
-        "chunks": len(inputs.chunks),
+        "portfolios": plan.n_portfolios,
+        "chunks": len(plan.chunks),
         "current": flipped,
         **summary["statuses"],
     }

@@ -5,9 +5,8 @@ from typing import Any
 
 from prefect import State, flow
 
-from flows.market_data import skipped
+from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from sigmasight.trading_calendar import is_trading_day, last_completed_session
 from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.reports import check_reports, plan_reports, publish_report_artifacts, write_reports
 from tasks.runners import thread_pool
@@ -23,9 +22,9 @@ def generate_reports(
     as_of: dt.date | None = None, portfolio: str | None = None
 ) -> dict[str, Any] | State[Any]:
     """Write JSON, Markdown, CSV and HTML reports for ``as_of`` (one portfolio or all)."""
-    as_of = as_of or last_completed_session()
-    if not is_trading_day(as_of):
-        return skipped(as_of)
+    as_of, closed = trading_session(as_of)
+    if closed is not None:
+        return closed
     chunk_size = get_settings().reports_chunk_size
     run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
     chunks = plan_reports(as_of, portfolio, chunk_size)

@@ -160,3 +160,18 @@ class UserSpec:
     email: str
     full_name: str | None = None
     password_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class PricePayload:
+    """Validated prices ready for COPY: CSV bytes and the database columns they fill."""
+
+    columns: tuple[str, ...]
+    #: Columns an upsert may overwrite on an existing row (a wide file brings only adj_close).
+    update_columns: tuple[str, ...]
+    csv: bytes
+    has_header: bool
+    n_rows: int
+    n_symbols: int
+    first_date: dt.date
+    last_date: dt.date

@@ -47,6 +47,12 @@ def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
     return [ts.date() for ts in index]
 
 
+def last_sessions(as_of: dt.date, n: int) -> list[dt.date]:
+    """The ``n`` sessions ending on ``as_of`` (or on the last session before it), oldest first."""
+    # 1.6 calendar days per session covers weekends and the longest holiday runs.
+    return sessions(as_of - dt.timedelta(days=int(n * 1.6) + 10), as_of)[-n:] if n > 0 else []
+
+
 def last_session() -> dt.date:
     """The last session the calendar knows (about a year ahead of today)."""
     return pd.Timestamp(_xnys().last_session).date()

@@ -7,8 +7,8 @@ from typing import Any
 from prefect import Flow, State, get_run_logger, runtime, task
 from prefect.client.schemas.objects import FlowRun
 
-from sigmasight import ledger
 from sigmasight.notify import notify_failure
+from sigmasight.runs import ledger
 from sigmasight.settings import get_settings
 
 

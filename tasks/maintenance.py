@@ -6,7 +6,7 @@ import uuid
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from sigmasight.maintenance import MaintenanceReport, run_maintenance
+from sigmasight.runs.maintenance import MaintenanceReport, run_maintenance
 
 
 @task

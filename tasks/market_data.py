@@ -1,26 +1,19 @@
-"""Market-data tasks: thin wrappers over ``sigmasight.ingest``."""
+"""Market-data tasks: thin wrappers over ``sigmasight.runs.market_data``.
+
+No Prefect retries here: the vendor clients retry themselves (Retry-After, jittered backoff,
+bounded attempts), and a second layer would multiply the waits of a dead vendor.
+"""
 
 import datetime as dt
 import uuid
-from typing import Any
 
-from prefect import State, Task, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
-from prefect.client.schemas.objects import TaskRun
 
-from sigmasight import ingest
-from sigmasight.domain import InputError
-from sigmasight.ingest import ChunkOutcome, MarketDataPlan
 from sigmasight.market_data import FetchJob, QualityReport
-from sigmasight.providers.base import ProviderError
-
-
-def retry_unless_permanent(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry transient failures only: a bad key, a missing entitlement or bad data fail at once."""
-    error = state.data if isinstance(state.data, BaseException) else None
-    if isinstance(error, ProviderError):
-        return error.retryable
-    return not isinstance(error, InputError)
+from sigmasight.runs import market_data as market_run
+from sigmasight.runs.market_data import ChunkOutcome, MarketDataPlan
+from sigmasight.settings import get_settings
 
 
 class DataQualityError(RuntimeError):
@@ -32,8 +25,12 @@ def plan_market_data(
     as_of: dt.date, provider: str | None, backfill_years: int, extend_history: bool
 ) -> MarketDataPlan:
     """Build the universe once and decide what each symbol needs."""
-    plan = ingest.plan_market_data(
-        as_of, provider=provider, backfill_years=backfill_years, extend_history=extend_history
+    plan = market_run.plan_market_data(
+        get_settings(),
+        as_of,
+        provider=provider,
+        backfill_years=backfill_years,
+        extend_history=extend_history,
     )
     reasons: dict[str, int] = {}
     for job in plan.jobs:
@@ -49,12 +46,14 @@ def plan_market_data(
     return plan
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
+@task
 def fetch_prices(
     jobs: list[FetchJob], provider: str, run_id: uuid.UUID, universe: list[str]
 ) -> ChunkOutcome:
     """Fetch, validate and store one chunk of symbols."""
-    outcome = ingest.fetch_and_store(jobs, provider=provider, run_id=run_id, universe=universe)
+    outcome = market_run.fetch_and_store(
+        get_settings(), jobs, provider=provider, run_id=run_id, universe=universe
+    )
     get_run_logger().info(
         "%d requests, %d bars fetched, %d rejected, %d inserted, %d updated in %.1f s",
         outcome.requests,
@@ -67,22 +66,22 @@ def fetch_prices(
     return outcome
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
+@task
 def refresh_rates(
     as_of: dt.date, provider: str, run_id: uuid.UUID, backfill_years: int
 ) -> dict[str, int]:
     """Bring DGS10 up to the as-of date."""
-    changed = ingest.refresh_rates(
-        as_of, provider=provider, run_id=run_id, backfill_years=backfill_years
+    changed = market_run.refresh_rates(
+        get_settings(), as_of, provider=provider, run_id=run_id, backfill_years=backfill_years
     )
     get_run_logger().info("rates from %s: %s observations written", provider, changed)
     return changed
 
 
-@task(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_unless_permanent)
+@task
 def refresh_profiles(symbols: list[str], provider: str) -> int:
     """Refresh sector, industry and market cap of securities older than a week."""
-    refreshed = ingest.refresh_profiles(symbols, provider=provider)
+    refreshed = market_run.refresh_profiles(get_settings(), symbols, provider=provider)
     get_run_logger().info("profiles from %s: %d refreshed", provider, refreshed)
     return refreshed
 
@@ -96,7 +95,7 @@ def check_data_quality(
     threshold: float,
 ) -> QualityReport:
     """Store coverage and staleness, publish them as a table, fail below the threshold."""
-    report = ingest.record_quality(as_of, run_id=run_id, universe=universe, issues=issues)
+    report = market_run.record_quality(as_of, run_id=run_id, universe=universe, issues=issues)
     create_table_artifact(
         key="market-data-quality",
         table=[

@@ -8,8 +8,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from sigmasight.reports import publish
-from sigmasight.reports.publish import ChunkOutcome
+from sigmasight.runs import reports as reports_run
+from sigmasight.runs.reports import ChunkOutcome
 from sigmasight.settings import get_settings
 
 
@@ -20,7 +20,7 @@ class ReportsFailed(RuntimeError):
 @task
 def plan_reports(as_of: dt.date, portfolio: str | None, chunk_size: int) -> list[list[str]]:
     """The portfolios with stored results on ``as_of``, in chunks of external ids."""
-    chunks = publish.plan_reports(as_of, portfolio, chunk_size)
+    chunks = reports_run.plan_reports(as_of, portfolio, chunk_size)
     get_run_logger().info("%d portfolios in %d chunks", sum(len(c) for c in chunks), len(chunks))
     return chunks
 
@@ -28,7 +28,7 @@ def plan_reports(as_of: dt.date, portfolio: str | None, chunk_size: int) -> list
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def write_reports(as_of: dt.date, portfolios: list[str], run_id: uuid.UUID) -> ChunkOutcome:
     """Render, write and index the four report files of each portfolio in the chunk."""
-    outcome = publish.write_chunk(as_of, portfolios, run_id)
+    outcome = reports_run.write_chunk(get_settings(), as_of, portfolios, run_id)
     logger = get_run_logger()
     ok = sum(r.status == "ok" for r in outcome.reports)
     logger.info(
@@ -51,12 +51,12 @@ def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> di
     root = get_settings().reports_dir
     create_markdown_artifact(
         key="reports",
-        markdown=publish.summary_markdown(as_of, reports, root),
+        markdown=reports_run.summary_markdown(as_of, reports, root),
         description=f"Risk reports for {as_of}",
     )
     create_table_artifact(
         key="reports-summary",
-        table=publish.summary_rows(reports),
+        table=reports_run.summary_rows(reports),
         description=(
             f"Reports for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to "
             "SPY and the worst linear stress scenario"

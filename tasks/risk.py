@@ -8,34 +8,32 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from sigmasight import risk_run
-from sigmasight.risk_run import ChunkReport, RiskInputs
+from sigmasight.runs import risk as risk_run
+from sigmasight.runs.risk import ChunkReport, RiskPlan
+from sigmasight.settings import get_settings
 
 SUMMARY_ROWS = 500
 
 
-# The prepared market holds large arrays: never hash or persist it as a cache key.
-@task(cache_policy=NO_CACHE)
-def prepare_risk(as_of: dt.date, chunk_size: int, lookback_sessions: int) -> RiskInputs:
-    """Load the price panel once; derive returns, betas and correlations for the universe."""
-    inputs = risk_run.prepare_risk(
-        as_of, chunk_size=chunk_size, lookback_sessions=lookback_sessions
-    )
+@task
+def prepare_risk(as_of: dt.date, run_id: uuid.UUID) -> RiskPlan:
+    """Load the price panel once (held in this process for the run); plan the chunks."""
+    plan = risk_run.plan_risk(get_settings(), as_of, run_id)
     get_run_logger().info(
         "panel %d sessions x %d symbols; %d portfolios in %d chunks; %s",
-        len(inputs.market.panel.dates),
-        len(inputs.market.panel.symbols),
-        inputs.n_portfolios,
-        len(inputs.chunks),
-        inputs.timings,
+        plan.n_dates,
+        plan.n_symbols,
+        plan.n_portfolios,
+        len(plan.chunks),
+        plan.timings,
     )
-    return inputs
+    return plan
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
-def compute_chunk(inputs: RiskInputs, portfolio_ids: list[int], run_id: uuid.UUID) -> ChunkReport:
+def compute_chunk(as_of: dt.date, portfolio_ids: list[int], run_id: uuid.UUID) -> ChunkReport:
     """Compute and write one chunk in one transaction; a status per portfolio."""
-    report = risk_run.run_chunk(inputs, portfolio_ids, run_id)
+    report = risk_run.run_chunk(get_settings(), as_of, portfolio_ids, run_id)
     logger = get_run_logger()
     logger.info(
         "%d portfolios: %s; timings %s", len(portfolio_ids), _count(report.statuses), report.timings
@@ -55,17 +53,15 @@ def _count(statuses: dict[str, str]) -> dict[str, int]:
 
 
 @task
-def flip_current(as_of: dt.date, portfolio_ids: list[int]) -> int:
+def flip_current(as_of: dt.date, portfolio_ids: list[int], run_id: uuid.UUID) -> int:
     """Make this run's snapshots current, atomically, once every chunk has succeeded."""
-    flipped = risk_run.finish_risk(as_of, portfolio_ids)
+    flipped = risk_run.finish_risk(as_of, portfolio_ids, run_id)
     get_run_logger().info("%d snapshots became current", flipped)
     return flipped
 
 
 @task
-def publish_summary(
-    as_of: dt.date, inputs: RiskInputs, reports: list[ChunkReport]
-) -> dict[str, Any]:
+def publish_summary(as_of: dt.date, plan: RiskPlan, reports: list[ChunkReport]) -> dict[str, Any]:
     """A table artifact of every portfolio's headline figures; returns status counts and timings."""
     rows = [row for report in reports for row in report.summary]
     rows += [
@@ -95,7 +91,7 @@ def publish_summary(
             )
         ),
     )
-    timings: dict[str, float] = dict(inputs.timings)
+    timings: dict[str, float] = dict(plan.timings)
     for report in reports:
         for stage, seconds in report.timings.items():
             timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)

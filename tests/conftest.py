@@ -19,9 +19,14 @@ from sqlalchemy import URL, Engine, create_engine, pool
 from sigmasight import db as sdb
 from sigmasight import migrate
 from sigmasight.embedded_pg import APP_ROLE, EmbeddedPostgres
+from sigmasight.prefect_env import apply_prefect_defaults
 from sigmasight.settings import get_settings
 
 TEMPLATE = "sigmasight_test_template"
+
+# The test session is an entry point like the CLI: Prefect's defaults before Prefect loads.
+apply_prefect_defaults(get_settings())
+get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,12 +14,11 @@ import datetime as dt
 import io
 import re
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from sigmasight.domain import InputError
+from sigmasight.domain import InputError, PricePayload
 
 LONG_REQUIRED = ("symbol", "date", "open", "high", "low", "close", "volume")
 LONG_OPTIONAL = ("adj_close",)
@@ -28,21 +27,6 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 DB_COLUMN = {"date": "price_date"}
 SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^=]{0,31}$")
 MAX_REPORTED = 20
-
-
-@dataclass(frozen=True)
-class PricePayload:
-    """Validated prices ready for COPY: CSV bytes and the database columns they fill."""
-
-    columns: tuple[str, ...]
-    #: Columns an upsert may overwrite on an existing row (a wide file brings only adj_close).
-    update_columns: tuple[str, ...]
-    csv: bytes
-    has_header: bool
-    n_rows: int
-    n_symbols: int
-    first_date: dt.date
-    last_date: dt.date
 
 
 class _Problems:

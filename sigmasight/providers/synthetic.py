@@ -31,7 +31,7 @@ symbols were asked for. Each calendar month's idiosyncratic sum is drawn directl
 the price on any day needs the days of its own month only, not the whole history.
 
 *Price level.* ``close(t) = P0 · exp(cumulative log return since 2025-06-30)``, with ``P0``
-the :data:`~sigmasight.demo.REFERENCE_PRICES` entry (so the close on 2025-06-30 equals it)
+the :data:`~sigmasight.reference_data.REFERENCE_PRICES` entry (so the close on 2025-06-30 equals it)
 or a hash-derived level in [10, 400]. Open, high and low are derived from the close, the
 day's return and hashed noise (``low <= min(open, close) <= max(open, close) <= high``);
 prices are rounded to 4 decimals, ``adj_close`` equals ``close``, volume is a whole number.
@@ -56,9 +56,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigmasight import trading_calendar
-from sigmasight.demo import REFERENCE_PRICES, security_master
 from sigmasight.domain import RATE_SERIES, SecuritySpec, parse_occ
 from sigmasight.providers.base import BAR_COLUMNS, Profile, empty_bars
+from sigmasight.reference_data import REFERENCE_PRICES, security_master
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import PriceBar, RateObservation
 from sigmasight.db import raw_connection
-from sigmasight.domain import InputError
-from sigmasight.importers.prices import PricePayload
+from sigmasight.domain import InputError, PricePayload
 from sigmasight.market_data import StoredRange
 
 _STAGE_DDL = """

@@ -1,6 +1,6 @@
 """Report reads (what to report on, and the extras a report shows) and the report index.
 
-The risk figures themselves come from ``sigmasight.risk_run.export_documents``; this module
+The risk figures themselves come from ``sigmasight.runs.risk.export_documents``; this module
 reads only what the document does not carry: portfolio names, position master data and
 sectors, stored per-position extras (daily P&L, beta), correlation clusters. Writes are one
 upsert per chunk into ``report`` keyed on (portfolio, date, kind): a rerun replaces a row,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session
 
 from models import CorrelationResult, Portfolio, PortfolioSnapshot, PositionRisk, StressResult
@@ -130,9 +130,12 @@ def flip_current(session: Session, as_of: dt.date, portfolio_ids: Sequence[int])
 
 
 def snapshots_for(
-    session: Session, as_of: dt.date | None, external_id: str | None = None
+    session: Session, as_of: dt.date | None, external_ids: str | Sequence[str] | None = None
 ) -> list[tuple[PortfolioSnapshot, str]]:
-    """Snapshots of ``as_of`` (or the current ones) with the portfolio's external id."""
+    """Snapshots of ``as_of`` (or the current ones) with the portfolio's external id.
+
+    ``external_ids`` (one id or several) limits them to those portfolios.
+    """
     stmt = select(PortfolioSnapshot, Portfolio.external_id).join(
         Portfolio, Portfolio.id == PortfolioSnapshot.portfolio_id
     )
@@ -140,33 +143,44 @@ def snapshots_for(
         stmt = stmt.where(PortfolioSnapshot.is_current)
     else:
         stmt = stmt.where(PortfolioSnapshot.as_of_date == as_of)
-    if external_id is not None:
-        stmt = stmt.where(Portfolio.external_id == external_id)
+    if isinstance(external_ids, str):
+        stmt = stmt.where(Portfolio.external_id == external_ids)
+    elif external_ids is not None:
+        stmt = stmt.where(Portfolio.external_id.in_(list(external_ids)))
     return [
         (snap, ext) for snap, ext in session.execute(stmt.order_by(Portfolio.external_id)).all()
     ]
 
 
-def positions_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[PositionRisk]:
-    """Stored position rows of one snapshot, by symbol."""
-    return list(
-        session.scalars(
-            select(PositionRisk)
-            .where(PositionRisk.portfolio_id == portfolio_id, PositionRisk.as_of_date == as_of)
-            .order_by(PositionRisk.symbol)
-        )
+def positions_of(
+    session: Session, keys: Sequence[tuple[int, dt.date]]
+) -> dict[tuple[int, dt.date], list[PositionRisk]]:
+    """Stored position rows of several snapshots, by (portfolio id, date), each by symbol."""
+    found: dict[tuple[int, dt.date], list[PositionRisk]] = {}
+    if not keys:
+        return found
+    rows = session.scalars(
+        select(PositionRisk)
+        .where(tuple_(PositionRisk.portfolio_id, PositionRisk.as_of_date).in_(list(keys)))
+        .order_by(PositionRisk.portfolio_id, PositionRisk.as_of_date, PositionRisk.symbol)
     )
+    for row in rows:
+        found.setdefault((row.portfolio_id, row.as_of_date), []).append(row)
+    return found
 
 
-def correlation_for(
-    session: Session, portfolio_id: int, as_of: dt.date
-) -> CorrelationResult | None:
-    """Stored correlation matrix of one snapshot."""
-    return session.scalar(
+def correlations_of(
+    session: Session, keys: Sequence[tuple[int, dt.date]]
+) -> dict[tuple[int, dt.date], CorrelationResult]:
+    """Stored correlation matrices of several snapshots, by (portfolio id, date)."""
+    if not keys:
+        return {}
+    rows = session.scalars(
         select(CorrelationResult).where(
-            CorrelationResult.portfolio_id == portfolio_id, CorrelationResult.as_of_date == as_of
+            tuple_(CorrelationResult.portfolio_id, CorrelationResult.as_of_date).in_(list(keys))
         )
     )
+    return {(row.portfolio_id, row.as_of_date): row for row in rows}
 
 
 def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[StressResult]:

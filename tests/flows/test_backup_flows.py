@@ -15,7 +15,7 @@ from sigmasight import db as sdb
 from sigmasight.db import session_scope
 from sigmasight.objectstore import embedded_client, object_store
 from sigmasight.repositories import backups
-from sigmasight.seed import seed_demo
+from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 from tests.s3 import FailingParts, failing_upload_proxy, moto_server, use_bucket
 

@@ -10,8 +10,8 @@ import pytest
 from flows.market_data import pull_market_data
 from flows.nightly_risk import nightly_risk
 from sigmasight import db as sdb
-from sigmasight.risk_run import export_documents
-from sigmasight.seed import seed_demo
+from sigmasight.runs.risk import export_documents
+from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 from tasks.runners import dask_runner
 

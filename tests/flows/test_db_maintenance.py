@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from flows.db_maintenance import db_maintenance
 from models import Base
-from sigmasight.seed import seed_demo
+from sigmasight.runs.seed import seed_demo
 
 
 def test_maintenance_records_every_table(engine):

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import text
 
 from flows.market_data import pull_market_data
-from sigmasight.seed import seed_demo
+from sigmasight.runs.seed import seed_demo
 from sigmasight.trading_calendar import previous_trading_day
 from tests.dbstate import table_digests
 

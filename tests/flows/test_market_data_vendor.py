@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from flows.market_data import pull_market_data
-from sigmasight.importers.load import import_bundle_file
+from sigmasight.runs.imports import import_bundle_file
 from sigmasight.settings import get_settings
 
 AS_OF = dt.date(2025, 11, 24)  # a Monday

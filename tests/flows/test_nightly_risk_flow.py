@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from flows.nightly_risk import nightly_risk
-from sigmasight.importers.load import import_bundle_file, import_prices_file, import_rates_file
+from sigmasight.runs.imports import import_bundle_file, import_prices_file, import_rates_file
 from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import previous_trading_day, sessions
 from tests.dbstate import table_digests

@@ -37,10 +37,10 @@ from flows.reports import generate_reports
 from sigmasight import db as sdb
 from sigmasight.reports import fmt
 from sigmasight.reports.narrative import NarrativeWriter
-from sigmasight.reports.publish import collect_inputs
 from sigmasight.reports.render import CSV_COLUMNS, FILE_NAMES
-from sigmasight.risk_run import export_documents
-from sigmasight.seed import seed_demo
+from sigmasight.runs.reports import collect_inputs
+from sigmasight.runs.risk import export_documents
+from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 from tests.conftest import TestServer
 from tests.reports_helpers import external_references, inspect_html, png_pixels
@@ -201,7 +201,7 @@ def test_json_markdown_and_csv_match_the_stored_results(demo):
 
 def test_the_return_chart_reproduces_the_stored_performance(demo):
     with NarrativeWriter(api_key=None) as writer:
-        collected = collect_inputs(AS_OF, PORTFOLIOS, writer)
+        collected = collect_inputs(get_settings(), AS_OF, PORTFOLIOS, writer)
     assert not collected.failed
     for _, data in collected.inputs:
         perf = data.document["performance"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import URL, Engine, create_engine, pool, text
 
-from sigmasight import backup, ledger
+from sigmasight import backup
 from sigmasight import db as sdb
 from sigmasight.db import session_scope
 from sigmasight.domain import InputError
@@ -24,7 +24,8 @@ from sigmasight.objectstore import (
     stop_embedded_s3,
 )
 from sigmasight.repositories import backups
-from sigmasight.seed import seed_demo
+from sigmasight.runs import ledger
+from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 from tests.s3 import FailingParts, failing_upload_proxy, moto_server, use_bucket
 

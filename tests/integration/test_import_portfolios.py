@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from sigmasight.domain import InputError
-from sigmasight.importers.load import import_bundle_file
+from sigmasight.runs.imports import import_bundle_file
 from sigmasight.stress_library import BUILTIN_SCENARIOS
 from tests.dbstate import row_counts, table_digests
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from sigmasight.domain import InputError
-from sigmasight.importers.load import import_prices_file
+from sigmasight.runs.imports import import_prices_file
 from tests.dbstate import row_counts, table_digests
 
 LONG = """symbol,date,open,high,low,close,volume,adj_close

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from cli.main import main
 from sigmasight.domain import InputError
-from sigmasight.importers.load import import_rates_file
+from sigmasight.runs.imports import import_rates_file
 from tests.dbstate import row_counts, table_digests
 
 TODAY = dt.date(2024, 1, 31)

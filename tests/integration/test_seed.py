@@ -7,8 +7,8 @@ from sqlalchemy import text
 from cli.main import main
 from sigmasight.demo import DEMO_PASSWORD, DEMO_USERS
 from sigmasight.domain import DEFAULT_FACTORS
+from sigmasight.runs.seed import seed_demo
 from sigmasight.security import verify_password
-from sigmasight.seed import seed_demo
 from tests.dbstate import row_counts, table_digests
 
 AS_OF = dt.date(2026, 11, 25)

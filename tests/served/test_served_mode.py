@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from cli.serve import ServedMode
-from sigmasight.seed import seed_demo
+from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 
 AS_OF = dt.date(2025, 11, 24)

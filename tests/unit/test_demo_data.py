@@ -12,7 +12,6 @@ from models.portfolio import PositionType
 from sigmasight.demo import (
     DEMO_PASSWORD,
     DEMO_USERS,
-    REFERENCE_PRICES,
     demo_bundle,
     demo_users,
     third_friday,
@@ -27,6 +26,7 @@ from sigmasight.domain import (
     parse_occ,
 )
 from sigmasight.providers.synthetic import SyntheticProvider
+from sigmasight.reference_data import REFERENCE_PRICES
 from sigmasight.stress_library import BUILTIN_SCENARIOS, CATEGORIES, SEVERITIES, validate_scenario
 
 AS_OF = dt.date(2025, 6, 30)

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigmasight.ingest import MarketDataPlan
 from sigmasight.market_data import (
     MAX_GROUPED_DAYS,
     FetchJob,
@@ -25,6 +24,7 @@ from sigmasight.market_data import (
     validate_bars,
 )
 from sigmasight.providers.base import BAR_COLUMNS
+from sigmasight.runs.market_data import MarketDataPlan
 from sigmasight.trading_calendar import sessions as nyse_sessions
 
 #: A Monday: the sessions before it are Fri 28 Nov, Wed 26 Nov (Thanksgiving on Thu 27 Nov),

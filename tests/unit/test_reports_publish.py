@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sigmasight.reports.publish import (
+from sigmasight.runs.reports import (
     PortfolioReport,
     book_figures,
     report_folder,

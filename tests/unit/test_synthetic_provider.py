@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigmasight.demo import REFERENCE_PRICES
 from sigmasight.providers.base import (
     BAR_COLUMNS,
     GroupedPriceProvider,
@@ -15,6 +14,7 @@ from sigmasight.providers.base import (
     RateProvider,
 )
 from sigmasight.providers.synthetic import ORIGIN, SECTORS, SyntheticProvider
+from sigmasight.reference_data import REFERENCE_PRICES
 from sigmasight.trading_calendar import sessions
 
 TWO_YEARS = (dt.date(2023, 7, 3), dt.date(2025, 6, 30))

@@ -38,8 +38,8 @@ from sigmasight.api.schemas import (
 from sigmasight.db import get_sessionmaker
 from sigmasight.repositories import api_reads
 from sigmasight.repositories import results as results_repo
+from sigmasight.repositories.documents import stored_document
 from sigmasight.risk.document import GREEK_KEYS
-from sigmasight.risk_run import stored_document
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
 
@@ -249,7 +249,8 @@ def factor_exposures(
 def correlations(portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None) -> Correlations:
     """The correlation matrix of the portfolio's symbols (an option counts as its underlying)."""
     snap = require_snapshot(session, portfolio, as_of)
-    found = results_repo.correlation_for(session, portfolio.id, snap.as_of_date)
+    key = (portfolio.id, snap.as_of_date)
+    found = results_repo.correlations_of(session, [key]).get(key)
     if found is None:
         raise ApiError(
             404,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from werkzeug import Request, Response
 
-from sigmasight.risk_run import export_documents
+from sigmasight.runs.risk import export_documents
 
 URL = "/api/v1/portfolios/DEMO_HNW/analyze"
 KEY = "sk-test-0123456789abcdefSECRETKEY"

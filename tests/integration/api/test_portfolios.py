@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from sigmasight.db import get_engine
-from sigmasight.risk_run import export_documents
+from sigmasight.runs.risk import export_documents
 
 P = "/api/v1/portfolios"
 

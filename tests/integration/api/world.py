@@ -2,7 +2,7 @@
 
 Three demo users with their portfolios (the HNW user gets two extra ones), synthetic prices
 for every held symbol, the factor ETFs and DGS10, three nightly-risk runs through the same
-functions the flow calls (``prepare_risk``, ``run_chunk``, ``finish_risk``, the ledger), a
+functions the flow calls (``plan_risk``, ``run_chunk``, ``finish_risk``, the ledger), a
 failed market-data run, a verified backup, and report rows with real files.
 """
 
@@ -18,15 +18,17 @@ from typing import Any
 from sqlalchemy import select
 
 from models import Backup, Portfolio, Report
-from sigmasight import ledger, risk_run
 from sigmasight.db import session_scope
 from sigmasight.demo import DEMO_HNW_EMAIL, DEMO_INDIVIDUAL_EMAIL, DEMO_PASSWORD
 from sigmasight.domain import RATE_SERIES
-from sigmasight.importers.load import import_bundle_file
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.repositories.market import load_universe
 from sigmasight.repositories.prices import upsert_bars, upsert_rates
-from sigmasight.seed import seed_demo
+from sigmasight.runs import ledger
+from sigmasight.runs import risk as risk_run
+from sigmasight.runs.imports import import_bundle_file
+from sigmasight.runs.seed import seed_demo
+from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import last_completed_session, sessions
 
 HISTORY_SESSIONS = 320
@@ -100,18 +102,21 @@ def store_prices(start: dt.date, end: dt.date) -> None:
 def run_risk(as_of: dt.date) -> uuid.UUID:
     """One nightly-risk run for ``as_of`` through the flow's own steps, without Prefect."""
     run_id = ledger.open_run("nightly-risk", as_of=as_of, inputs={"chunk_size": 1000})
-    inputs = risk_run.prepare_risk(as_of, chunk_size=1000, lookback_sessions=252)
+    settings = get_settings().model_copy(
+        update={"risk_chunk_size": 1000, "risk_lookback_sessions": 252}
+    )
+    plan = risk_run.plan_risk(settings, as_of, run_id)
     statuses: dict[str, int] = {}
-    for chunk in inputs.chunks:
-        report = risk_run.run_chunk(inputs, chunk, run_id)
+    for chunk in plan.chunks:
+        report = risk_run.run_chunk(settings, as_of, chunk, run_id)
         for status in report.statuses.values():
             statuses[status] = statuses.get(status, 0) + 1
-    flipped = risk_run.finish_risk(as_of, [pid for chunk in inputs.chunks for pid in chunk])
+    flipped = risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
     ledger.close_run(
         run_id,
         "succeeded",
-        counts={"portfolios": inputs.n_portfolios, "current": flipped, **statuses},
-        timings=inputs.timings,
+        counts={"portfolios": plan.n_portfolios, "current": flipped, **statuses},
+        timings=plan.timings,
     )
     return run_id
 

@@ -1,9 +1,9 @@
 """The reports run's steps: plan the chunks, then per chunk collect, render, write and index.
 
 ``tasks/reports.py`` wraps these one to one. Reports are built from stored results only:
-the risk documents come from :func:`sigmasight.risk_run.export_documents`, and the extras
-(names, position master data, sectors, clusters, and the stored prices behind the
-cumulative-return chart, see ``series``) are read once per chunk.
+the risk documents come from :func:`sigmasight.repositories.documents.documents_for` (one
+batch per chunk), and the extras (names, position master data, sectors, clusters, and the
+stored prices behind the cumulative-return chart, see ``series``) are read once per chunk.
 
 Files go to ``<reports_dir>/<portfolio>/<as_of>/`` (``report.json``, ``report.md``,
 ``positions.csv``, ``report.html``), each written to a temporary file in the same folder
@@ -45,11 +45,11 @@ from sigmasight.reports.render import FILE_NAMES, RENDERERS
 from sigmasight.reports.series import asset_weights, book_returns, wealth_and_drawdown
 from sigmasight.repositories import reports as repo
 from sigmasight.repositories import risk_inputs
+from sigmasight.repositories.documents import documents_for
 from sigmasight.risk.engine import FFILL_LIMIT
 from sigmasight.risk.returns import ffill_prices
-from sigmasight.risk_run import export_documents
-from sigmasight.settings import Settings, get_settings
-from sigmasight.trading_calendar import sessions
+from sigmasight.settings import Settings
+from sigmasight.trading_calendar import last_sessions
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _collect_shared(
         assets.update(asset_weights(document.get("positions") or []))
         assets.update(str(p["symbol"]) for p in document.get("positions") or [])
     lookback = settings.risk_lookback_sessions
-    days = sessions(as_of - dt.timedelta(days=int(lookback * 1.6) + 10), as_of)[-(lookback + 1) :]
+    days = last_sessions(as_of, lookback + 1)
     with session_scope() as session:
         reportable = repo.list_reportable(session, as_of)
         wanted = set(external_ids)
@@ -325,18 +325,19 @@ class Collected:
 
 
 def collect_inputs(
-    as_of: dt.date, external_ids: Sequence[str], writer: NarrativeWriter
+    settings: Settings, as_of: dt.date, external_ids: Sequence[str], writer: NarrativeWriter
 ) -> Collected:
     """Everything the chunk's reports render from: stored documents, extras, narratives."""
-    settings = get_settings()
     t0 = time.perf_counter()
-    documents: list[dict[str, Any]] = []
-    failed: list[PortfolioReport] = []
-    for external_id in external_ids:
-        try:
-            documents.append(export_documents(as_of, external_id)[0])
-        except Exception as exc:  # a vanished portfolio must not sink the chunk
-            failed.append(PortfolioReport(external_id, "error", error=_reason(exc)))
+    with session_scope() as session:
+        documents = documents_for(session, as_of, external_ids)
+    found = {str(d["portfolio_id"]) for d in documents}
+    # A portfolio deleted since the chunk was planned is reported, not fatal to the chunk.
+    failed = [
+        PortfolioReport(external_id, "error", error=f"no risk results for {as_of}")
+        for external_id in external_ids
+        if external_id not in found
+    ]
     shared = _collect_shared(as_of, external_ids, documents, settings)
     t1 = time.perf_counter()
     narratives = writer.write_many(
@@ -371,11 +372,12 @@ def collect_inputs(
     )
 
 
-def write_chunk(as_of: dt.date, external_ids: Sequence[str], run_id: uuid.UUID) -> ChunkOutcome:
+def write_chunk(
+    settings: Settings, as_of: dt.date, external_ids: Sequence[str], run_id: uuid.UUID
+) -> ChunkOutcome:
     """Collect, render, write and index the reports of one chunk of portfolios."""
-    settings = get_settings()
     with narrative_writer(settings) as writer:
-        collected = collect_inputs(as_of, external_ids, writer)
+        collected = collect_inputs(settings, as_of, external_ids, writer)
     timings = dict(collected.timings)
     reports = list(collected.failed)
     root = settings.reports_dir

@@ -2,6 +2,10 @@
 
 Prefect tasks in ``tasks/market_data.py`` call these one to one; the CLI and benchmarks can
 call them without Prefect. Arguments and results are small, serialisable values.
+
+Vendor failures are retried in one place only: the HTTP client (``providers/http.py``), which
+honours ``Retry-After``, backs off with jitter and gives up after a bounded number of attempts.
+The tasks do not retry on top of it, so a daily quota or a dead vendor fails the run promptly.
 """
 
 import datetime as dt
@@ -28,7 +32,7 @@ from sigmasight.providers import registry
 from sigmasight.providers.base import ProviderError
 from sigmasight.repositories import market as market_repo
 from sigmasight.repositories import prices as price_repo
-from sigmasight.settings import get_settings
+from sigmasight.settings import Settings
 from sigmasight.trading_calendar import sessions as nyse_sessions
 
 log = logging.getLogger(__name__)
@@ -74,10 +78,14 @@ def _session_calendar(as_of: dt.date, years: int) -> Sessions:
 
 
 def plan_market_data(
-    as_of: dt.date, *, provider: str | None, backfill_years: int, extend_history: bool
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    provider: str | None,
+    backfill_years: int,
+    extend_history: bool,
 ) -> MarketDataPlan:
     """Build the universe once and work out per symbol what is missing."""
-    settings = get_settings()
     price_name = registry.resolve_price_provider(settings, provider)
     with session_scope() as session:
         universe = market_repo.load_universe(session, default_benchmark=settings.benchmark)
@@ -113,7 +121,12 @@ def plan_market_data(
 
 
 def fetch_and_store(
-    jobs: Sequence[FetchJob], *, provider: str, run_id: uuid.UUID, universe: Sequence[str]
+    settings: Settings,
+    jobs: Sequence[FetchJob],
+    *,
+    provider: str,
+    run_id: uuid.UUID,
+    universe: Sequence[str],
 ) -> ChunkOutcome:
     """Fetch each job once, validate every bar, upsert the good ones in one transaction.
 
@@ -121,7 +134,6 @@ def fetch_and_store(
     for that symbol; an authentication error or an exhausted rate limit stops the chunk.
     """
     started = time.perf_counter()
-    settings = get_settings()
     frames: list[pd.DataFrame] = []
     issues: dict[str, list[str]] = {}
     requests = 0
@@ -168,10 +180,14 @@ def _symbol_level(exc: ProviderError) -> bool:
 
 
 def refresh_rates(
-    as_of: dt.date, *, provider: str, run_id: uuid.UUID, backfill_years: int
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    provider: str,
+    run_id: uuid.UUID,
+    backfill_years: int,
 ) -> dict[str, int]:
     """Bring each rate series up to ``as_of`` (re-reading the last week for late revisions)."""
-    settings = get_settings()
     stored: dict[str, int] = {}
     with closing(registry.open_rate_provider(settings, provider)) as source:
         for series in RATE_SERIES:
@@ -191,9 +207,8 @@ def refresh_rates(
     return stored
 
 
-def refresh_profiles(symbols: Sequence[str], *, provider: str) -> int:
+def refresh_profiles(settings: Settings, symbols: Sequence[str], *, provider: str) -> int:
     """Refresh security profiles older than a week (or missing)."""
-    settings = get_settings()
     with session_scope() as session:
         stale = market_repo.symbols_needing_profiles(
             session, symbols, older_than=dt.datetime.now(dt.UTC) - PROFILE_MAX_AGE

@@ -1,0 +1,28 @@
+"""The as-of session of a flow run: one helper, one NYSE check per run tree."""
+
+import datetime as dt
+from typing import Any
+
+from prefect import State
+from prefect.context import FlowRunContext
+from prefect.states import Completed
+
+from sigmasight.trading_calendar import is_trading_day, last_completed_session
+
+
+def skipped(as_of: dt.date) -> State[Any]:
+    """The final state of a run asked for a day the NYSE is closed."""
+    return Completed(name="Skipped", message=f"{as_of} is not an NYSE trading day; nothing to do")
+
+
+def trading_session(as_of: dt.date | None) -> tuple[dt.date, State[Any] | None]:
+    """``as_of`` (default: the last completed session) and a Skipped state when NYSE is closed.
+
+    A child flow run (market data, risk and reports under ``nightly``) trusts the session its
+    parent already checked, so a nightly run checks the calendar once.
+    """
+    day = as_of or last_completed_session()
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None and context.flow_run.parent_task_run_id:
+        return day, None
+    return day, (None if is_trading_day(day) else skipped(day))

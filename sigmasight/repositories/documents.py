@@ -1,0 +1,88 @@
+"""Stored risk documents: the ``sigmasight.risk/1`` document joined from its stored parts.
+
+The nightly run stores a headline document per snapshot and positions and correlations in
+their own tables; this is the one read model that joins them again, for the API, the CLI's
+``export risk`` and the reports.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from models import CorrelationResult, PortfolioSnapshot, PositionRisk
+from sigmasight.repositories import results as results_repo
+from sigmasight.repositories import risk_inputs
+from sigmasight.risk import document as doc
+
+
+def documents_for(
+    session: Session, as_of: dt.date | None, external_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The stored documents of ``as_of`` (or the current ones), by external id.
+
+    ``external_ids`` limits the read to those portfolios (a reports chunk); the snapshots,
+    their positions and their correlations are read in one query each.
+    """
+    found = results_repo.snapshots_for(session, as_of, external_ids)
+    if not found:
+        return []
+    keys = [(snap.portfolio_id, snap.as_of_date) for snap, _ in found]
+    positions = results_repo.positions_of(session, keys)
+    correlations = results_repo.correlations_of(session, keys)
+    factors = tuple(risk_inputs.load_factors(session))
+    return [
+        _joined(
+            snap,
+            positions.get((snap.portfolio_id, snap.as_of_date), []),
+            correlations.get((snap.portfolio_id, snap.as_of_date)),
+            factors,
+        )
+        for snap, _ in found
+    ]
+
+
+def stored_document(session: Session, snap: PortfolioSnapshot) -> dict[str, Any]:
+    """One snapshot's full ``sigmasight.risk/1`` document, joined from its stored parts."""
+    key = (snap.portfolio_id, snap.as_of_date)
+    return _joined(
+        snap,
+        results_repo.positions_of(session, [key]).get(key, []),
+        results_repo.correlations_of(session, [key]).get(key),
+        tuple(risk_inputs.load_factors(session)),
+    )
+
+
+def _joined(
+    snap: PortfolioSnapshot,
+    rows: Sequence[PositionRisk],
+    corr: CorrelationResult | None,
+    factors: tuple[str, ...],
+) -> dict[str, Any]:
+    stored = dict(snap.document or {})
+    head: dict[str, Any] = {}
+    for key in ("schema", "portfolio_id", "as_of"):
+        if key in stored:
+            head[key] = stored.pop(key)
+    head["run_id"] = str(snap.run_id)
+    head.update(stored)
+    return doc.assemble(
+        head,
+        [position_entry(row) for row in rows],
+        doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
+        factors,
+    )
+
+
+def position_entry(row: Any) -> dict[str, Any]:
+    """A stored position row as the document's ``positions`` entry."""
+    entry: dict[str, Any] = {"symbol": row.symbol, "quantity": row.quantity}
+    if row.underlying is not None:
+        entry["underlying"] = row.underlying
+    entry.update(
+        price=row.price, market_value=row.market_value, exposure=row.exposure, weight=row.weight
+    )
+    if row.underlying is not None:
+        entry["greeks"] = {key: getattr(row, key) for key in doc.GREEK_KEYS}
+    return entry
