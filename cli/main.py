@@ -258,7 +258,8 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
         raise InputError(
             f"no risk results for {args.as_of}: run `sigmasight run risk --as-of {args.as_of}` first"
         )
-    payload: Any = documents[0] if args.portfolio else documents
+    dumped = [document.as_json() for document in documents]
+    payload: Any = dumped[0] if args.portfolio else dumped
     text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     if args.output in (None, "-"):
         sys.stdout.write(text)

@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
 from sigmasight.risk.engine import BookResults, Books
 
@@ -116,6 +117,7 @@ def result_frames(
             data_as_of=data_as_of,
             factors=factors,
         )
+        figures = RiskDocument.model_validate(head).headline()
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
             "incomplete"
@@ -126,15 +128,14 @@ def result_frames(
         status_col.append(status)
         heads.append(dumps(head))
         warnings.append(dumps(head["warnings"]))
-        var95 = head["risk"]["full"]["hist_var_95"]
         summary.append(
             {
                 "portfolio": ext,
                 "status": status,
-                "nav": doc.num(nav[local]),
-                "var95": var95["currency"],
-                "beta_spy": head["beta_spy"]["150d"],
-                "warnings": len(head["warnings"]),
+                "nav": figures.nav,
+                "var95": figures.var_95,
+                "beta_spy": figures.beta_spy,
+                "warnings": figures.warnings,
             }
         )
     full = result.risk["full"]

@@ -166,22 +166,6 @@ class PortfolioDetail(BaseModel):
     positions: list[PositionOut]
 
 
-class RiskDocument(BaseModel):
-    """The ``sigmasight.risk/1`` document (FORMATS.md section 5), exactly as exported."""
-
-    model_config = ConfigDict(extra="allow")
-
-    schema_: str = Field(alias="schema", examples=["sigmasight.risk/1"])
-    portfolio_id: str
-    as_of: dt.date
-    run_id: str
-    valuation: dict[str, float | None]
-    positions: list[dict[str, Any]]
-    risk: dict[str, Any]
-    correlation: dict[str, Any]
-    warnings: list[str]
-
-
 class FactorBeta(BaseModel):
     """A portfolio's beta to one factor ETF and the dollar exposure it implies (beta x NAV)."""
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from models import CorrelationResult, PortfolioSnapshot, PositionRisk
+from sigmasight.documents import RiskDocument
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories import risk_inputs
 from sigmasight.risk import document as doc
@@ -19,7 +20,7 @@ from sigmasight.risk import document as doc
 
 def documents_for(
     session: Session, as_of: dt.date | None, external_ids: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[RiskDocument]:
     """The stored documents of ``as_of`` (or the current ones), by external id.
 
     ``external_ids`` limits the read to those portfolios (a reports chunk); the snapshots,
@@ -43,7 +44,7 @@ def documents_for(
     ]
 
 
-def stored_document(session: Session, snap: PortfolioSnapshot) -> dict[str, Any]:
+def stored_document(session: Session, snap: PortfolioSnapshot) -> RiskDocument:
     """One snapshot's full ``sigmasight.risk/1`` document, joined from its stored parts."""
     key = (snap.portfolio_id, snap.as_of_date)
     return _joined(
@@ -59,7 +60,7 @@ def _joined(
     rows: Sequence[PositionRisk],
     corr: CorrelationResult | None,
     factors: tuple[str, ...],
-) -> dict[str, Any]:
+) -> RiskDocument:
     stored = dict(snap.document or {})
     head: dict[str, Any] = {}
     for key in ("schema", "portfolio_id", "as_of"):
@@ -67,11 +68,13 @@ def _joined(
             head[key] = stored.pop(key)
     head["run_id"] = str(snap.run_id)
     head.update(stored)
-    return doc.assemble(
-        head,
-        [position_entry(row) for row in rows],
-        doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
-        factors,
+    return RiskDocument.model_validate(
+        doc.assemble(
+            head,
+            [position_entry(row) for row in rows],
+            doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
+            factors,
+        )
     )
 
 

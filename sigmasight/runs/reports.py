@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sigmasight.db import session_scope
+from sigmasight.documents import Headline
 from sigmasight.domain import InputError
 from sigmasight.objectstore import ObjectStore, object_store, running_embedded_s3
 from sigmasight.reports import fmt
@@ -283,23 +284,21 @@ def _details(document: dict[str, Any], shared: _Shared, pid: int) -> dict[str, P
     return details
 
 
-def _headline(document: Mapping[str, Any]) -> dict[str, Any]:
-    full = (document.get("risk") or {}).get("full") or {}
-    block = document.get("stress") or {}
-    stress = {n: float(v["pnl"]) for n, v in block.items() if v.get("pnl") is not None}
-    worst = min(stress.items(), key=lambda item: (item[1], item[0])) if stress else None
-    val = document.get("valuation") or {}
+def _headline_fields(headline: Headline | None) -> dict[str, Any]:
+    """The report row's summary figures, from the document's one :class:`Headline`."""
+    if headline is None:
+        return {}
     return {
-        "nav": val.get("nav"),
-        "var95": (full.get("hist_var_95") or {}).get("currency"),
-        "beta": (document.get("beta_spy") or {}).get("150d"),
-        "daily_pnl": (document.get("daily_pnl") or {}).get("pnl"),
-        "gross_exposure": val.get("gross_exposure"),
-        "net_exposure": val.get("net_exposure"),
-        "worst_stress": worst[0] if worst else None,
-        "worst_stress_pnl": worst[1] if worst else None,
-        "stress_pnl": stress,
-        "warnings": len(document.get("warnings") or []),
+        "nav": headline.nav,
+        "var95": headline.var_95,
+        "beta": headline.beta_spy,
+        "daily_pnl": headline.daily_pnl,
+        "gross_exposure": headline.gross_exposure,
+        "net_exposure": headline.net_exposure,
+        "worst_stress": headline.worst_stress,
+        "worst_stress_pnl": headline.worst_stress_pnl,
+        "stress_pnl": dict(headline.stress_pnl),
+        "warnings": headline.warnings,
     }
 
 
@@ -322,6 +321,7 @@ class Collected:
     inputs: list[tuple[int, ReportInput]]
     failed: list[PortfolioReport]
     timings: dict[str, float]
+    headlines: dict[str, Headline] = field(default_factory=dict)
 
 
 def collect_inputs(
@@ -330,8 +330,11 @@ def collect_inputs(
     """Everything the chunk's reports render from: stored documents, extras, narratives."""
     t0 = time.perf_counter()
     with session_scope() as session:
-        documents = documents_for(session, as_of, external_ids)
-    found = {str(d["portfolio_id"]) for d in documents}
+        typed = documents_for(session, as_of, external_ids)
+    headlines = {d.portfolio_id: d.headline() for d in typed}
+    # The report views still read the JSON form; the typed document is the one source.
+    documents = [d.as_json() for d in typed]
+    found = set(headlines)
     # A portfolio deleted since the chunk was planned is reported, not fatal to the chunk.
     failed = [
         PortfolioReport(external_id, "error", error=f"no risk results for {as_of}")
@@ -368,7 +371,10 @@ def collect_inputs(
             log.exception("report inputs for %s failed", external_id)
             failed.append(PortfolioReport(external_id, "error", error=_reason(exc)))
     return Collected(
-        inputs, failed, {"collect_s": t1 - t0 + time.perf_counter() - t2, "narrative_s": t2 - t1}
+        inputs,
+        failed,
+        {"collect_s": t1 - t0 + time.perf_counter() - t2, "narrative_s": t2 - t1},
+        headlines,
     )
 
 
@@ -385,7 +391,6 @@ def write_chunk(
     index: list[repo.IndexRow] = []
     for pid, data in collected.inputs:
         external_id = str(data.document["portfolio_id"])
-        document = data.document
         narrative = data.narrative
         try:
             files = _render(data, timings)
@@ -431,7 +436,7 @@ def write_chunk(
                 s3_keys=keys,
                 narrative=narrative.source,
                 error=error,
-                **_headline(document),
+                **_headline_fields(collected.headlines.get(external_id)),
             )
         )
     t3 = time.perf_counter()

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sigmasight.db import session_scope
+from sigmasight.documents import RiskDocument
 from sigmasight.domain import InputError, ScenarioSpec
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories import risk_inputs
@@ -300,7 +301,7 @@ def finish_risk(as_of: dt.date, portfolio_ids: Sequence[int], run_id: uuid.UUID)
         return results_repo.flip_current(session, as_of, portfolio_ids)
 
 
-def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[dict[str, Any]]:
+def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[RiskDocument]:
     """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones)."""
     with session_scope() as session:
         documents = documents_for(session, as_of, None if external_id is None else [external_id])

@@ -29,13 +29,13 @@ from sigmasight.api.schemas import (
     PortfolioSummary,
     PositionFactorBetas,
     PositionOut,
-    RiskDocument,
     RiskHeadline,
     SnapshotPoint,
     StressOut,
     StressResults,
 )
 from sigmasight.db import get_sessionmaker
+from sigmasight.documents import RiskDocument
 from sigmasight.repositories import api_reads
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories.documents import stored_document
@@ -174,7 +174,9 @@ def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDo
         raise no_results(external_id, as_of)
     snap = api_reads.get_snapshot(session, version.snapshot_id)
     assert snap is not None
-    body = json.dumps(stored_document(session, snap), allow_nan=False, separators=(",", ":"))
+    body = json.dumps(
+        stored_document(session, snap).as_json(), allow_nan=False, separators=(",", ":")
+    )
     return cache.put(key, version.snapshot_id, version.fingerprint, body.encode())
 
 

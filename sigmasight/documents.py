@@ -1,0 +1,220 @@
+"""The ``sigmasight.risk/1`` document (FORMATS.md sections 5 and 8) as frozen typed models.
+
+One type crosses the layers: the stored parts are joined into a :class:`RiskDocument`
+(``repositories.documents.documents_for``), the API returns it as its response model, ``export
+risk`` dumps it with :meth:`RiskDocument.as_json`, and the reports read it through attributes.
+:class:`Headline` is the one derivation of the summary figures (NAV, VaR, beta, worst stress)
+used by the run summary, the reports and their index.
+
+Readers ignore unknown keys (FORMATS.md section 8): every model keeps extra keys as they came,
+so a document written by a newer run still reads and dumps unchanged. Pure: pydantic only.
+"""
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA = "sigmasight.risk/1"
+
+
+class _Block(BaseModel):
+    """A document block: immutable, unknown keys kept, field names as in FORMATS.md."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+
+class Amount(_Block):
+    """A risk figure as a fraction of NAV and in currency (a loss is positive)."""
+
+    fraction: float | None
+    currency: float | None
+
+
+class RiskWindow(_Block):
+    """VaR, ES and volatility over one window (``full`` or ``252d``)."""
+
+    n_obs: int
+    ann_vol: float | None
+    hist_var_95: Amount
+    hist_var_99: Amount
+    param_var_95: Amount
+    param_var_99: Amount
+    cvar_95: Amount
+    cvar_99: Amount
+
+
+class Valuation(_Block):
+    """NAV and exposures (FORMATS.md section 5, "Exposures")."""
+
+    nav: float | None
+    cash: float | None
+    long_mv: float | None
+    short_mv: float | None
+    stock_market_value: float | None
+    option_market_value: float | None
+    gross_exposure: float | None
+    net_exposure: float | None
+    gross_leverage: float | None
+    net_leverage: float | None
+
+
+class DailyPnl(_Block):
+    """The day's P&L in currency and as a return."""
+
+    pnl: float | None
+    return_: float | None = Field(alias="return")
+
+
+class Greeks(_Block):
+    """An option's per-share greeks and its position figures (``*_usd_*``)."""
+
+    delta: float | None
+    gamma: float | None
+    vega_per_1pct_vol: float | None
+    theta_per_calendar_day: float | None
+    rho_per_1pct_rate: float | None
+    delta_dollars: float | None
+    gamma_shares_per_1usd: float | None
+    vega_usd_per_1pct_vol: float | None
+    theta_usd_per_calendar_day: float | None
+    rho_usd_per_1pct_rate: float | None
+
+
+class Position(_Block):
+    """One position; ``underlying`` and ``greeks`` only for options."""
+
+    symbol: str
+    quantity: float
+    underlying: str | None = None
+    price: float | None
+    market_value: float | None
+    exposure: float | None
+    weight: float | None
+    greeks: Greeks | None = None
+
+
+class BetaSpy(_Block):
+    """Beta to SPY over the full window and the last 150 sessions."""
+
+    full: float | None
+    d150: float | None = Field(alias="150d")
+
+
+class FactorExposures(_Block):
+    """The 7-factor regression (betas keyed by ETF symbol, in model order)."""
+
+    window: int
+    n_obs: int
+    betas: dict[str, float | None]
+    alpha_daily: float | None
+    r2: float | None
+
+
+class RateSensitivity(_Block):
+    """Sensitivity to the 10-year Treasury yield."""
+
+    series: str
+    rate_beta_per_pp: float | None
+    duration_years: float | None
+    dv01: float | None
+
+
+class Performance(_Block):
+    """Drawdown and risk-adjusted return over the full window."""
+
+    max_drawdown: float | None
+    sharpe: float | None
+    sortino: float | None
+    cumulative_return: float | None
+
+
+class StressImpact(_Block):
+    """One scenario's effect: return on NAV and P&L in currency."""
+
+    return_impact: float | None
+    pnl: float | None
+
+
+class Correlation(_Block):
+    """Pairwise correlations of the portfolio's symbols (underlyings for options)."""
+
+    symbols: list[str]
+    matrix: list[list[float | None]]
+    min_overlap: int
+
+
+class Headline(BaseModel):
+    """The summary figures of one document: what a list, a run summary or an index shows.
+
+    ``var_95`` is the 1-day 95 % historical VaR over the full window in currency (a loss is
+    positive); ``beta_spy`` is the 150-day beta; the worst stress is the lowest linear P&L
+    (ties broken by name).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    as_of: dt.date
+    nav: float | None
+    daily_pnl: float | None
+    daily_return: float | None
+    var_95: float | None
+    var_95_fraction: float | None
+    beta_spy: float | None
+    gross_exposure: float | None
+    net_exposure: float | None
+    worst_stress: str | None
+    worst_stress_pnl: float | None
+    stress_pnl: dict[str, float]
+    warnings: int
+
+
+class RiskDocument(_Block):
+    """One portfolio's risk on one date, field order as FORMATS.md shows it."""
+
+    schema_: str = Field(alias="schema", default=SCHEMA)
+    portfolio_id: str
+    as_of: dt.date
+    run_id: str
+    data_as_of: dt.date | None = None
+    conventions: dict[str, str | int] = Field(default_factory=dict)
+    valuation: Valuation
+    positions: list[Position] = Field(default_factory=list)
+    daily_pnl: DailyPnl | None = None
+    risk: dict[str, RiskWindow]
+    beta_spy: BetaSpy
+    factor_exposures: FactorExposures | None = None
+    rate_sensitivity: RateSensitivity | None = None
+    performance: Performance | None = None
+    stress: dict[str, StressImpact] = Field(default_factory=dict)
+    stress_full_revaluation: dict[str, StressImpact] | None = None
+    correlation: Correlation | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The document as JSON values, exactly the keys it was built with, in order."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+    def headline(self) -> Headline:
+        """The summary figures (see :class:`Headline`)."""
+        full = self.risk.get("full")
+        var = full.hist_var_95 if full else None
+        stress = {
+            name: impact.pnl for name, impact in self.stress.items() if impact.pnl is not None
+        }
+        worst = min(stress.items(), key=lambda item: (item[1], item[0])) if stress else None
+        return Headline(
+            as_of=self.as_of,
+            nav=self.valuation.nav,
+            daily_pnl=self.daily_pnl.pnl if self.daily_pnl else None,
+            daily_return=self.daily_pnl.return_ if self.daily_pnl else None,
+            var_95=var.currency if var else None,
+            var_95_fraction=var.fraction if var else None,
+            beta_spy=self.beta_spy.d150,
+            gross_exposure=self.valuation.gross_exposure,
+            net_exposure=self.valuation.net_exposure,
+            worst_stress=worst[0] if worst else None,
+            worst_stress_pnl=worst[1] if worst else None,
+            stress_pnl=stress,
+            warnings=len(self.warnings),
+        )
