@@ -665,7 +665,7 @@ def _stress(
 def _correlations(
     market: Market, books: Books, n_p: int
 ) -> list[tuple[list[str], FloatArray, list[list[str]]]]:
-    """Per portfolio: its symbols (underlyings for options), their correlations (4 decimals), clusters."""
+    """Per portfolio: its symbols (underlyings for options), their correlations (full float64), clusters."""
     out: list[tuple[list[str], FloatArray, list[list[str]]]] = []
     members: list[list[str]] = [[] for _ in range(n_p)]
     for p, asset in zip(books.pos_portfolio.tolist(), books.pos_asset, strict=True):
@@ -675,5 +675,5 @@ def _correlations(
         symbols.sort()
         idx = [market.corr_index[s] for s in symbols]
         block = market.corr[np.ix_(idx, idx)]
-        out.append((symbols, np.round(block, 4), clusters(block, symbols, CLUSTER_THRESHOLD)))
+        out.append((symbols, block, clusters(block, symbols, CLUSTER_THRESHOLD)))
     return out
