@@ -158,5 +158,5 @@ def test_is_frozen_and_rejects_a_malformed_block() -> None:
         typed.portfolio_id = "OTHER"
     broken = _document()
     broken["valuation"]["nav"] = "lots"
-    with pytest.raises(ValidationError, match="valuation.nav"):
+    with pytest.raises(ValidationError, match=r"valuation\.nav"):
         RiskDocument.model_validate(broken)
