@@ -16,6 +16,7 @@ from sigmasight.backup.keys import (
     key_timestamp,
     manifest_key,
     retention_plan,
+    stored_backups,
 )
 from sigmasight.backup.pgtools import (
     candidate_bin_dirs,
@@ -245,3 +246,25 @@ def test_only_the_newest_good_backup_of_a_sunday_is_weekly():
 def test_retention_with_nothing_to_do():
     assert plan([]).keep == {}
     assert plan([]).delete == []
+
+
+def test_unrecorded_dumps_count_as_completed_only_with_their_manifest():
+    recorded_key = stored(0).key
+    with_manifest = stored(11).key  # a Sunday, outside the daily window
+    without_manifest = stored(1, hour=9).key
+    dumps = [recorded_key, with_manifest, without_manifest]
+    manifests = {manifest_key(recorded_key), manifest_key(with_manifest)}
+    found = stored_backups(dumps, manifests, {recorded_key: "failed"})
+    assert found == [
+        StoredBackup(recorded_key, at(0), "failed"),
+        StoredBackup(with_manifest, at(11), "completed"),
+        StoredBackup(without_manifest, at(1, hour=9), "incomplete"),
+    ]
+    result = plan(found, daily=7, weekly=2)
+    assert result.keep == {
+        recorded_key: "failed, kept for inspection",
+        with_manifest: "weekly",
+        without_manifest: "incomplete, kept for inspection",
+    }
+    with pytest.raises(ValueError, match="not a SigmaSight backup key"):
+        stored_backups(["backups/notes.txt"], set(), {})
