@@ -4,7 +4,7 @@ A scratch database is filled to each size in turn (default ~250 MB, then ~1 GB o
 each size, in the same run and alternating (best of ``--repeat``):
 
 - reference: ``pg_dump -Fc --no-owner --no-privileges > /dev/null`` (same binary, same flags);
-- backup: ``sigmasight.backup.run_backup`` in a fresh child process (snapshot, row counts,
+- backup: ``sigmasight.runs.backup.run_backup`` in a fresh child process (snapshot, row counts,
   pg_dump streamed into an S3 multipart upload with sha256, manifest, backup row) against the
   embedded moto S3 server, which runs as its own process as it does for users.
 
@@ -28,9 +28,10 @@ from typing import Any
 from sqlalchemy import URL, create_engine, pool, text
 
 from bench.common import scratch_database
-from sigmasight import backup
+from sigmasight.backup.keys import manifest_key
+from sigmasight.backup.pgtools import pg_dump_argv, pg_env, pg_tool
 from sigmasight.objectstore import object_store, stop_embedded_s3
-from sigmasight.runs import ledger
+from sigmasight.runs import backup, ledger
 from sigmasight.settings import get_settings
 
 MiB = 1024 * 1024
@@ -73,12 +74,10 @@ def fill_to(url: URL, size_mb: int) -> int:
 
 def reference_seconds(url: URL, server_version: str) -> float:
     """Wall time of ``pg_dump -Fc --no-owner --no-privileges`` into /dev/null."""
-    pg_dump, _ = backup.pg_tool("pg_dump", server_version)
+    pg_dump, _ = pg_tool("pg_dump", server_version)
     with open(os.devnull, "wb") as sink:
         start = time.perf_counter()
-        subprocess.run(
-            backup.pg_dump_argv(pg_dump, url), stdout=sink, env=backup.pg_env(url), check=True
-        )
+        subprocess.run(pg_dump_argv(pg_dump, url), stdout=sink, env=pg_env(url), check=True)
         return time.perf_counter() - start
 
 
@@ -103,11 +102,11 @@ def child() -> None:
     baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run_id = ledger.open_run("bench-backup", as_of=None, inputs={})
     store = object_store()
-    outcome = backup.run_backup(run_id, store=store)
+    outcome = backup.run_backup(get_settings(), run_id, store=store)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Leave no data in moto between runs (it holds objects in its process).
     store.client.delete_object(Bucket=store.bucket, Key=outcome.key)
-    store.client.delete_object(Bucket=store.bucket, Key=backup.manifest_key(outcome.key))
+    store.client.delete_object(Bucket=store.bucket, Key=manifest_key(outcome.key))
     print(
         json.dumps(
             {

@@ -418,7 +418,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """``backup`` (run the backup flow now), ``backup list`` or ``backup verify``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from sigmasight.backup import BackupError
+    from sigmasight.backup.errors import BackupError
     from sigmasight.objectstore import ObjectStoreError
 
     try:
@@ -439,11 +439,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def _backup_list(include_deleted: bool) -> int:
-    from sigmasight.backup import list_all
     from sigmasight.objectstore import object_store
+    from sigmasight.runs.backup import list_all
 
-    store = object_store()
-    rows = list_all(store=store, include_deleted=include_deleted)
+    settings = get_settings()
+    store = object_store(settings)
+    rows = list_all(settings, store=store, include_deleted=include_deleted)
     print(f"backups in {store.describe()}:")
     if not rows:
         print("  none yet: `sigmasight backup` takes one")
@@ -470,13 +471,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """Restore a backup into a database after checking its sha256 against the manifest."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from sigmasight.backup import BackupError, parse_target_url, restore_backup, safe_url
+    from sigmasight.backup.errors import BackupError
+    from sigmasight.backup.pgtools import parse_target_url, safe_url
     from sigmasight.objectstore import ObjectStoreError
+    from sigmasight.runs.backup import restore_backup
 
     target = parse_target_url(args.target)
     print(f"restoring {args.key} into {safe_url(target)} ...", file=sys.stderr)
     try:
-        outcome = restore_backup(args.key, target, overwrite=args.yes)
+        outcome = restore_backup(get_settings(), args.key, target, overwrite=args.yes)
     except (BackupError, ObjectStoreError, BotoCoreError, ClientError) as exc:
         return _backup_failure(exc)
     print(

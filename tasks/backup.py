@@ -1,4 +1,4 @@
-"""Backup tasks: thin wrappers over ``sigmasight.backup``."""
+"""Backup tasks: thin wrappers over the run steps in ``sigmasight.runs.backup``."""
 
 import time
 import uuid
@@ -7,7 +7,9 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from sigmasight import backup
+from sigmasight.backup.errors import VerificationError
+from sigmasight.runs import backup
+from sigmasight.settings import get_settings
 
 MiB = 1024 * 1024
 
@@ -31,7 +33,7 @@ class _ProgressLog:
 @task
 def dump_database(run_id: uuid.UUID) -> dict[str, Any]:
     """Stream ``pg_dump`` into S3 with its sha256 and manifest; the backup row says how it went."""
-    outcome = backup.run_backup(run_id, progress=_ProgressLog("uploaded"))
+    outcome = backup.run_backup(get_settings(), run_id, progress=_ProgressLog("uploaded"))
     get_run_logger().info(
         "backup %s: %.1f MiB in %d parts (%.1f MiB/s), %d tables, %d rows, sha256 %s",
         outcome.key,
@@ -60,7 +62,7 @@ def dump_database(run_id: uuid.UUID) -> dict[str, Any]:
 @task
 def apply_retention() -> dict[str, Any]:
     """Delete the backups the retention policy does not keep."""
-    outcome = backup.apply_retention()
+    outcome = backup.apply_retention(get_settings())
     get_run_logger().info(
         "retention: kept %d backups, deleted %d%s",
         len(outcome.kept),
@@ -105,9 +107,7 @@ def choose_backup_to_verify(key: str | None) -> str:
         return key
     newest = backup.newest_good_key()
     if newest is None:
-        raise backup.VerificationError(
-            "there is no completed backup to verify: run the backup flow first"
-        )
+        raise VerificationError("there is no completed backup to verify: run the backup flow first")
     get_run_logger().info("verifying the newest completed backup, %s", newest)
     return newest
 
@@ -115,7 +115,7 @@ def choose_backup_to_verify(key: str | None) -> str:
 @task
 def verify_dump(key: str) -> dict[str, Any]:
     """Download, check the sha256, restore into a scratch database and compare row counts."""
-    outcome = backup.verify_backup(key, progress=_ProgressLog("downloaded"))
+    outcome = backup.verify_backup(get_settings(), key, progress=_ProgressLog("downloaded"))
     get_run_logger().info(
         "backup %s verified: sha256 matches, %d tables restored with the manifest's row counts "
         "(%.1f s)",

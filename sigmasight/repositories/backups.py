@@ -14,9 +14,7 @@ from sqlalchemy import func, select, table, text, update
 from sqlalchemy.orm import Session
 
 from models import Backup
-
-#: Statuses of a backup that counts: uploaded, checksummed, manifest written (and restored).
-GOOD_STATUSES = ("completed", "verified")
+from sigmasight.backup.keys import GOOD_STATUSES as GOOD_STATUSES  # re-export
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import URL, Engine, create_engine, pool, text
 
-from sigmasight import backup
 from sigmasight import db as sdb
+from sigmasight.backup.errors import BackupError, VerificationError
+from sigmasight.backup.keys import dump_key, manifest_key
+from sigmasight.backup.pgtools import parse_target_url
+from sigmasight.backup.s3stream import load_manifest
 from sigmasight.db import session_scope
 from sigmasight.domain import InputError
 from sigmasight.objectstore import (
@@ -24,7 +27,7 @@ from sigmasight.objectstore import (
     stop_embedded_s3,
 )
 from sigmasight.repositories import backups
-from sigmasight.runs import ledger
+from sigmasight.runs import backup, ledger
 from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
 from tests.s3 import FailingParts, failing_upload_proxy, moto_server, use_bucket
@@ -97,7 +100,7 @@ def test_backup_verify_restore_round_trip(engine, s3, db_url, target_db, caplog)
     seed_with_awkward_rows(engine)
     caplog.set_level(logging.DEBUG)
 
-    outcome = backup.run_backup(new_run())
+    outcome = backup.run_backup(get_settings(), new_run())
 
     assert re.fullmatch(
         r"backups/\d{4}/\d{2}/\d{2}/sigmasight-\d{8}T\d{6}Z-[0-9a-f]{8}\.dump", outcome.key
@@ -105,7 +108,7 @@ def test_backup_verify_restore_round_trip(engine, s3, db_url, target_db, caplog)
     body = s3.client.get_object(Bucket=s3.bucket, Key=outcome.key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == outcome.sha256
     assert body[:5] == b"PGDMP"  # pg_dump's custom format
-    manifest = backup.load_manifest(s3, outcome.key)
+    manifest = load_manifest(s3, outcome.key)
     assert manifest["sha256"] == outcome.sha256
     assert manifest["size_bytes"] == len(body)
     assert manifest["database_name"] == db_url.database
@@ -123,7 +126,7 @@ def test_backup_verify_restore_round_trip(engine, s3, db_url, target_db, caplog)
         len(body),
     )
 
-    verified = backup.verify_backup(outcome.key)
+    verified = backup.verify_backup(get_settings(), outcome.key)
     assert verified.tables == manifest["tables"]
     saved = record(outcome.key)
     assert saved.status == "verified"
@@ -134,7 +137,7 @@ def test_backup_verify_restore_round_trip(engine, s3, db_url, target_db, caplog)
         )
     assert leftovers == 0  # the scratch database is dropped
 
-    restored = backup.restore_backup(outcome.key, target_db)
+    restored = backup.restore_backup(get_settings(), outcome.key, target_db)
     assert restored.rows == manifest["total_rows"]
     # The backup's own row was written after the dump's snapshot: the dump has none.
     assert manifest["tables"]["public.backup"] == 0
@@ -142,10 +145,10 @@ def test_backup_verify_restore_round_trip(engine, s3, db_url, target_db, caplog)
     assert content_digests(target_db, tables) == content_digests(db_url, tables)
 
     with pytest.raises(InputError, match=r"is not empty.*--yes"):
-        backup.restore_backup(outcome.key, target_db)
+        backup.restore_backup(get_settings(), outcome.key, target_db)
     with engine.begin() as conn:  # the source moves on; the restore brings the target back
         conn.execute(text("DELETE FROM notes WHERE id = 1"))
-    again = backup.restore_backup(outcome.key, target_db, overwrite=True)
+    again = backup.restore_backup(get_settings(), outcome.key, target_db, overwrite=True)
     assert again.rows == manifest["total_rows"]
     assert (
         content_digests(target_db, ["public.notes"])["public.notes"]
@@ -172,8 +175,8 @@ def test_s3_failing_mid_upload_aborts_and_records_failure(engine, moto_endpoint,
         get_settings.cache_clear()
         store = object_store()
         run_id = new_run()
-        with pytest.raises(backup.BackupError, match="UploadPart"):
-            backup.run_backup(run_id, store=store)
+        with pytest.raises(BackupError, match="UploadPart"):
+            backup.run_backup(get_settings(), run_id, store=store)
         assert FailingParts.failures == [2, 2]  # boto3 retried, then gave up
 
     with session_scope() as session:
@@ -189,14 +192,14 @@ def test_s3_failing_mid_upload_aborts_and_records_failure(engine, moto_endpoint,
 
 def test_corrupted_object_fails_verification_loudly(engine, s3):
     seed_demo(AS_OF)
-    outcome = backup.run_backup(new_run())
+    outcome = backup.run_backup(get_settings(), new_run())
     original = s3.client.get_object(Bucket=s3.bucket, Key=outcome.key)["Body"].read()
     tampered = bytearray(original)
     tampered[len(tampered) // 2] ^= 0xFF
     s3.client.put_object(Bucket=s3.bucket, Key=outcome.key, Body=bytes(tampered))
 
-    with pytest.raises(backup.VerificationError, match=f"sha256 mismatch for {outcome.key}"):
-        backup.verify_backup(outcome.key)
+    with pytest.raises(VerificationError, match=f"sha256 mismatch for {outcome.key}"):
+        backup.verify_backup(get_settings(), outcome.key)
 
     saved = record(outcome.key)
     assert saved.status == "failed"
@@ -210,10 +213,8 @@ def test_pg_dump_failure_aborts_upload(engine, s3, monkeypatch):
         # A table the dumping role cannot read makes pg_dump exit non-zero mid-dump.
         conn.execute(text("CREATE TABLE secret (x int)"))
         conn.execute(text("REVOKE ALL ON secret FROM CURRENT_USER"))
-    with pytest.raises(
-        backup.BackupError, match=r"pg_dump exited with status 1.*permission denied"
-    ):
-        backup.run_backup(new_run())
+    with pytest.raises(BackupError, match=r"pg_dump exited with status 1.*permission denied"):
+        backup.run_backup(get_settings(), new_run())
     with session_scope() as session:
         (row,) = backups.list_backups(session)
     assert row.status == "failed"
@@ -222,9 +223,9 @@ def test_pg_dump_failure_aborts_upload(engine, s3, monkeypatch):
 
 
 def _put_backup(store: ObjectStore, run_id: uuid.UUID, when: dt.datetime, status: str | None):
-    key = backup.dump_key("backups/", when, uuid.uuid4())
+    key = dump_key("backups/", when, uuid.uuid4())
     store.client.put_object(Bucket=store.bucket, Key=key, Body=b"PGDMP")
-    store.client.put_object(Bucket=store.bucket, Key=backup.manifest_key(key), Body=b"{}")
+    store.client.put_object(Bucket=store.bucket, Key=manifest_key(key), Body=b"{}")
     if status is not None:
         with session_scope() as session:
             backups.start_backup(
@@ -264,7 +265,7 @@ def test_retention_deletes_exactly_the_unkept_objects(engine, s3, monkeypatch):
     stranger = "backups/README.txt"
     s3.client.put_object(Bucket=s3.bucket, Key=stranger, Body=b"not a backup")
 
-    result = backup.apply_retention(today=today)
+    result = backup.apply_retention(get_settings(), today=today)
 
     sundays = [age for age in range(0, 28) if at(age).weekday() == 6]
     assert sundays == [4, 11, 18, 25]
@@ -278,7 +279,7 @@ def test_retention_deletes_exactly_the_unkept_objects(engine, s3, monkeypatch):
         for page in s3.client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
         for item in page.get("Contents", [])
     }
-    assert listed == expected | {backup.manifest_key(k) for k in expected} | {stranger}
+    assert listed == expected | {manifest_key(k) for k in expected} | {stranger}
     assert failed_sunday in result.deleted
     assert unrecorded_old in result.deleted
     with session_scope() as session:
@@ -291,13 +292,15 @@ def test_retention_deletes_exactly_the_unkept_objects(engine, s3, monkeypatch):
 
 def test_restore_rejects_bad_input(s3, target_db):
     with pytest.raises(InputError, match="not a SigmaSight backup key"):
-        backup.restore_backup("backups/whatever.sql", target_db)
+        backup.restore_backup(get_settings(), "backups/whatever.sql", target_db)
     with pytest.raises(InputError, match="no backup"):
         backup.restore_backup(
-            "backups/2026/11/26/sigmasight-20261126T020000Z-abcdef12.dump", target_db
+            get_settings(),
+            "backups/2026/11/26/sigmasight-20261126T020000Z-abcdef12.dump",
+            target_db,
         )
     with pytest.raises(InputError, match="--target must be a PostgreSQL URL") as info:
-        backup.parse_target_url("mysql://root:hunter2@db/x")
+        parse_target_url("mysql://root:hunter2@db/x")
     assert "hunter2" not in str(info.value)
 
 

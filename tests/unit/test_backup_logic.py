@@ -8,19 +8,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import URL
 
-from sigmasight import backup
-from sigmasight.backup import (
-    PgToolVersionError,
+from sigmasight.backup.errors import PgToolVersionError
+from sigmasight.backup.keys import (
     StoredBackup,
-    check_tool_version,
     compare_counts,
+    dump_key,
+    key_timestamp,
+    manifest_key,
+    retention_plan,
+    stored_backups,
+)
+from sigmasight.backup.pgtools import (
+    candidate_bin_dirs,
+    check_tool_version,
     find_pg_tool,
     parse_tool_version,
     pg_dump_argv,
     pg_env,
     pg_restore_argv,
-    retention_plan,
+    safe_url,
+    without_password,
 )
+from sigmasight.backup.s3stream import part_size_for
 from sigmasight.settings import Settings
 
 PASSWORD = "s3cr3t-p@ss/word"
@@ -38,20 +47,20 @@ RUN = uuid.UUID("0123456789abcdef0123456789abcdef")
 
 def test_keys_carry_the_utc_date_and_run():
     taken = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.UTC)
-    key = backup.dump_key("backups/", taken, RUN)
+    key = dump_key("backups/", taken, RUN)
     assert key == "backups/2026/11/26/sigmasight-20261126T070000Z-01234567.dump"
-    assert backup.manifest_key(key) == (
+    assert manifest_key(key) == (
         "backups/2026/11/26/sigmasight-20261126T070000Z-01234567.manifest.json"
     )
-    assert backup.key_timestamp(key) == taken
-    assert backup.key_timestamp("backups/2026/11/26/notes.txt") is None
-    assert backup.key_timestamp(backup.manifest_key(key)) is None
+    assert key_timestamp(key) == taken
+    assert key_timestamp("backups/2026/11/26/notes.txt") is None
+    assert key_timestamp(manifest_key(key)) is None
 
 
 def test_keys_use_utc_whatever_the_clock_zone():
     new_york = dt.timezone(dt.timedelta(hours=-5))
     taken = dt.datetime(2026, 11, 25, 21, 30, tzinfo=new_york)  # 02:30 UTC the next day
-    assert backup.dump_key("", taken, RUN) == "2026/11/26/sigmasight-20261126T023000Z-01234567.dump"
+    assert dump_key("", taken, RUN) == "2026/11/26/sigmasight-20261126T023000Z-01234567.dump"
 
 
 def test_pg_dump_argv_has_the_flags_and_never_the_password():
@@ -81,8 +90,8 @@ def test_password_goes_through_pgpassword_only():
     env = pg_env(URL_WITH_PASSWORD, {"PATH": "/usr/bin"})
     assert env["PGPASSWORD"] == PASSWORD
     assert env["PATH"] == "/usr/bin"
-    assert "PGPASSWORD" not in pg_env(backup.without_password(URL_WITH_PASSWORD), {})
-    assert PASSWORD not in backup.safe_url(URL_WITH_PASSWORD)
+    assert "PGPASSWORD" not in pg_env(without_password(URL_WITH_PASSWORD), {})
+    assert PASSWORD not in safe_url(URL_WITH_PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -138,14 +147,14 @@ def test_no_pg_dump_at_all(tmp_path):
 
 
 def test_candidate_dirs_search_wheel_then_path_then_distro_folders():
-    dirs = backup.candidate_bin_dirs(18, path=f"/usr/bin{os.pathsep}/usr/bin", wheel_bin=Path("/w"))
+    dirs = candidate_bin_dirs(18, path=f"/usr/bin{os.pathsep}/usr/bin", wheel_bin=Path("/w"))
     assert dirs[:3] == [Path("/w"), Path("/usr/bin"), Path("/usr/lib/postgresql/18/bin")]
 
 
 def test_part_size_stays_flat_then_grows_for_huge_dumps():
-    assert backup.part_size_for(1) == backup.part_size_for(2000) == 8 * 1024 * 1024
-    assert backup.part_size_for(2001) == 16 * 1024 * 1024
-    total = sum(backup.part_size_for(n) for n in range(1, 10_001))
+    assert part_size_for(1) == part_size_for(2000) == 8 * 1024 * 1024
+    assert part_size_for(2001) == 16 * 1024 * 1024
+    total = sum(part_size_for(n) for n in range(1, 10_001))
     assert total > 400 * 1024**3  # S3's 10,000-part limit is far away
 
 
@@ -179,7 +188,7 @@ def at(days_ago: int, hour: int = 7) -> dt.datetime:
 
 def stored(days_ago: int, status: str = "completed", hour: int = 7) -> StoredBackup:
     taken = at(days_ago, hour)
-    return StoredBackup(backup.dump_key("backups/", taken, RUN), taken, status)
+    return StoredBackup(dump_key("backups/", taken, RUN), taken, status)
 
 
 def plan(backups, daily=30, weekly=12):
@@ -237,3 +246,25 @@ def test_only_the_newest_good_backup_of_a_sunday_is_weekly():
 def test_retention_with_nothing_to_do():
     assert plan([]).keep == {}
     assert plan([]).delete == []
+
+
+def test_unrecorded_dumps_count_as_completed_only_with_their_manifest():
+    recorded_key = stored(0).key
+    with_manifest = stored(11).key  # a Sunday, outside the daily window
+    without_manifest = stored(1, hour=9).key
+    dumps = [recorded_key, with_manifest, without_manifest]
+    manifests = {manifest_key(recorded_key), manifest_key(with_manifest)}
+    found = stored_backups(dumps, manifests, {recorded_key: "failed"})
+    assert found == [
+        StoredBackup(recorded_key, at(0), "failed"),
+        StoredBackup(with_manifest, at(11), "completed"),
+        StoredBackup(without_manifest, at(1, hour=9), "incomplete"),
+    ]
+    result = plan(found, daily=7, weekly=2)
+    assert result.keep == {
+        recorded_key: "failed, kept for inspection",
+        with_manifest: "weekly",
+        without_manifest: "incomplete, kept for inspection",
+    }
+    with pytest.raises(ValueError, match="not a SigmaSight backup key"):
+        stored_backups(["backups/notes.txt"], set(), {})
