@@ -155,7 +155,7 @@ def test_headline_is_derived_once_from_the_document() -> None:
 def test_is_frozen_and_rejects_a_malformed_block() -> None:
     typed = RiskDocument.model_validate(_document())
     with pytest.raises(ValidationError):
-        typed.portfolio_id = "OTHER"
+        typed.portfolio_id = "OTHER"  # type: ignore[misc]
     broken = _document()
     broken["valuation"]["nav"] = "lots"
     with pytest.raises(ValidationError, match=r"valuation\.nav"):
