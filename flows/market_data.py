@@ -40,11 +40,15 @@ def pull_market_data(
     run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})
     plan = plan_market_data(as_of, provider, years, backfill_years is not None)
     chunks = plan.chunks(settings.fetch_chunk_size)
-    progress = Progress(len(chunks), f"market data for {as_of}: {len(plan.jobs)} fetch jobs")
+    symbols_in = [len({s for job in chunk for s in job.symbols}) for chunk in chunks]
+    progress = Progress(
+        sum(symbols_in), f"prices for {as_of} from {plan.price_provider}", unit="symbols"
+    )
     futures = [
         fetch_prices.submit(chunk, plan.price_provider, run_id, sorted(plan.universe))
         for chunk in chunks
     ]
+    sizes = dict(zip(futures, symbols_in, strict=True))
     issues: dict[str, list[str]] = {}
     totals = {"requests": 0, "rows_fetched": 0, "rows_rejected": 0, "inserted": 0, "updated": 0}
     for future in as_completed(futures):
@@ -53,7 +57,7 @@ def pull_market_data(
             totals[key] += getattr(outcome, key)
         for symbol, notes in outcome.issues.items():
             issues.setdefault(symbol, []).extend(notes)
-        progress.advance()
+        progress.advance(sizes[future], f"{totals['requests']} requests")
     rates = refresh_rates(as_of, plan.rate_provider, run_id, years)
     profiles = refresh_profiles(
         sorted(s for s, roles in plan.universe.items() if roles != ("option",)),

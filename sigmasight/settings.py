@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     fred_base_url: str = Field(
         default="https://api.stlouisfed.org", validation_alias=AliasChoices("FRED_BASE_URL")
     )
+    # Requests per minute each vendor client allows itself (FORMATS.md section 6); the
+    # defaults are the free tiers, 0 means no client-side limit (429s are still honoured).
+    polygon_rate_limit: float = Field(
+        default=5.0, ge=0, allow_inf_nan=False, validation_alias=AliasChoices("POLYGON_RATE_LIMIT")
+    )
+    fmp_rate_limit: float = Field(
+        default=300.0, ge=0, allow_inf_nan=False, validation_alias=AliasChoices("FMP_RATE_LIMIT")
+    )
+    fred_rate_limit: float = Field(
+        default=120.0, ge=0, allow_inf_nan=False, validation_alias=AliasChoices("FRED_RATE_LIMIT")
+    )
     openai_base_url: str | None = _env("OPENAI_BASE_URL")
     aws_s3_bucket: str | None = _env("AWS_S3_BUCKET")
 

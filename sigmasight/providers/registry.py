@@ -7,14 +7,23 @@ FRED when its key is set; otherwise from the synthetic provider, which the run r
 """
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sigmasight.domain import InputError
 from sigmasight.providers.base import PriceProvider, ProfileProvider, RateProvider
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.settings import Settings
 
+if TYPE_CHECKING:
+    from sigmasight.providers.fmp import FmpClient
+
 PRICE_PROVIDERS = ("polygon", "fmp", "synthetic")
 _KEY_VARIABLE = {"polygon": "POLYGON_API_KEY", "fmp": "FMP_API_KEY", "fred": "FRED_API_KEY"}
+
+
+def _per_minute(limit: float) -> float | None:
+    """A ``*_RATE_LIMIT`` setting as the client's per-minute limit (0: none)."""
+    return limit if limit > 0 else None
 
 
 def _key(settings: Settings, vendor: str) -> str | None:
@@ -46,13 +55,23 @@ def open_price_provider(
         from sigmasight.providers.polygon import PolygonClient
 
         return PolygonClient(
-            api_key=_key(settings, "polygon") or "", base_url=settings.polygon_base_url
+            api_key=_key(settings, "polygon") or "",
+            base_url=settings.polygon_base_url,
+            per_minute=_per_minute(settings.polygon_rate_limit),
         )
     if name == "fmp":
-        from sigmasight.providers.fmp import FmpClient
-
-        return FmpClient(api_key=_key(settings, "fmp") or "", base_url=settings.fmp_base_url)
+        return _fmp(settings)
     return SyntheticProvider(universe=universe)
+
+
+def _fmp(settings: Settings) -> "FmpClient":
+    from sigmasight.providers.fmp import FmpClient
+
+    return FmpClient(
+        api_key=_key(settings, "fmp") or "",
+        base_url=settings.fmp_base_url,
+        per_minute=_per_minute(settings.fmp_rate_limit),
+    )
 
 
 def profile_provider_name(settings: Settings, price_provider: str) -> str:
@@ -63,9 +82,7 @@ def profile_provider_name(settings: Settings, price_provider: str) -> str:
 def open_profile_provider(settings: Settings, name: str) -> ProfileProvider:
     """A connected profile provider."""
     if name == "fmp":
-        from sigmasight.providers.fmp import FmpClient
-
-        return FmpClient(api_key=_key(settings, "fmp") or "", base_url=settings.fmp_base_url)
+        return _fmp(settings)
     return SyntheticProvider()
 
 
@@ -79,5 +96,12 @@ def open_rate_provider(settings: Settings, name: str) -> RateProvider:
     if name == "fred":
         from sigmasight.providers.fred import FredClient
 
-        return FredClient(api_key=_key(settings, "fred") or "", base_url=settings.fred_base_url)
+        limit = _per_minute(settings.fred_rate_limit)
+        return FredClient(
+            api_key=_key(settings, "fred") or "",
+            base_url=settings.fred_base_url,
+            per_minute=limit,
+            # FRED's 2 requests/second cap goes with its per-minute limit; 0 lifts both.
+            per_second=2.0 if limit is not None else None,
+        )
     return SyntheticProvider()

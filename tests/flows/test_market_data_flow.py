@@ -28,9 +28,15 @@ def scalar(engine, sql, **params):
         return conn.execute(text(sql), params).scalar_one()
 
 
-def test_backfill_then_idempotent_rerun_then_incremental(engine):
+def test_backfill_then_idempotent_rerun_then_incremental(engine, caplog):
     seed_demo(AS_OF)
-    first = run(as_of=AS_OF, provider="synthetic", backfill_years=1)
+    with caplog.at_level("INFO"):
+        first = run(as_of=AS_OF, provider="synthetic", backfill_years=1)
+    # a long backfill says how far it is: symbols done, requests so far, an ETA
+    progress = [r.getMessage() for r in caplog.records if "ETA" in r.getMessage()]
+    assert progress, "no progress line in the market-data log"
+    assert f"{first['symbols'] - 8}/{first['symbols'] - 8} symbols (100 %)" in progress[-1]
+    assert f"{first['requests']} requests" in progress[-1]
     assert first["coverage"] == 1.0
     assert first["providers"]["prices"] == "synthetic"
     symbols = scalar(engine, "SELECT count(DISTINCT symbol) FROM price_bar")

@@ -181,3 +181,54 @@ def test_an_empty_secret_variable_means_unset(monkeypatch):
     settings = get_settings()
     assert settings.database_url is None
     assert settings.polygon_api_key is None
+
+
+def _first_wait_after_burst(client: object, burst: int) -> float:
+    """Reserve ``burst`` requests from the client's limiter; the wait the next one gets."""
+    limiter = client._limiter  # type: ignore[attr-defined]
+    assert limiter is not None
+    assert all(limiter.reserve() == 0.0 for _ in range(burst))
+    wait: float = limiter.reserve()
+    return wait
+
+
+@pytest.mark.parametrize(
+    ("variable", "vendor", "default"),
+    [("POLYGON_RATE_LIMIT", "polygon", 5), ("FMP_RATE_LIMIT", "fmp", 300)],
+)
+def test_vendor_rate_limits_are_settings(monkeypatch, variable, vendor, default):
+    from sigmasight.providers.registry import open_price_provider
+
+    monkeypatch.setenv(f"{vendor.upper()}_API_KEY", f"key-{vendor}-{variable}-default")
+    client = open_price_provider(get_settings(), vendor)
+    # the free tier: a burst of `default`, then one request every 60/default seconds
+    assert _first_wait_after_burst(client, default) == pytest.approx(60 / default, rel=0.05)
+
+    monkeypatch.setenv(variable, "600")  # a paid plan: 10 per second
+    monkeypatch.setenv(f"{vendor.upper()}_API_KEY", f"key-{vendor}-{variable}-paid")
+    get_settings.cache_clear()
+    client = open_price_provider(get_settings(), vendor)
+    assert _first_wait_after_burst(client, 600) == pytest.approx(0.1, rel=0.05)
+
+    monkeypatch.setenv(variable, "0")  # no client-side limit
+    get_settings.cache_clear()
+    assert open_price_provider(get_settings(), vendor)._limiter is None  # type: ignore[attr-defined]
+
+
+def test_fred_rate_limit_zero_lifts_the_per_second_cap_too(monkeypatch):
+    from sigmasight.providers.registry import open_rate_provider
+
+    monkeypatch.setenv("FRED_API_KEY", "key-fred-limits")
+    client = open_rate_provider(get_settings(), "fred")
+    # 2 per second binds first: the second request waits half a second
+    assert _first_wait_after_burst(client, 1) == pytest.approx(0.5, rel=0.05)
+    monkeypatch.setenv("FRED_RATE_LIMIT", "0")
+    get_settings.cache_clear()
+    assert open_rate_provider(get_settings(), "fred")._limiter is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "nan", "lots"])
+def test_a_bad_rate_limit_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("POLYGON_RATE_LIMIT", value)
+    with pytest.raises(ValidationError, match="POLYGON_RATE_LIMIT"):
+        get_settings()
