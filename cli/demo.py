@@ -1,0 +1,123 @@
+"""``sigmasight demo`` (the main job on embedded defaults) and ``sigmasight seed demo``."""
+
+import argparse
+from typing import Any
+
+from cli.api import serve_until_stopped
+from cli.common import Subparsers, _as_of, add_command, add_ports, default_as_of, report_state
+from cli.db import cmd_db_upgrade
+from cli.export import cmd_summary
+from sigmasight.settings import get_settings
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Seed the demo users, portfolios, factors and stress scenarios."""
+    from sigmasight.runs.seed import seed_demo
+
+    result = seed_demo(default_as_of(args))
+    changed = result.counts.changed
+    print(
+        f"demo seeded for {result.as_of}: {result.portfolios} portfolios, {result.positions} positions"
+        + (f"; {changed} rows written" if changed else "; nothing changed")
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on embedded defaults: migrate, seed, nightly pipeline, summary, then serve."""
+    args.as_of = default_as_of(args)
+    cmd_db_upgrade(args)
+    cmd_seed_demo(args)
+    served = None
+    if args.serve:
+        from cli.serve import ServedMode
+
+        served = ServedMode(ui_port=args.ui_port, api_port=args.api_port)
+        print(
+            f"starting the Prefect server on {served.ui_url} (its first start takes about half a minute) ..."
+        )
+        served.start_prefect()
+    try:
+        from flows.backup import backup_database
+        from flows.nightly import nightly
+
+        print(f"running the nightly pipeline for {args.as_of} (market data, risk, reports) ...")
+        state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
+        if not state.is_completed():
+            return report_state(state, "nightly")
+        for line in _nightly_lines(state.result()):
+            print(f"  {line}")
+        print("backing the database up to S3 ...")
+        backup = backup_database(return_state=True)
+        if not backup.is_completed():
+            return report_state(backup, "backup")
+        done = backup.result()
+        print(
+            f"  {done.get('key')} ({done.get('size_bytes', 0) / 1e6:,.1f} MB, sha256 {str(done.get('sha256'))[:12]}...)"
+        )
+        cmd_summary(args)
+        print(
+            f"\nreports:   {get_settings().reports_dir}/<portfolio>/{args.as_of}/ "
+            "(report.html, report.md, positions.csv, report.json)"
+        )
+        if served is None:
+            return 0
+        return serve_until_stopped(served)
+    finally:
+        if served is not None:
+            served.stop()
+
+
+def _nightly_lines(result: Any) -> list[str]:
+    """A person-sized account of a nightly run's result."""
+    if not isinstance(result, dict):
+        return [str(result)]
+    market, risk, reports = (result.get(k) or {} for k in ("market_data", "risk", "reports"))
+    providers = market.get("providers", {})
+    statuses = {k: v for k, v in risk.items() if k in ("ok", "warnings", "incomplete", "error")}
+    return [
+        f"market data: {market.get('inserted', 0):,} new bars from {providers.get('prices', '?')} in "
+        f"{market.get('requests', 0)} requests, coverage {100 * float(market.get('coverage', 0)):.0f}%",
+        f"risk:        {risk.get('portfolios', 0)} portfolios "
+        + ", ".join(f"{n} {s}" for s, n in statuses.items()),
+        f"reports:     {reports.get('files', 0)} files for {reports.get('portfolios', 0)} portfolios",
+    ]
+
+
+def register_demo(commands: Subparsers) -> None:
+    """Add ``demo``."""
+    demo = add_command(
+        commands,
+        "demo",
+        cmd_demo,
+        "the main job on embedded defaults: migrate, seed the demo, market data, risk, summary",
+    )
+    demo.add_argument(
+        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
+    )
+    demo.add_argument(
+        "--provider",
+        choices=("polygon", "fmp", "synthetic"),
+        default="synthetic",
+        help="price provider for the demo (default: synthetic, offline)",
+    )
+    demo.add_argument(
+        "--no-serve",
+        dest="serve",
+        action="store_false",
+        help="stop after the summary instead of serving the Prefect UI and the API",
+    )
+    add_ports(demo)
+
+
+def register_seed(commands: Subparsers) -> None:
+    """Add ``seed`` and what it seeds."""
+    seed = commands.add_parser("seed", help="load demo data").add_subparsers(
+        dest="seed_command", required=True, metavar="WHAT"
+    )
+    seed_demo = add_command(
+        seed, "demo", cmd_seed_demo, "seed 3 demo users and portfolios (idempotent)"
+    )
+    seed_demo.add_argument(
+        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
+    )

@@ -1,0 +1,88 @@
+"""Stored results out: ``sigmasight export risk`` (JSON documents) and ``sigmasight summary``."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli.common import Subparsers, _as_of, add_command, require_current_schema
+from sigmasight.domain import InputError
+
+
+def cmd_export_risk(args: argparse.Namespace) -> int:
+    """Write stored risk documents as JSON."""
+    from sigmasight.runs.risk import export_documents
+
+    require_current_schema()
+    documents = export_documents(args.as_of, args.portfolio)
+    if not documents:
+        raise InputError(
+            f"no risk results for {args.as_of}: run `sigmasight run risk --as-of {args.as_of}` first"
+        )
+    dumped = [document.as_json() for document in documents]
+    payload: Any = dumped[0] if args.portfolio else dumped
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {len(documents)} document(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the portfolios with their current risk headline."""
+    from sigmasight.db import session_scope
+    from sigmasight.repositories.api_reads import list_owned_portfolios
+
+    with session_scope() as session:
+        rows = list_owned_portfolios(session, None)
+    if not rows:
+        print("no portfolios yet: `sigmasight seed demo` or `sigmasight import portfolios FILE`")
+        return 0
+
+    def cell(value: float | None, spec: str) -> str:
+        return format(value, spec) if value is not None else "-"
+
+    print(
+        f"\n{'portfolio':<18} {'positions':>9} {'as of':>10} {'NAV':>14} {'VaR95 1d':>12} "
+        f"{'beta SPY':>8} {'status':>10}"
+    )
+    for row in rows:
+        var95 = (
+            row.hist_var_95 * row.nav
+            if row.hist_var_95 is not None and row.nav is not None
+            else None
+        )
+        print(
+            f"{row.external_id:<18} {row.positions:>9} {row.as_of or '-'!s:>10} {cell(row.nav, ',.0f'):>14} "
+            f"{cell(var95, ',.0f'):>12} {cell(row.beta_spy, '.2f'):>8} {row.status or 'no run':>10}"
+        )
+    return 0
+
+
+def register_export(commands: Subparsers) -> None:
+    """Add ``export`` and what it exports."""
+    export = commands.add_parser("export", help="export stored results").add_subparsers(
+        dest="export_command", required=True, metavar="WHAT"
+    )
+    export_risk = add_command(
+        export, "risk", cmd_export_risk, "write sigmasight.risk/1 documents as JSON"
+    )
+    export_risk.add_argument(
+        "--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)"
+    )
+    export_risk.add_argument(
+        "--portfolio", metavar="ID", help="one portfolio's external id (writes an object)"
+    )
+    export_risk.add_argument(
+        "-o", "--output", metavar="FILE", help="output file (default: standard output)"
+    )
+
+
+def register_summary(commands: Subparsers) -> None:
+    """Add ``summary``."""
+    add_command(
+        commands, "summary", cmd_summary, "list the portfolios with their current NAV, VaR and beta"
+    )
