@@ -1,42 +1,25 @@
 """The browser view's Jinja2 templates (HTML autoescaping always on) and its stylesheet."""
 
 import hashlib
-import math
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from sigmasight.reports import fmt
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def money(value: Any, currency: str = "USD") -> str:
-    """``$1,234,567`` (or ``1,234,567 EUR``); an em dash when missing."""
-    number = _finite(value)
-    if number is None:
-        return "—"
-    text = f"{abs(number):,.0f}"
-    sign = "-" if number < 0 else ""
-    return f"{sign}${text}" if currency == "USD" else f"{sign}{text} {currency}"
-
-
-def pct(value: Any, digits: int = 2) -> str:
-    """A fraction as a percentage."""
-    number = _finite(value)
-    return "—" if number is None else f"{number * 100:.{digits}f} %"
-
-
-def num(value: Any, digits: int = 2) -> str:
-    """A plain number."""
-    number = _finite(value)
-    return "—" if number is None else f"{number:.{digits}f}"
+#: The view's number filters: the reports' formatters (``sigmasight.reports.fmt``) in the
+#: view's style: whole currency units, ``2.13 %``, an em dash for a missing figure.
+FILTERS: dict[str, Callable[..., str]] = {
+    "money": partial(fmt.money, decimals=0, missing=fmt.EM_DASH),
+    "pct": partial(fmt.pct, spaced=True, missing=fmt.EM_DASH),
+    "number": partial(fmt.number, missing=fmt.EM_DASH),
+}
 
 
 @lru_cache(maxsize=1)
@@ -49,7 +32,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(money=money, pct=pct, num=num)
+    env.filters.update(FILTERS)
     return env
 
 

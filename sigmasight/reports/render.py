@@ -6,11 +6,11 @@
     The stored ``sigmasight.risk/1`` document, byte for byte what
     ``sigmasight export risk --portfolio ID`` prints (2-space indent, trailing newline).
 ``report.md``
-    The original's sections as Markdown tables: header, data status, executive summary
-    (portfolio value, exposures, commentary), risk (VaR/ES, performance, portfolio Greeks,
-    factor exposures, rate sensitivity, stress tests worst 5 / best 5), correlations, exposure
-    by sector, positions, data availability and conventions. Money has 2 decimals,
-    percentages 2, betas 3, correlations 2, per-share Greeks 4.
+    The original's sections as Markdown tables (``templates/report.md.j2``): header, data
+    status, executive summary (portfolio value, exposures, commentary), risk (VaR/ES,
+    performance, portfolio Greeks, factor exposures, rate sensitivity, stress tests worst 5 /
+    best 5), correlations, exposure by sector, positions, data availability and conventions.
+    Money has 2 decimals, percentages 2, betas 3, correlations 2, per-share Greeks 4.
 ``positions.csv``
     One row per position, sorted by symbol: the original's 34 columns in its order, then 12
     more (a documented superset). Numbers are full precision (Python ``repr``); an empty
@@ -68,12 +68,11 @@ import datetime as dt
 import io
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
 
-from sigmasight.reports import fmt
 from sigmasight.reports.model import ReportInput, ReportView, availability, build_view
 from sigmasight.reports.tearsheet import render_html
+from sigmasight.reports.templating import render_markdown_template
 
 #: Report kinds in the index, with their file names.
 FILE_NAMES: dict[str, str] = {
@@ -135,22 +134,6 @@ EXTRA_CSV_COLUMNS = (
 )
 CSV_COLUMNS = ORIGINAL_CSV_COLUMNS + EXTRA_CSV_COLUMNS
 
-VAR_ROWS = (
-    ("Historical VaR 95%", "hist_var_95"),
-    ("Historical VaR 99%", "hist_var_99"),
-    ("Parametric VaR 95%", "param_var_95"),
-    ("Parametric VaR 99%", "param_var_99"),
-    ("Expected shortfall (CVaR) 95%", "cvar_95"),
-    ("Expected shortfall (CVaR) 99%", "cvar_99"),
-)
-GREEK_LABELS = (
-    ("delta_dollars", "Delta ($ per 1.00 move in the underlyings, delta-dollars)"),
-    ("gamma_shares_per_1usd", "Gamma (shares per $1 move)"),
-    ("vega_usd_per_1pct_vol", "Vega ($ per 1 vol point)"),
-    ("theta_usd_per_calendar_day", "Theta ($ per calendar day)"),
-    ("rho_usd_per_1pct_rate", "Rho ($ per 1 pp rate)"),
-)
-
 
 # ---- JSON ---------------------------------------------------------------------------------
 def render_json(view: ReportView) -> bytes:
@@ -159,373 +142,12 @@ def render_json(view: ReportView) -> bytes:
 
 
 # ---- Markdown -----------------------------------------------------------------------------
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:
-    """A Markdown table; ``align`` is one letter per column (``l`` or ``r``), default left."""
-    spec = align.ljust(len(headers), "l")
-    lines = [
-        "| " + " | ".join(_cell(h) for h in headers) + " |",
-        "|" + "|".join("---:" if a == "r" else "---" for a in spec) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _stress_table(view: ReportView, rows: Sequence[Any]) -> str:
-    headers = ["Scenario", "Category", "P&L (linear)", "Return (linear)"]
-    if view.has_full_revaluation:
-        headers += ["P&L (full revaluation)", "Return (full)"]
-    body = []
-    for s in rows:
-        cells: list[object] = [
-            s.name,
-            s.category or fmt.MISSING,
-            fmt.money(s.pnl, sign=True),
-            fmt.pct(s.return_impact, sign=True),
-        ]
-        if view.has_full_revaluation:
-            cells += [fmt.money(s.full_pnl, sign=True), fmt.pct(s.full_return_impact, sign=True)]
-        body.append(cells)
-    return md_table(headers, body, "llrrrr")
-
-
 def render_markdown(view: ReportView) -> bytes:
-    """The original's report sections as readable Markdown."""
-    doc = view.doc
-    val = view.valuation
-    data = view.data
-    daily = doc.get("daily_pnl") or {}
-    out: list[str] = [
-        f"# Risk report: {data.portfolio_name} ({doc.get('portfolio_id')})",
-        "",
-        md_table(
-            ["", ""],
-            [
-                ["Report date", doc.get("as_of")],
-                ["Data as of", doc.get("data_as_of")],
-                ["Risk run", doc.get("run_id")],
-                ["Positions", f"{len(view.positions)} ({len(view.options)} options)"],
-            ],
-        ),
-        "",
-    ]
-    warnings = list(doc.get("warnings") or [])
-    if warnings:
-        out += [f"> **Data status: {len(warnings)} warning(s).**", ">"]
-        out += [f"> - {w}" for w in warnings]
-        out.append("")
-    out += [
-        "## Executive summary",
-        "",
-        "### Portfolio value",
-        "",
-        md_table(
-            ["Metric", "Value"],
-            [
-                ["NAV", fmt.money(view.nav)],
-                ["Cash", fmt.money(val.get("cash"))],
-                ["Daily P&L", fmt.money(daily.get("pnl"), sign=True)],
-                ["Daily return", fmt.pct(daily.get("return"), sign=True)],
-                ["Positions", len(view.positions)],
-            ],
-            "lr",
-        ),
-        "",
-        "### Exposures",
-        "",
-        md_table(
-            ["Metric", "Value"],
-            [
-                ["Gross exposure", fmt.money(val.get("gross_exposure"))],
-                ["Net exposure", fmt.money(val.get("net_exposure"))],
-                ["Long market value", fmt.money(val.get("long_mv"))],
-                ["Short market value", fmt.money(val.get("short_mv"))],
-                ["Stock market value", fmt.money(val.get("stock_market_value"))],
-                ["Option market value", fmt.money(val.get("option_market_value"))],
-                ["Gross leverage", _times(val.get("gross_leverage"))],
-                ["Net leverage", _times(val.get("net_leverage"))],
-            ],
-            "lr",
-        ),
-        "",
-        "### Commentary",
-        "",
-        data.narrative.text,
-        "",
-        f"_{_narrative_source(view)}_",
-        "",
-        "## Risk",
-        "",
-        "### Value at risk and expected shortfall (1 day, positive = loss)",
-        "",
-    ]
-    var_rows: list[list[object]] = []
-    for label, key in VAR_ROWS:
-        var_rows.append(
-            [
-                label,
-                fmt.pct(view.risk("full", key)),
-                fmt.money(view.risk("full", key, "currency")),
-                fmt.pct(view.risk("252d", key)),
-                fmt.money(view.risk("252d", key, "currency")),
-            ]
-        )
-    var_rows.append(
-        [
-            "Annualised volatility",
-            fmt.pct(view.risk("full", "ann_vol")),
-            "",
-            fmt.pct(view.risk("252d", "ann_vol")),
-            "",
-        ]
+    """The original's report sections as readable Markdown (``templates/report.md.j2``)."""
+    text = render_markdown_template(
+        "report.md.j2", view=view, doc=view.doc, availability=availability(view)
     )
-    var_rows.append(
-        [
-            "Daily returns used",
-            _int(view.risk("full", "n_obs")),
-            "",
-            _int(view.risk("252d", "n_obs")),
-            "",
-        ]
-    )
-    out += [
-        md_table(
-            ["Measure", "Full history", "Full history ($)", "Last 252 days", "Last 252 days ($)"],
-            var_rows,
-            "lrrrr",
-        ),
-        "",
-        "### Performance of today's book over the stored history",
-        "",
-    ]
-    perf = doc.get("performance") or {}
-    beta = doc.get("beta_spy") or {}
-    out += [
-        md_table(
-            ["Metric", "Value"],
-            [
-                ["Cumulative return", fmt.pct(perf.get("cumulative_return"), sign=True)],
-                ["Maximum drawdown", fmt.pct(perf.get("max_drawdown"))],
-                ["Sharpe ratio (annualised)", fmt.number(perf.get("sharpe"), 2)],
-                ["Sortino ratio (annualised)", fmt.number(perf.get("sortino"), 2)],
-                ["Beta to SPY (150 days)", fmt.number(beta.get("150d"), 3)],
-                ["Beta to SPY (full history)", fmt.number(beta.get("full"), 3)],
-            ],
-            "lr",
-        ),
-        "",
-        "### Portfolio Greeks",
-        "",
-    ]
-    if view.options:
-        out.append(
-            md_table(
-                ["Greek", "Total"],
-                [[label, fmt.number(view.greek_totals.get(key), 2)] for key, label in GREEK_LABELS],
-                "lr",
-            )
-        )
-        out += ["", f"Option positions ({len(view.options)}):", ""]
-        out.append(
-            md_table(
-                [
-                    "Option",
-                    "Underlying",
-                    "Contracts",
-                    "Price",
-                    "Delta",
-                    "Gamma",
-                    "Vega",
-                    "Theta",
-                    "Rho",
-                    "Delta $",
-                ],
-                [
-                    [
-                        o.symbol,
-                        o.underlying,
-                        fmt.quantity(o.quantity),
-                        fmt.money(o.price),
-                        *(
-                            fmt.number((o.greeks or {}).get(k), 4)
-                            for k in (
-                                "delta",
-                                "gamma",
-                                "vega_per_1pct_vol",
-                                "theta_per_calendar_day",
-                                "rho_per_1pct_rate",
-                            )
-                        ),
-                        fmt.money((o.greeks or {}).get("delta_dollars")),
-                    ]
-                    for o in view.options
-                ],
-                "llrrrrrrrr",
-            )
-        )
-    else:
-        out.append("No option positions: every Greek is zero for a stock-only book.")
-    fx = doc.get("factor_exposures") or {}
-    out += [
-        "",
-        f"### Factor exposures ({fx.get('window', '')}-day regression)",
-        "",
-        md_table(
-            ["Factor", "Name", "Beta", "Dollar exposure"],
-            [
-                [f.symbol, f.name or fmt.MISSING, fmt.number(f.beta, 3), fmt.money(f.dollars)]
-                for f in view.factors
-            ],
-            "llrr",
-        ),
-        "",
-        f"R²: {fmt.number(fx.get('r2'), 3)}; daily alpha: {fmt.pct(fx.get('alpha_daily'), 4)}; "
-        f"observations: {fx.get('n_obs', fmt.MISSING)}.",
-        "",
-    ]
-    rate = doc.get("rate_sensitivity") or {}
-    out += [
-        f"### Interest-rate sensitivity ({rate.get('series', 'DGS10')})",
-        "",
-        md_table(
-            ["Rate beta per pp", "Duration (years)", "DV01 ($ per +1 bp)"],
-            [
-                [
-                    fmt.number(rate.get("rate_beta_per_pp"), 4),
-                    fmt.number(rate.get("duration_years"), 2),
-                    fmt.money(rate.get("dv01"), sign=True),
-                ]
-            ],
-            "rrr",
-        ),
-        "",
-        "### Stress tests",
-        "",
-        "Worst 5 scenarios (by linear P&L):",
-        "",
-        _stress_table(view, view.stress[:5]),
-        "",
-        "Best 5 scenarios:",
-        "",
-        _stress_table(view, [s for s in reversed(view.stress) if s.pnl is not None][:5]),
-        "",
-    ]
-    out += ["## Correlations", ""]
-    n_sym = len(view.corr_symbols)
-    out.append(
-        md_table(
-            ["Metric", "Value"],
-            [
-                ["Symbols", n_sym],
-                ["Average pairwise correlation", fmt.number(view.corr_average, 2)],
-                ["Effective number of positions", fmt.number(view.effective_positions, 1)],
-                ["Minimum overlap (days)", (doc.get("correlation") or {}).get("min_overlap", "")],
-            ],
-            "lr",
-        )
-    )
-    if view.corr_pairs:
-        out += ["", "Most correlated pairs:", ""]
-        out.append(
-            md_table(
-                ["Pair", "Correlation"],
-                [[f"{a} / {b}", f"{c:.2f}"] for a, b, c in view.corr_pairs[:5]],
-                "lr",
-            )
-        )
-        out += ["", "Least correlated pairs:", ""]
-        out.append(
-            md_table(
-                ["Pair", "Correlation"],
-                [[f"{a} / {b}", f"{c:.2f}"] for a, b, c in reversed(view.corr_pairs[-3:])],
-                "lr",
-            )
-        )
-    if data.clusters:
-        out += ["", "Clusters (correlation above 0.7):", ""]
-        out += [f"- {', '.join(c)}" for c in data.clusters]
-    if 0 < n_sym <= 30:
-        out += ["", "Matrix:", ""]
-        out.append(
-            md_table(
-                ["", *view.corr_symbols],
-                [
-                    [sym, *(fmt.MISSING if v is None else f"{v:.2f}" for v in row)]
-                    for sym, row in zip(view.corr_symbols, view.corr_matrix, strict=True)
-                ],
-                "l" + "r" * n_sym,
-            )
-        )
-    out += ["", "## Exposure by sector", ""]
-    out.append(
-        md_table(
-            ["Sector", "Long", "Short", "Net", "Gross"],
-            [
-                [
-                    s.sector,
-                    fmt.money(s.long),
-                    fmt.money(s.short),
-                    fmt.money(s.net),
-                    fmt.money(s.gross),
-                ]
-                for s in view.sectors
-            ],
-            "lrrrr",
-        )
-    )
-    out += ["", "## Positions", ""]
-    out.append(
-        md_table(
-            ["Symbol", "Type", "Quantity", "Price", "Market value", "Exposure", "Weight", "Sector"],
-            [
-                [
-                    p.symbol,
-                    p.detail.position_type or fmt.MISSING,
-                    fmt.quantity(p.quantity),
-                    fmt.money(p.price),
-                    fmt.money(p.market_value),
-                    fmt.money(p.exposure),
-                    fmt.pct(p.weight),
-                    p.detail.sector or fmt.MISSING,
-                ]
-                for p in view.positions
-            ],
-            "llrrrrrl",
-        )
-    )
-    out += ["", "## Data availability", ""]
-    out += [f"- [{'x' if ok else ' '}] {label}" for label, ok in availability(view)]
-    conventions = doc.get("conventions") or {}
-    out += [
-        "",
-        "## Conventions",
-        "",
-        ", ".join(f"{k}: {v}" for k, v in conventions.items()) + ".",
-        "",
-        f"Schema {doc.get('schema')}; VaR and CVaR are positive loss figures for one day.",
-        "",
-    ]
-    return "\n".join(out).encode()
-
-
-def _times(value: float | None) -> str:
-    return fmt.MISSING if value is None else f"{value:.2f}x"
-
-
-def _int(value: float | None) -> str:
-    return fmt.MISSING if value is None else str(int(value))
-
-
-def _narrative_source(view: ReportView) -> str:
-    n = view.data.narrative
-    if n.source == "openai":
-        return (
-            f"Commentary written by {n.model or 'an OpenAI model'} from the figures in this report."
-        )
-    return "Commentary generated from the figures in this report (template)."
+    return text.encode()
 
 
 # ---- CSV ----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from jinja2 import UndefinedError
 
-from sigmasight.reports import charts, fmt
+from sigmasight.reports import charts, fmt, templating
 from sigmasight.reports.model import (
     Narrative,
     PositionDetail,
@@ -202,6 +203,26 @@ def test_html_escapes_names_and_narrative():
     assert "script" not in facts.tags and "b" not in facts.tags
     assert "&lt;script&gt;" in html and "Risk &lt;b&gt;rose&lt;/b&gt; &amp; fell." in html
     assert "Written by gpt-test" in html
+
+
+def test_markdown_escapes_pipes_and_line_breaks_in_table_cells_only():
+    data = make_input(
+        portfolio_name="A | B",
+        factor_names={"SPY": "Market | broad", "VTV": "Value\nstyle"},
+    )
+    md = render_report(data)["md"].decode()
+    assert "| SPY | Market \\| broad |" in md
+    assert "| VTV | Value style |" in md
+    assert md.startswith("# Risk report: A | B (")  # a heading is not a table cell
+
+
+def test_a_misspelt_template_name_fails_instead_of_printing_a_dash():
+    env = templating.markdown_environment()
+    with pytest.raises(UndefinedError):
+        env.from_string("{{ doc.valuation.nva | money }}").render(doc=DOC)
+    assert env.from_string("{{ doc.valuation.nav | money }}").render(doc=DOC) == fmt.money(
+        DOC["valuation"]["nav"]
+    )
 
 
 def test_a_book_that_could_not_be_valued_still_renders():
