@@ -39,6 +39,8 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     full_name: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    # Operators see the whole run ledger (with error texts); other users only their own.
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default="false")
 
 
 class Portfolio(TimestampMixin, Base):

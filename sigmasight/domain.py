@@ -160,6 +160,7 @@ class UserSpec:
     email: str
     full_name: str | None = None
     password_hash: str | None = None
+    is_operator: bool = False
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8001, ge=1, le=65535)
     login_rate_limit: int = Field(default=5, ge=1, le=10_000)  # attempts per minute per client
+    # Proxies whose X-Forwarded-For/-Proto the API believes (comma-separated addresses or
+    # networks); empty: none, so the login limit is keyed on the real peer address.
+    api_trusted_proxies: str = Field(
+        default="",
+        validation_alias=AliasChoices("SIGMASIGHT_API_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
+    )
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    analyze_rate_limit: int = Field(default=10, ge=1, le=10_000)  # questions per minute per user
     api_token_ttl_minutes: int = Field(default=1440, ge=1, le=43_200)
     api_bench_routes: bool = False  # debug-only in-memory route for bench/api.py
     api_cache_ttl_s: float = Field(default=1.0, ge=0.0, le=60.0)  # risk-document revalidation

@@ -39,7 +39,11 @@ def test_compose_services_healthchecks_and_commands():
         assert "healthcheck" in services[name], name
     assert services["db"]["image"].split(":")[1] == "15"
     assert services["api"]["command"][0] in cli_commands()
-    assert services["api"]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    # forwarded headers are trusted from the network's gateway only, never from anyone
+    api_env = services["api"]["environment"]
+    assert "FORWARDED_ALLOW_IPS" not in api_env
+    gateway = compose["networks"]["default"]["ipam"]["config"][0]["gateway"]
+    assert api_env["SIGMASIGHT_API_TRUSTED_PROXIES"] == gateway
     assert services["api"]["environment"]["SECRET_KEY_FILE"].startswith("/run/secrets/")
     assert services["worker"]["entrypoint"][:4] == ["prefect", "worker", "start", "--pool"]
     pool = services["worker"]["entrypoint"][4]

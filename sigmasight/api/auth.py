@@ -94,6 +94,9 @@ def resolve_signing_key(settings: Settings) -> SigningKey:
 
 
 # ---- tokens ---------------------------------------------------------------------------------
+MAX_USER_ID = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class TokenUser:
     """Who a valid token names."""
@@ -146,7 +149,14 @@ def decode_token(key: SigningKey, token: str) -> TokenUser:
     except jwt.InvalidTokenError:
         raise TokenError("invalid_token", "the token is not valid") from None
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject.isdigit():
+    # A user id is a positive PostgreSQL integer in ASCII digits; "²".isdigit() is True
+    # and a 30-digit id overflows the column, so both are refused here, not by a query.
+    if (
+        not isinstance(subject, str)
+        or not (subject.isascii() and subject.isdigit())
+        or len(subject) > 10
+        or not 0 < int(subject) <= MAX_USER_ID
+    ):
         raise TokenError("invalid_token", "the token is not valid")
     return TokenUser(id=int(subject), email=str(claims.get("email", "")))
 

@@ -1,5 +1,6 @@
 """FastAPI dependencies: the database session, the current user, owned portfolios, pages."""
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -76,8 +77,53 @@ def token_user(request: Request, token: str | None) -> TokenUser:
         raise ApiError(401, exc.code, exc.message, headers=UNAUTHENTICATED) from None
 
 
+class ActiveUsers:
+    """Which token users are still active accounts: a valid signature is not enough.
+
+    A token outlives a deleted or disabled account; each user id is checked against the
+    database again once ``ttl_s`` has passed (the API cache TTL), so a disabled account
+    stops reading within that time while a busy client costs one query per interval.
+    """
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._checked: dict[int, float] = {}
+
+    def fresh(self, user_id: int) -> bool:
+        """True when ``user_id`` was found active less than ``ttl_s`` ago."""
+        at = self._checked.get(user_id)
+        return at is not None and time.monotonic() - at < self.ttl_s
+
+    def check(self, user_id: int) -> bool:
+        """Ask the database (blocking); remember an active user."""
+        with get_sessionmaker()() as session:
+            active = api_reads.get_active_user(session, user_id) is not None
+        if active:
+            if len(self._checked) >= self.MAX_ENTRIES:
+                self._checked.clear()
+            self._checked[user_id] = time.monotonic()
+        else:
+            self._checked.pop(user_id, None)
+        return active
+
+
+GONE = "the account no longer exists or is disabled: log in again"
+
+
+def active_user(request: Request, token: str | None) -> TokenUser:
+    """:func:`token_user`, and the account must still be active (blocking; sync routes)."""
+    user = token_user(request, token)
+    users: ActiveUsers = request.app.state.active_users
+    if not users.fresh(user.id) and not users.check(user.id):
+        raise ApiError(401, "invalid_token", GONE, headers=UNAUTHENTICATED)
+    return user
+
+
 # Async on purpose: decoding a token is pure CPU in microseconds, so it runs on the event
-# loop instead of costing a thread-pool hop on every request.
+# loop instead of costing a thread-pool hop on every request; only the account check after
+# its interval goes to a thread.
 async def current_user(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -85,7 +131,11 @@ async def current_user(
 ) -> TokenUser:
     """The user named by the bearer token, or else by the browser's HttpOnly cookie."""
     token = bearer.credentials if bearer is not None else cookie
-    return token_user(request, token)
+    user = token_user(request, token)
+    users: ActiveUsers = request.app.state.active_users
+    if not users.fresh(user.id) and not await anyio.to_thread.run_sync(users.check, user.id):
+        raise ApiError(401, "invalid_token", GONE, headers=UNAUTHENTICATED)
+    return user
 
 
 UserDep = Annotated[TokenUser, Depends(current_user)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from sigmasight.api.auth import RateLimiter, resolve_signing_key
 from sigmasight.api.cache import DocumentCache
+from sigmasight.api.deps import ActiveUsers
 from sigmasight.api.errors import install_error_handlers
 from sigmasight.api.metrics import ApiMetrics
 from sigmasight.api.middleware import ApiMiddleware
@@ -63,8 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.documents = DocumentCache(settings.api_cache_ttl_s)
     app.state.login_limiter = RateLimiter(settings.login_rate_limit)
+    app.state.analyze_limiter = RateLimiter(settings.analyze_rate_limit)
+    app.state.active_users = ActiveUsers(settings.api_cache_ttl_s)
     install_error_handlers(app)
-    app.add_middleware(ApiMiddleware, metrics=metrics)
+    app.add_middleware(ApiMiddleware, metrics=metrics, max_body_bytes=settings.api_max_body_bytes)
     for module in (health, docs, auth, portfolios, reports, analyze, runs, web):
         app.include_router(module.router)
     if settings.api_bench_routes:
@@ -78,12 +81,16 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     import uvicorn
 
     app = create_app(settings)
+    trusted = [p.strip() for p in app.state.settings.api_trusted_proxies.split(",") if p.strip()]
     log.info("SigmaSight API on http://%s:%d (docs at /docs)", host, port)
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_config=None,
-        proxy_headers=True,
+        # Forwarded headers only from configured proxies: otherwise a made-up
+        # X-Forwarded-For would pick the address the login rate limit is keyed on.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
         server_header=False,
     )

@@ -267,7 +267,12 @@ class FlowRunOut(BaseModel):
     duration_s: float | None
     counts: dict[str, Any]
     timings: dict[str, Any]
-    error: str | None
+    error: str | None = Field(description="the failure text; operators only")
+    portfolios: dict[str, str] | None = Field(
+        default=None,
+        description="for a user who is not an operator: the status of each of their own "
+        "portfolios in this run (counts, timings and errors are the operators')",
+    )
 
 
 # ---- analyze --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ take a session and never commit.
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -345,6 +346,29 @@ def list_flow_runs(
         stmt = stmt.where(FlowRun.status == status)
     stmt = stmt.order_by(FlowRun.started_at.desc(), FlowRun.id)
     return _page(session, stmt, limit=limit, offset=offset)
+
+
+def is_operator(session: Session, user_id: int) -> bool:
+    """True when the (active) user may read the whole run ledger."""
+    return bool(session.scalar(select(User.is_operator).where(User.id == user_id, User.is_active)))
+
+
+def own_portfolio_statuses(
+    session: Session, user_id: int, run_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """Per run: the status of each of the user's portfolios that the run computed."""
+    if not run_ids:
+        return {}
+    rows = session.execute(
+        select(PortfolioSnapshot.run_id, Portfolio.external_id, PortfolioSnapshot.status)
+        .join(Portfolio, Portfolio.id == PortfolioSnapshot.portfolio_id)
+        .where(Portfolio.owner_id == user_id, PortfolioSnapshot.run_id.in_(list(run_ids)))
+        .order_by(Portfolio.external_id)
+    ).all()
+    found: dict[uuid.UUID, dict[str, str]] = {}
+    for run_id, external_id, status in rows:
+        found.setdefault(run_id, {})[str(external_id)] = str(status)
+    return found
 
 
 def get_flow_run(session: Session, run_id: uuid.UUID) -> FlowRun | None:

@@ -92,7 +92,12 @@ def upsert_users(
     """Create or update users; returns ``{email: id}``."""
     emails = [u.email.lower() for u in users]
     rows = [
-        {"email": email, "full_name": u.full_name, "password_hash": u.password_hash}
+        {
+            "email": email,
+            "full_name": u.full_name,
+            "password_hash": u.password_hash,
+            "is_operator": u.is_operator,
+        }
         for email, u in zip(emails, users, strict=True)
     ]
     _upsert(session, User, rows, ["email"], counts, touch_updated_at=True)

@@ -31,12 +31,12 @@ def seed_demo(as_of: dt.date) -> SeedResult:
     counts = ChangeCounts()
     with session_scope() as session:
         users = []
-        for email, full_name in DEMO_USERS:
+        for i, (email, full_name) in enumerate(DEMO_USERS):
             stored = reference.get_user_password_hash(session, email)
             keep = stored is not None and verify_password(stored, DEMO_PASSWORD)
-            users.append(
-                UserSpec(email, full_name, stored if keep else hash_password(DEMO_PASSWORD))
-            )
+            password = stored if keep else hash_password(DEMO_PASSWORD)
+            # The demo's first user is its operator: the whole run ledger in the API.
+            users.append(UserSpec(email, full_name, password, is_operator=i == 0))
         reference.upsert_users(session, users, counts)
         reference.apply_bundle(session, bundle, counts)
     return SeedResult(

@@ -1,10 +1,13 @@
 """``POST /api/v1/portfolios/{id}/analyze``: a question answered from the stored results."""
 
-from fastapi import APIRouter
+import math
+
+from fastapi import APIRouter, Request
 
 from sigmasight.api import analyst
-from sigmasight.api.deps import PortfolioDep, SessionDep, SettingsDep
-from sigmasight.api.errors import problem_schema
+from sigmasight.api.auth import RateLimiter
+from sigmasight.api.deps import PortfolioDep, SessionDep, SettingsDep, UserDep
+from sigmasight.api.errors import ApiError, problem_schema
 from sigmasight.api.schemas import AnalyzeRequest, AnalyzeResponse, ToolCallOut
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["analyze"])
@@ -13,18 +16,34 @@ router = APIRouter(prefix="/api/v1/portfolios", tags=["analyze"])
 @router.post(
     "/{portfolio_id}/analyze",
     response_model=AnalyzeResponse,
-    responses=problem_schema(401, 404, 422),
+    responses=problem_schema(401, 404, 422, 429),
     summary="Ask a question about the portfolio's stored risk",
 )
 def analyze(
-    body: AnalyzeRequest, portfolio: PortfolioDep, session: SessionDep, settings: SettingsDep
+    body: AnalyzeRequest,
+    request: Request,
+    user: UserDep,
+    portfolio: PortfolioDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> AnalyzeResponse:
     """Answer a question from the portfolio's stored figures.
 
     With OPENAI_API_KEY a chat model answers, calling tools that read the stored risk,
     exposures, stress results, positions and reports; without it (or when the model fails)
-    the answer is built from the same figures and says so.
+    the answer is built from the same figures and says so. Each user may ask
+    ``SIGMASIGHT_ANALYZE_RATE_LIMIT`` questions per minute (default 10; model calls cost).
     """
+    limiter: RateLimiter = request.app.state.analyze_limiter
+    wait = limiter.hit(f"user:{user.id}")
+    if wait is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many questions: at most {limiter.limit} per minute; "
+            f"try again in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     answer, as_of = analyst.analyze(session, portfolio, body.question, settings)
     return AnalyzeResponse(
         portfolio_id=portfolio.external_id,

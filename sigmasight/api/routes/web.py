@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from sigmasight.api import report_files, templates
 from sigmasight.api.auth import TOKEN_COOKIE, TokenUser, authenticate
-from sigmasight.api.deps import SessionDep, SettingsDep, token_user, valid_portfolio_id
+from sigmasight.api.deps import SessionDep, SettingsDep, active_user, valid_portfolio_id
 from sigmasight.api.errors import ApiError
 from sigmasight.api.middleware import PAGE_CSP
 from sigmasight.api.routes.auth import BAD_CREDENTIALS, check_rate_limit, login_token
@@ -45,7 +45,7 @@ def _browser_user(request: Request) -> TokenUser | None:
         header[7:] if header.lower().startswith("bearer ") else request.cookies.get(TOKEN_COOKIE)
     )
     try:
-        return token_user(request, token)
+        return active_user(request, token)
     except ApiError:
         return None
 

@@ -80,7 +80,9 @@ def test_an_indexed_report_whose_file_is_gone_is_a_clear_404(client, hnw, world)
     assert response.json()["error"]["code"] == "report_file_missing"
 
 
-def test_flow_runs_with_status_timings_and_counts(client, hnw, world):
+def test_flow_runs_with_status_timings_and_counts(client, individual, world):
+    # the demo's first user is its operator: the whole ledger
+    hnw = individual
     body = client.get("/api/v1/runs", headers=hnw).json()
     # The extra bundle's import, three risk runs, a failed market-data run, a backup run.
     assert body["total"] == 6
@@ -105,3 +107,26 @@ def test_flow_runs_with_status_timings_and_counts(client, hnw, world):
     assert client.get(f"/api/v1/runs/{uuid.uuid4()}", headers=hnw).status_code == 404
     assert client.get("/api/v1/runs/not-a-uuid", headers=hnw).status_code == 422
     assert client.get("/api/v1/runs", params={"status": "bogus"}, headers=hnw).status_code == 422
+
+
+def test_a_user_who_is_not_an_operator_sees_runs_scoped_to_their_portfolios(
+    client, hnw, individual, world
+):
+    full = client.get("/api/v1/runs", params={"limit": 50}, headers=individual).json()
+    mine = client.get("/api/v1/runs", params={"limit": 50}, headers=hnw).json()
+    assert mine["total"] == full["total"]
+    by_id = {r["id"]: r for r in full["items"]}
+    for run in mine["items"]:
+        # no error texts, counts or timings (they name other users' symbols and books)
+        assert run["error"] is None and run["counts"] == {} and run["timings"] == {}
+        assert run["status"] == by_id[run["id"]]["status"]
+        assert by_id[run["id"]]["portfolios"] is None
+    failed = next(r for r in mine["items"] if r["status"] == "failed")
+    assert by_id[failed["id"]]["error"] == "RuntimeError: provider down"
+    risk = next(r for r in mine["items"] if r["id"] == str(world.risk_run_ids[-1]))
+    # only the user's own portfolios, each with its status in that run
+    owned = {p["id"] for p in client.get("/api/v1/portfolios", headers=hnw).json()["items"]}
+    assert set(risk["portfolios"]) == owned == {"DEMO_HNW", "HNW_EXTRA_A", "HNW_EXTRA_B"}
+    assert set(risk["portfolios"].values()) <= {"ok", "warnings", "incomplete"}
+    one = client.get(f"/api/v1/runs/{risk['id']}", headers=hnw).json()
+    assert one == risk
