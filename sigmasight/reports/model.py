@@ -1,9 +1,10 @@
 """What a report is made of, and the view every format renders from (pure).
 
 :class:`ReportInput` is everything one portfolio's report needs: the stored
-``sigmasight.risk/1`` document plus extras the document does not carry (portfolio name,
-position master data and sectors, the return path for the chart, factor and scenario
-labels, correlation clusters, the narrative). :func:`build_view` derives the tables once
+``sigmasight.risk/1`` document (a :class:`~sigmasight.documents.RiskDocument`, read through
+its attributes) plus extras the document does not carry (portfolio name, position master
+data and sectors, the return path for the chart, factor and scenario labels, correlation
+clusters, the narrative). :func:`build_view` derives the tables once
 (sorted positions, sector exposure, Greek totals, stress ranking, correlation summary) so
 that JSON, Markdown, CSV and HTML never repeat the work.
 
