@@ -1,9 +1,10 @@
 """What a report is made of, and the view every format renders from (pure).
 
 :class:`ReportInput` is everything one portfolio's report needs: the stored
-``sigmasight.risk/1`` document plus extras the document does not carry (portfolio name,
-position master data and sectors, the return path for the chart, factor and scenario
-labels, correlation clusters, the narrative). :func:`build_view` derives the tables once
+``sigmasight.risk/1`` document (a :class:`~sigmasight.documents.RiskDocument`, read through
+its attributes) plus extras the document does not carry (portfolio name, position master
+data and sectors, the return path for the chart, factor and scenario labels, correlation
+clusters, the narrative). :func:`build_view` derives the tables once
 (sorted positions, sector exposure, Greek totals, stress ranking, correlation summary) so
 that JSON, Markdown, CSV and HTML never repeat the work.
 
@@ -27,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sigmasight.documents import Amount, Greeks, Position, RiskDocument, StressImpact, Valuation
 from sigmasight.risk.types import FloatArray
 
 GREEK_TOTAL_KEYS = (
@@ -91,7 +93,7 @@ class ReturnPath:
 class ReportInput:
     """Everything one portfolio's report is rendered from."""
 
-    document: Mapping[str, Any]
+    document: RiskDocument
     portfolio_name: str
     narrative: Narrative
     details: Mapping[str, PositionDetail] = field(default_factory=dict)
@@ -112,7 +114,7 @@ class PositionRow:
     market_value: float | None
     exposure: float | None
     weight: float | None
-    greeks: Mapping[str, float | None] | None
+    greeks: Greeks | None
     detail: PositionDetail
 
     @property
@@ -182,20 +184,19 @@ class ReportView:
     effective_positions: float | None
 
     @property
-    def doc(self) -> Mapping[str, Any]:
+    def doc(self) -> RiskDocument:
         """The risk document."""
         return self.data.document
 
     @property
-    def valuation(self) -> Mapping[str, float | None]:
+    def valuation(self) -> Valuation:
         """The document's ``valuation`` block."""
-        block: Mapping[str, float | None] = self.doc.get("valuation") or {}
-        return block
+        return self.doc.valuation
 
     @property
     def nav(self) -> float | None:
         """Net asset value."""
-        return self.valuation.get("nav")
+        return self.valuation.nav
 
     @property
     def worst_stress(self) -> StressRow | None:
@@ -204,10 +205,10 @@ class ReportView:
 
     def risk(self, window: str, key: str, unit: str = "fraction") -> float | None:
         """A figure of the ``risk`` block, e.g. ``risk("full", "hist_var_95", "currency")``."""
-        block = (self.doc.get("risk") or {}).get(window) or {}
-        value = block.get(key)
-        if isinstance(value, Mapping):
-            found = value.get(unit)
+        block = self.doc.risk.get(window)
+        value = getattr(block, key, None) if block is not None else None
+        if isinstance(value, Amount):
+            found = getattr(value, unit, None)
             return float(found) if found is not None else None
         return float(value) if isinstance(value, int | float) else None
 
@@ -231,31 +232,31 @@ def _sector_of(row: PositionRow, details: Mapping[str, PositionDetail]) -> str:
     return "Unclassified"
 
 
+def _position_row(p: Position, details: Mapping[str, PositionDetail]) -> PositionRow:
+    return PositionRow(
+        symbol=p.symbol,
+        quantity=_f(p.quantity),
+        underlying=p.underlying,
+        price=_f(p.price),
+        market_value=_f(p.market_value),
+        exposure=_f(p.exposure),
+        weight=_f(p.weight),
+        greeks=p.greeks,
+        detail=details.get(p.symbol, PositionDetail()),
+    )
+
+
 def build_view(data: ReportInput) -> ReportView:
     """Derive every table the formats share, once."""
     doc = data.document
     details = data.details
-    rows = []
-    for p in doc.get("positions") or []:
-        rows.append(
-            PositionRow(
-                symbol=str(p["symbol"]),
-                quantity=_f(p.get("quantity")),
-                underlying=p.get("underlying"),
-                price=_f(p.get("price")),
-                market_value=_f(p.get("market_value")),
-                exposure=_f(p.get("exposure")),
-                weight=_f(p.get("weight")),
-                greeks=p.get("greeks"),
-                detail=details.get(str(p["symbol"]), PositionDetail()),
-            )
-        )
+    rows = [_position_row(p, details) for p in doc.positions]
     positions = tuple(sorted(rows, key=lambda r: (-abs(r.exposure or 0.0), r.symbol)))
     options = tuple(r for r in positions if r.underlying is not None)
 
     totals: dict[str, float | None] = {}
     for key in GREEK_TOTAL_KEYS:
-        values = [_f((r.greeks or {}).get(key)) for r in options]
+        values = [_f(getattr(r.greeks, key)) if r.greeks else None for r in options]
         totals[key] = (
             sum(v for v in values if v is not None)
             if values and all(v is not None for v in values)
@@ -275,10 +276,10 @@ def build_view(data: ReportInput) -> ReportView:
         )
     )
 
-    nav = _f((doc.get("valuation") or {}).get("nav"))
-    exposures = doc.get("factor_exposures") or {}
+    nav = _f(doc.valuation.nav)
+    betas = doc.factor_exposures.betas if doc.factor_exposures else {}
     factor_rows = []
-    for symbol, raw in (exposures.get("betas") or {}).items():
+    for symbol, raw in betas.items():
         beta = _f(raw)
         factor_rows.append(
             FactorRow(
@@ -292,20 +293,20 @@ def build_view(data: ReportInput) -> ReportView:
     order = {s: i for i, s in enumerate(data.factor_names)}
     factors = tuple(sorted(factor_rows, key=lambda f: (order.get(f.symbol, len(order)), f.symbol)))
 
-    full = doc.get("stress_full_revaluation") or {}
+    full: Mapping[str, StressImpact] = doc.stress_full_revaluation or {}
     stress_rows = []
-    for name, block in (doc.get("stress") or {}).items():
+    for name, block in doc.stress.items():
         info = data.scenarios.get(name)
-        full_block = full.get(name) or {}
+        full_block = full.get(name)
         stress_rows.append(
             StressRow(
                 name=name,
                 category=info.category if info else None,
                 description=info.description if info else None,
-                pnl=_f(block.get("pnl")),
-                return_impact=_f(block.get("return_impact")),
-                full_pnl=_f(full_block.get("pnl")),
-                full_return_impact=_f(full_block.get("return_impact")),
+                pnl=_f(block.pnl),
+                return_impact=_f(block.return_impact),
+                full_pnl=_f(full_block.pnl) if full_block else None,
+                full_return_impact=_f(full_block.return_impact) if full_block else None,
             )
         )
     stress = tuple(
@@ -319,9 +320,9 @@ def build_view(data: ReportInput) -> ReportView:
         )
     )
 
-    corr = doc.get("correlation") or {}
-    symbols = tuple(str(s) for s in corr.get("symbols") or [])
-    matrix = tuple(tuple(_f(v) for v in row) for row in corr.get("matrix") or [])
+    corr = doc.correlation
+    symbols = tuple(corr.symbols) if corr else ()
+    matrix = tuple(tuple(_f(v) for v in row) for row in corr.matrix) if corr else ()
     pairs = [
         (symbols[i], symbols[j], value)
         for i in range(len(matrix))
@@ -356,9 +357,8 @@ def build_view(data: ReportInput) -> ReportView:
 
 def availability(view: ReportView) -> list[tuple[str, bool]]:
     """Which engines produced data for this report (the original's checklist)."""
-    doc = view.doc
-    fx = doc.get("factor_exposures") or {}
-    rate = doc.get("rate_sensitivity") or {}
+    fx = view.doc.factor_exposures
+    rate = view.doc.rate_sensitivity
     return [
         ("Valuation and exposures", view.nav is not None),
         (
@@ -366,8 +366,8 @@ def availability(view: ReportView) -> list[tuple[str, bool]]:
             all(v is not None for v in view.greek_totals.values()),
         ),
         ("VaR and expected shortfall", view.risk("full", "hist_var_95") is not None),
-        ("Factor exposures", any(v is not None for v in (fx.get("betas") or {}).values())),
-        ("Interest-rate sensitivity", rate.get("rate_beta_per_pp") is not None),
+        ("Factor exposures", fx is not None and any(v is not None for v in fx.betas.values())),
+        ("Interest-rate sensitivity", rate is not None and rate.rate_beta_per_pp is not None),
         (
             f"Stress tests ({len(view.stress)} scenarios)",
             any(s.pnl is not None for s in view.stress),

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sigmasight.documents import RiskDocument
 from sigmasight.reports import fmt
 from sigmasight.reports.model import Narrative
 
@@ -50,30 +51,33 @@ def _r(value: Any, digits: int = 4) -> Any:
     return float(f"{value:.{digits}g}")
 
 
-def _stress_ranked(document: Mapping[str, Any]) -> list[tuple[str, float]]:
+def _stress_ranked(document: RiskDocument) -> list[tuple[str, float]]:
     """Scenarios by linear P&L (the document's ``stress``, defined for every scenario)."""
-    block = document.get("stress") or {}
-    ranked = [(name, v["pnl"]) for name, v in block.items() if v.get("pnl") is not None]
+    ranked = [(name, v.pnl) for name, v in document.stress.items() if v.pnl is not None]
     return sorted(ranked, key=lambda item: (item[1], item[0]))
 
 
 def prompt_facts(
-    document: Mapping[str, Any], factor_names: Mapping[str, str] | None = None
+    document: RiskDocument, factor_names: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """The figures the model may use: headline blocks, top positions, worst/best stress."""
+    """The figures the model may use: headline blocks, top positions, worst/best stress.
+
+    The blocks are sent as the document stores them (its JSON form, unknown keys included).
+    """
     names = factor_names or {}
-    full = (document.get("risk") or {}).get("full") or {}
+    data = document.as_json()
+    full = (data.get("risk") or {}).get("full") or {}
     positions = sorted(
-        document.get("positions") or [],
+        data.get("positions") or [],
         key=lambda p: -abs(p.get("weight") or 0.0),
     )[:5]
     ranked = _stress_ranked(document)
-    nav = (document.get("valuation") or {}).get("nav")
+    nav = document.valuation.nav
     return {
-        "portfolio": document.get("portfolio_id"),
-        "as_of": document.get("as_of"),
-        "valuation": {k: _r(v) for k, v in (document.get("valuation") or {}).items()},
-        "daily_pnl": {k: _r(v) for k, v in (document.get("daily_pnl") or {}).items()},
+        "portfolio": data.get("portfolio_id"),
+        "as_of": data.get("as_of"),
+        "valuation": {k: _r(v) for k, v in (data.get("valuation") or {}).items()},
+        "daily_pnl": {k: _r(v) for k, v in (data.get("daily_pnl") or {}).items()},
         "one_day_risk_full_history": {
             "n_obs": full.get("n_obs"),
             "ann_vol": _r(full.get("ann_vol")),
@@ -82,16 +86,16 @@ def prompt_facts(
                 for key in ("hist_var_95", "hist_var_99", "cvar_95")
             },
         },
-        "beta_spy": {k: _r(v) for k, v in (document.get("beta_spy") or {}).items()},
+        "beta_spy": {k: _r(v) for k, v in (data.get("beta_spy") or {}).items()},
         "factor_betas": {
             (f"{s} ({names[s]})" if s in names else s): _r(b)
-            for s, b in ((document.get("factor_exposures") or {}).get("betas") or {}).items()
+            for s, b in ((data.get("factor_exposures") or {}).get("betas") or {}).items()
         },
         "rate_sensitivity": {
-            k: _r(v) for k, v in (document.get("rate_sensitivity") or {}).items() if k != "series"
+            k: _r(v) for k, v in (data.get("rate_sensitivity") or {}).items() if k != "series"
         },
         "performance_of_todays_book": {
-            k: _r(v) for k, v in (document.get("performance") or {}).items()
+            k: _r(v) for k, v in (data.get("performance") or {}).items()
         },
         "largest_positions": [
             {"symbol": p.get("symbol"), "weight": _r(p.get("weight"))} for p in positions
@@ -101,12 +105,12 @@ def prompt_facts(
             for n, p in ranked[:3]
         ],
         "best_stress_linear": [{"scenario": n, "pnl": _r(p)} for n, p in ranked[-2:][::-1]],
-        "warnings": list(document.get("warnings") or []),
+        "warnings": list(data.get("warnings") or []),
     }
 
 
 def prompt_messages(
-    document: Mapping[str, Any], factor_names: Mapping[str, str] | None = None
+    document: RiskDocument, factor_names: Mapping[str, str] | None = None
 ) -> list[dict[str, str]]:
     """The chat messages sent to the model."""
     facts = json.dumps(prompt_facts(document, factor_names), separators=(",", ":"))
@@ -122,51 +126,48 @@ def _label(name: str) -> str:
 
 
 def template_narrative(
-    document: Mapping[str, Any], factor_names: Mapping[str, str] | None = None
+    document: RiskDocument, factor_names: Mapping[str, str] | None = None
 ) -> str:
     """A deterministic commentary from the document's own figures (skips missing ones)."""
     names = factor_names or {}
-    val = document.get("valuation") or {}
-    nav = val.get("nav")
+    val = document.valuation
+    nav = val.nav
     sentences: list[str] = []
     if nav is None:
         return (
-            f"The book could not be valued on {document.get('as_of')}: "
-            f"{'; '.join(document.get('warnings') or ['prices are missing'])}. "
+            f"The book could not be valued on {document.as_of}: "
+            f"{'; '.join(document.warnings or ['prices are missing'])}. "
             "Risk figures that depend on the valuation are unavailable."
         )
-    lev = val.get("gross_leverage")
-    first = f"On {document.get('as_of')} the book was worth {fmt.money(nav, 0)}"
-    if val.get("gross_exposure") is not None and lev is not None:
-        first += f", with gross exposure of {fmt.money(val['gross_exposure'], 0)} ({lev:.2f}x NAV)"
-        if val.get("net_leverage") is not None:
-            first += f" and net exposure of {val['net_leverage']:.2f}x"
-    daily = document.get("daily_pnl") or {}
-    if daily.get("pnl") is not None:
-        verb = "gained" if daily["pnl"] >= 0 else "lost"
-        first += f"; it {verb} {fmt.money(abs(daily['pnl']), 0)} ({fmt.pct(daily.get('return'), 2, sign=True)}) on the day"
+    lev = val.gross_leverage
+    first = f"On {document.as_of} the book was worth {fmt.money(nav, 0)}"
+    if val.gross_exposure is not None and lev is not None:
+        first += f", with gross exposure of {fmt.money(val.gross_exposure, 0)} ({lev:.2f}x NAV)"
+        if val.net_leverage is not None:
+            first += f" and net exposure of {val.net_leverage:.2f}x"
+    daily = document.daily_pnl
+    if daily is not None and daily.pnl is not None:
+        verb = "gained" if daily.pnl >= 0 else "lost"
+        first += f"; it {verb} {fmt.money(abs(daily.pnl), 0)} ({fmt.pct(daily.return_, 2, sign=True)}) on the day"
     sentences.append(first + ".")
-    full = (document.get("risk") or {}).get("full") or {}
-    var = (full.get("hist_var_95") or {}).get("currency")
-    cvar = (full.get("cvar_95") or {}).get("currency")
-    if var is not None:
+    full = document.risk.get("full")
+    var = full.hist_var_95.currency if full is not None else None
+    if full is not None and var is not None:
+        cvar = full.cvar_95.currency
         text = (
             f"One-day 95% historical VaR is {fmt.money(var, 0)} "
-            f"({fmt.pct((full.get('hist_var_95') or {}).get('fraction'))} of NAV)"
+            f"({fmt.pct(full.hist_var_95.fraction)} of NAV)"
         )
         if cvar is not None:
             text += f" and the expected shortfall beyond it {fmt.money(cvar, 0)}"
-        if full.get("ann_vol") is not None:
-            text += f"; annualised volatility is {fmt.pct(full['ann_vol'], 1)}"
+        if full.ann_vol is not None:
+            text += f"; annualised volatility is {fmt.pct(full.ann_vol, 1)}"
         sentences.append(text + ".")
     else:
         sentences.append("VaR is unavailable: the book has too little return history.")
-    beta = (document.get("beta_spy") or {}).get("150d")
-    betas = {
-        s: b
-        for s, b in ((document.get("factor_exposures") or {}).get("betas") or {}).items()
-        if b is not None
-    }
+    beta = document.beta_spy.d150
+    exposures = document.factor_exposures
+    betas = {s: b for s, b in (exposures.betas if exposures else {}).items() if b is not None}
     style = sorted(((s, b) for s, b in betas.items() if s != "SPY"), key=lambda x: -abs(x[1]))
     if beta is not None:
         text = f"Beta to SPY over 150 days is {beta:.2f}"
@@ -187,14 +188,14 @@ def template_narrative(
         if best_name != worst_name and best > 0:
             text += f", while {_label(best_name)} would gain {fmt.money(best, 0)}"
         sentences.append(text + ".")
-    perf = document.get("performance") or {}
-    if perf.get("cumulative_return") is not None and perf.get("max_drawdown") is not None:
+    perf = document.performance
+    if perf is not None and perf.cumulative_return is not None and perf.max_drawdown is not None:
         sentences.append(
             f"Held over the stored history, today's positions returned "
-            f"{fmt.pct(perf['cumulative_return'], 1, sign=True)} with a maximum drawdown of "
-            f"{fmt.pct(perf['max_drawdown'], 1)}."
+            f"{fmt.pct(perf.cumulative_return, 1, sign=True)} with a maximum drawdown of "
+            f"{fmt.pct(perf.max_drawdown, 1)}."
         )
-    warnings = document.get("warnings") or []
+    warnings = document.warnings
     if warnings:
         sentences.append(
             f"{len(warnings)} data warning{'s' if len(warnings) != 1 else ''} apply; "
@@ -248,7 +249,7 @@ class NarrativeWriter:
             message = message.replace(self._secret, "***")
         return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
-    def _ask(self, document: Mapping[str, Any], factor_names: Mapping[str, str] | None) -> str:
+    def _ask(self, document: RiskDocument, factor_names: Mapping[str, str] | None) -> str:
         response = self._client.chat.completions.create(
             model=self.model,
             messages=prompt_messages(document, factor_names),
@@ -261,7 +262,7 @@ class NarrativeWriter:
         return text[:MAX_CHARS]
 
     def write(
-        self, document: Mapping[str, Any], factor_names: Mapping[str, str] | None = None
+        self, document: RiskDocument, factor_names: Mapping[str, str] | None = None
     ) -> Narrative:
         """The commentary for one document (never raises)."""
         template = template_narrative(document, factor_names)
@@ -281,7 +282,7 @@ class NarrativeWriter:
             reason = self._describe(exc)
             log.warning(
                 "narrative for %s: OpenAI call failed (%s); using the template",
-                document.get("portfolio_id"),
+                document.portfolio_id,
                 reason,
             )
             return Narrative(template, "template", note=f"OpenAI failed: {reason}")
@@ -291,13 +292,13 @@ class NarrativeWriter:
 
     def write_many(
         self,
-        documents: Sequence[Mapping[str, Any]],
+        documents: Sequence[RiskDocument],
         factor_names: Mapping[str, str] | None = None,
         *,
         workers: int = 4,
     ) -> list[Narrative]:
         """Commentaries for many documents, ``workers`` API calls at a time."""
-        task: Callable[[Mapping[str, Any]], Narrative] = lambda d: self.write(d, factor_names)  # noqa: E731
+        task: Callable[[RiskDocument], Narrative] = lambda d: self.write(d, factor_names)  # noqa: E731
         if not self.uses_openai or workers <= 1 or len(documents) <= 1:
             return [task(d) for d in documents]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="narrative") as pool:

@@ -64,13 +64,18 @@
 """
 
 import csv
-import datetime as dt
 import io
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from sigmasight.reports.model import ReportInput, ReportView, availability, build_view
+from sigmasight.reports.model import (
+    GREEK_TOTAL_KEYS,
+    ReportInput,
+    ReportView,
+    availability,
+    build_view,
+)
 from sigmasight.reports.tearsheet import render_html
 from sigmasight.reports.templating import render_markdown_template
 
@@ -138,7 +143,7 @@ CSV_COLUMNS = ORIGINAL_CSV_COLUMNS + EXTRA_CSV_COLUMNS
 # ---- JSON ---------------------------------------------------------------------------------
 def render_json(view: ReportView) -> bytes:
     """The risk document exactly as ``sigmasight export risk --portfolio`` writes it."""
-    return (json.dumps(view.doc, indent=2, allow_nan=False) + "\n").encode()
+    return (json.dumps(view.doc.as_json(), indent=2, allow_nan=False) + "\n").encode()
 
 
 # ---- Markdown -----------------------------------------------------------------------------
@@ -162,18 +167,17 @@ def _c(value: object) -> object:
 def render_csv(view: ReportView) -> bytes:
     """One row per position: the original's 34 columns, then the documented extras."""
     doc = view.doc
-    val = view.valuation
-    gross = val.get("gross_exposure")
-    net = val.get("net_exposure")
-    as_of = str(doc.get("as_of"))
-    report_date = dt.date.fromisoformat(as_of)
+    gross = view.valuation.gross_exposure
+    net = view.valuation.net_exposure
+    report_date = doc.as_of
+    as_of = report_date.isoformat()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for p in sorted(view.positions, key=lambda r: r.symbol):
         d = p.detail
-        greeks: Mapping[str, float | None] = p.greeks or {}
         is_option = p.underlying is not None
+        greeks = p.greeks if is_option else None
         multiplier = float(d.multiplier) if is_option and d.multiplier else 1.0
         cost = (
             d.entry_price * p.quantity * multiplier
@@ -205,11 +209,11 @@ def render_csv(view: ReportView) -> bytes:
             None,
             d.daily_pnl,
             None,
-            greeks.get("delta") if is_option else None,
-            greeks.get("gamma") if is_option else None,
-            greeks.get("theta_per_calendar_day") if is_option else None,
-            greeks.get("vega_per_1pct_vol") if is_option else None,
-            greeks.get("rho_per_1pct_rate") if is_option else None,
+            greeks.delta if greeks else None,
+            greeks.gamma if greeks else None,
+            greeks.theta_per_calendar_day if greeks else None,
+            greeks.vega_per_1pct_vol if greeks else None,
+            greeks.rho_per_1pct_rate if greeks else None,
             p.underlying,
             d.strike,
             d.expiry.isoformat() if d.expiry else None,
@@ -227,23 +231,14 @@ def render_csv(view: ReportView) -> bytes:
             notional,
             p.exposure / gross * 100.0 if p.exposure is not None and gross else None,
             p.exposure,
-            doc.get("portfolio_id"),
+            doc.portfolio_id,
             p.weight,
-            *(
-                greeks.get(k) if is_option else None
-                for k in (
-                    "delta_dollars",
-                    "gamma_shares_per_1usd",
-                    "vega_usd_per_1pct_vol",
-                    "theta_usd_per_calendar_day",
-                    "rho_usd_per_1pct_rate",
-                )
-            ),
+            *(getattr(greeks, k) if greeks else None for k in GREEK_TOTAL_KEYS),
             d.beta_spy_150d,
             d.option_right,
             d.multiplier,
             d.underlying_price,
-            doc.get("run_id"),
+            doc.run_id,
         ]
         writer.writerow([_c(v) for v in row])
     return buffer.getvalue().encode()

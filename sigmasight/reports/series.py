@@ -16,22 +16,23 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from sigmasight.documents import Position
 from sigmasight.risk.engine import FFILL_LIMIT
 from sigmasight.risk.returns import ffill_prices, simple_returns
 from sigmasight.risk.types import FloatArray
 
 
-def asset_weights(positions: Sequence[Mapping[str, object]]) -> dict[str, float]:
+def asset_weights(positions: Sequence[Position]) -> dict[str, float]:
     """Weights per asset from the document's ``positions`` (an option counts on its underlying).
 
     Positions whose weight is missing are left out, as the engine leaves them out.
     """
     weights: dict[str, float] = {}
     for position in positions:
-        weight = position.get("weight")
-        if not isinstance(weight, int | float) or not np.isfinite(weight):
+        weight = position.weight
+        if weight is None or not np.isfinite(weight):
             continue
-        asset = str(position.get("underlying") or position["symbol"])
+        asset = position.underlying or position.symbol
         weights[asset] = weights.get(asset, 0.0) + float(weight)
     return weights
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sigmasight.db import session_scope
-from sigmasight.documents import Headline
+from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
 from sigmasight.objectstore import ObjectStore, object_store, running_embedded_s3
 from sigmasight.reports import fmt
@@ -191,13 +191,13 @@ class _Shared:
 def _collect_shared(
     as_of: dt.date,
     external_ids: Sequence[str],
-    documents: Sequence[dict[str, Any]],
+    documents: Sequence[RiskDocument],
     settings: Settings,
 ) -> _Shared:
     assets = {settings.benchmark}
     for document in documents:
-        assets.update(asset_weights(document.get("positions") or []))
-        assets.update(str(p["symbol"]) for p in document.get("positions") or [])
+        assets.update(asset_weights(document.positions))
+        assets.update(p.symbol for p in document.positions)
     lookback = settings.risk_lookback_sessions
     days = last_sessions(as_of, lookback + 1)
     with session_scope() as session:
@@ -255,10 +255,10 @@ def _collect_shared(
     )
 
 
-def _return_path(document: dict[str, Any], shared: _Shared) -> ReturnPath | None:
-    if len(shared.dates) < 3 or (document.get("valuation") or {}).get("nav") is None:
+def _return_path(document: RiskDocument, shared: _Shared) -> ReturnPath | None:
+    if len(shared.dates) < 3 or document.valuation.nav is None:
         return None
-    weights = asset_weights(document.get("positions") or [])
+    weights = asset_weights(document.positions)
     if not weights:
         return None
     wealth, drawdown = wealth_and_drawdown(book_returns(shared.prices, shared.symbols, weights))
@@ -271,16 +271,14 @@ def _return_path(document: dict[str, Any], shared: _Shared) -> ReturnPath | None
     )
 
 
-def _details(document: dict[str, Any], shared: _Shared, pid: int) -> dict[str, PositionDetail]:
+def _details(document: RiskDocument, shared: _Shared, pid: int) -> dict[str, PositionDetail]:
     stored = shared.extras.get(pid, {})
     details = {}
-    for p in document.get("positions") or []:
-        symbol = str(p["symbol"])
-        detail = stored.get(symbol, PositionDetail())
-        underlying = p.get("underlying")
-        if underlying:
-            detail = replace(detail, underlying_price=shared.last_price.get(str(underlying)))
-        details[symbol] = detail
+    for p in document.positions:
+        detail = stored.get(p.symbol, PositionDetail())
+        if p.underlying:
+            detail = replace(detail, underlying_price=shared.last_price.get(p.underlying))
+        details[p.symbol] = detail
     return details
 
 
@@ -330,10 +328,8 @@ def collect_inputs(
     """Everything the chunk's reports render from: stored documents, extras, narratives."""
     t0 = time.perf_counter()
     with session_scope() as session:
-        typed = documents_for(session, as_of, external_ids)
-    headlines = {d.portfolio_id: d.headline() for d in typed}
-    # The report views still read the JSON form; the typed document is the one source.
-    documents = [d.as_json() for d in typed]
+        documents = documents_for(session, as_of, external_ids)
+    headlines = {d.portfolio_id: d.headline() for d in documents}
     found = set(headlines)
     # A portfolio deleted since the chunk was planned is reported, not fatal to the chunk.
     failed = [
@@ -349,7 +345,7 @@ def collect_inputs(
     t2 = time.perf_counter()
     inputs: list[tuple[int, ReportInput]] = []
     for document, narrative in zip(documents, narratives, strict=True):
-        external_id = str(document["portfolio_id"])
+        external_id = document.portfolio_id
         try:
             pid, name = shared.names[external_id]
             inputs.append(
@@ -390,7 +386,7 @@ def write_chunk(
     store = report_store(settings)
     index: list[repo.IndexRow] = []
     for pid, data in collected.inputs:
-        external_id = str(data.document["portfolio_id"])
+        external_id = data.document.portfolio_id
         narrative = data.narrative
         try:
             files = _render(data, timings)

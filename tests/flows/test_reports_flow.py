@@ -204,10 +204,10 @@ def test_the_return_chart_reproduces_the_stored_performance(demo):
         collected = collect_inputs(get_settings(), AS_OF, PORTFOLIOS, writer)
     assert not collected.failed
     for _, data in collected.inputs:
-        perf = data.document["performance"]
-        assert data.path is not None
-        assert data.path.wealth[-1] - 1.0 == pytest.approx(perf["cumulative_return"], rel=1e-9)
-        assert -float(np.min(data.path.drawdown)) == pytest.approx(perf["max_drawdown"], rel=1e-9)
+        perf = data.document.performance
+        assert data.path is not None and perf is not None
+        assert data.path.wealth[-1] - 1.0 == pytest.approx(perf.cumulative_return, rel=1e-9)
+        assert -float(np.min(data.path.drawdown)) == pytest.approx(perf.max_drawdown, rel=1e-9)
         assert data.path.dates[-1] == AS_OF and data.path.benchmark_symbol == "SPY"
 
 

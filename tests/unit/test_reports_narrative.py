@@ -10,10 +10,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from sigmasight.documents import RiskDocument
 from sigmasight.reports.narrative import SYSTEM_PROMPT, NarrativeWriter, template_narrative
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "risk_document_hedge_fund.json"
-DOC: dict[str, Any] = json.loads(FIXTURE.read_text())
+DOC = RiskDocument.model_validate_json(FIXTURE.read_text())
 KEY = "sk-test-7f3a9c1e5b2d4f6a8c0e"
 COMPLETIONS = "/v1/chat/completions"
 
@@ -80,7 +81,7 @@ def test_a_local_openai_compatible_server_writes_the_commentary(httpserver: HTTP
     facts = json.loads(user["content"].split("\n", 1)[1])
     assert facts["portfolio"] == "DEMO_HEDGE_FUND"
     assert facts["one_day_risk_full_history"]["hist_var_95"] == pytest.approx(
-        DOC["risk"]["full"]["hist_var_95"]["currency"], rel=1e-3
+        DOC.risk["full"].hist_var_95.currency, rel=1e-3
     )
     assert "SPY (Market)" in facts["factor_betas"]
     assert "matrix" not in user["content"]  # the prompt stays small

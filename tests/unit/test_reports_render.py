@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from jinja2 import UndefinedError
 
+from sigmasight.documents import Position, RiskDocument
 from sigmasight.reports import charts, fmt, templating
 from sigmasight.reports.model import (
     Narrative,
@@ -127,12 +128,17 @@ def _path(n: int = 260) -> ReturnPath:
     return ReturnPath(dates, wealth, drawdown, "SPY", bench)
 
 
+def typed(doc: dict[str, Any]) -> RiskDocument:
+    """The document as the reports receive it."""
+    return RiskDocument.model_validate(doc)
+
+
 def make_input(doc: dict[str, Any] | None = None, **changes: Any) -> ReportInput:
     doc = doc if doc is not None else DOC
     values: dict[str, Any] = {
-        "document": doc,
+        "document": typed(doc),
         "portfolio_name": "Demo Hedge Fund Style Investor Portfolio",
-        "narrative": Narrative(template_narrative(doc), "template"),
+        "narrative": Narrative(template_narrative(typed(doc)), "template"),
         "details": _details(doc),
         "path": _path(),
         "factor_names": {"SPY": "Market", "VTV": "Value", "VUG": "Growth", "USMV": "LowVol"},
@@ -219,8 +225,8 @@ def test_markdown_escapes_pipes_and_line_breaks_in_table_cells_only():
 def test_a_misspelt_template_name_fails_instead_of_printing_a_dash():
     env = templating.markdown_environment()
     with pytest.raises(UndefinedError):
-        env.from_string("{{ doc.valuation.nva | money }}").render(doc=DOC)
-    assert env.from_string("{{ doc.valuation.nav | money }}").render(doc=DOC) == fmt.money(
+        env.from_string("{{ doc.valuation.nva | money }}").render(doc=typed(DOC))
+    assert env.from_string("{{ doc.valuation.nav | money }}").render(doc=typed(DOC)) == fmt.money(
         DOC["valuation"]["nav"]
     )
 
@@ -245,7 +251,7 @@ def test_a_book_that_could_not_be_valued_still_renders():
     doc["performance"] = dict.fromkeys(doc["performance"])
     doc["warnings"] = ["no price for AAPL: NAV is undefined"]
     files = render_report(
-        make_input(doc, path=None, narrative=Narrative(template_narrative(doc), "template"))
+        make_input(doc, path=None, narrative=Narrative(template_narrative(typed(doc)), "template"))
     )
     html = files["html"].decode()
     facts = inspect_html(html)
@@ -342,8 +348,8 @@ def test_view_totals_and_rankings():
 
 
 def test_template_narrative_uses_only_the_documents_figures():
-    text = template_narrative(DOC, {"USMV": "LowVol"})
-    assert text == template_narrative(DOC, {"USMV": "LowVol"})
+    text = template_narrative(typed(DOC), {"USMV": "LowVol"})
+    assert text == template_narrative(typed(DOC), {"USMV": "LowVol"})
     assert fmt.money(DOC["valuation"]["nav"], 0) in text
     assert fmt.money(DOC["risk"]["full"]["hist_var_95"]["currency"], 0) in text
     worst = min(DOC["stress"], key=lambda k: DOC["stress"][k]["pnl"])
@@ -369,12 +375,16 @@ def test_book_returns_weight_assets_and_forward_fill_short_gaps():
     prices = np.array(
         [[100.0, 50.0], [101.0, np.nan], [102.0, 51.0], [103.0, 52.0]], dtype=np.float64
     )
+    blank = {"quantity": 1.0, "price": None, "market_value": None, "exposure": None}
     weights = asset_weights(
         [
-            {"symbol": "A", "weight": 0.5},
-            {"symbol": "O:A", "underlying": "A", "weight": 0.25},
-            {"symbol": "B", "weight": 0.25},
-            {"symbol": "C", "weight": None},
+            Position.model_validate({**blank, **p})
+            for p in (
+                {"symbol": "A", "weight": 0.5},
+                {"symbol": "O:A", "underlying": "A", "weight": 0.25},
+                {"symbol": "B", "weight": 0.25},
+                {"symbol": "C", "weight": None},
+            )
         ]
     )
     assert weights == {"A": 0.75, "B": 0.25}
