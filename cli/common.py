@@ -38,6 +38,18 @@ def add_command(
     return sub
 
 
+def add_group(commands: Subparsers, name: str, help_: str, dest: str, metavar: str) -> Subparsers:
+    """Add the command ``name`` whose sub-commands (``metavar``) go in ``dest``."""
+    return commands.add_parser(name, help=help_).add_subparsers(
+        dest=dest, required=True, metavar=metavar
+    )
+
+
+def add_as_of(parser: argparse.ArgumentParser, help_: str, *, required: bool = False) -> None:
+    """The ``--as-of YYYY-MM-DD`` option, checked against the NYSE calendar's range."""
+    parser.add_argument("--as-of", type=_as_of, required=required, help=help_)
+
+
 def add_ports(parser: argparse.ArgumentParser) -> None:
     """The served mode's ``--ui-port`` and ``--api-port``."""
     parser.add_argument(

@@ -2,7 +2,7 @@
 
 import argparse
 
-from cli.common import Subparsers, add_command
+from cli.common import Subparsers, add_command, add_group
 from sigmasight.db import database_url, embedded_data_dir, get_engine, ping, stop_embedded
 from sigmasight.domain import InputError
 from sigmasight.settings import get_settings
@@ -60,9 +60,7 @@ def cmd_db_stop(args: argparse.Namespace) -> int:
 
 def register_db(commands: Subparsers) -> None:
     """Add ``db`` and its actions."""
-    db = commands.add_parser("db", help="database: upgrade, status, stop").add_subparsers(
-        dest="db_command", required=True, metavar="ACTION"
-    )
+    db = add_group(commands, "db", "database: upgrade, status, stop", "db_command", "ACTION")
     add_command(db, "upgrade", cmd_db_upgrade, "apply the Alembic migrations (head)")
     add_command(
         db, "status", cmd_db_status, "show the database, its migration state and row counts"

@@ -4,7 +4,15 @@ import argparse
 from typing import Any
 
 from cli.api import serve_until_stopped
-from cli.common import Subparsers, _as_of, add_command, add_ports, default_as_of, report_state
+from cli.common import (
+    Subparsers,
+    add_as_of,
+    add_command,
+    add_group,
+    add_ports,
+    default_as_of,
+    report_state,
+)
 from cli.db import cmd_db_upgrade
 from cli.export import cmd_summary
 from sigmasight.settings import get_settings
@@ -92,9 +100,7 @@ def register_demo(commands: Subparsers) -> None:
         cmd_demo,
         "the main job on embedded defaults: migrate, seed the demo, market data, risk, summary",
     )
-    demo.add_argument(
-        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
-    )
+    add_as_of(demo, "valuation date (default: last completed NYSE session)")
     demo.add_argument(
         "--provider",
         choices=("polygon", "fmp", "synthetic"),
@@ -112,12 +118,8 @@ def register_demo(commands: Subparsers) -> None:
 
 def register_seed(commands: Subparsers) -> None:
     """Add ``seed`` and what it seeds."""
-    seed = commands.add_parser("seed", help="load demo data").add_subparsers(
-        dest="seed_command", required=True, metavar="WHAT"
-    )
+    seed = add_group(commands, "seed", "load demo data", "seed_command", "WHAT")
     seed_demo = add_command(
         seed, "demo", cmd_seed_demo, "seed 3 demo users and portfolios (idempotent)"
     )
-    seed_demo.add_argument(
-        "--as-of", type=_as_of, help="valuation date (default: last completed NYSE session)"
-    )
+    add_as_of(seed_demo, "valuation date (default: last completed NYSE session)")

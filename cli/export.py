@@ -6,7 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import Subparsers, _as_of, add_command, require_current_schema
+from cli.common import (
+    Subparsers,
+    add_as_of,
+    add_command,
+    add_group,
+    default_as_of,
+    require_current_schema,
+)
 from sigmasight.domain import InputError
 
 
@@ -14,6 +21,10 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
     """Write stored risk documents as JSON."""
     from sigmasight.runs.risk import export_documents
 
+    args.as_of = default_as_of(args)
+    output = None if args.output in (None, "-") else Path(args.output)
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"-o {args.output}: the folder {output.parent} does not exist")
     require_current_schema()
     documents = export_documents(args.as_of, args.portfolio)
     if not documents:
@@ -23,10 +34,10 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
     dumped = [document.as_json() for document in documents]
     payload: Any = dumped[0] if args.portfolio else dumped
     text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    if args.output in (None, "-"):
+    if output is None:
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        output.write_text(text)
         print(f"wrote {len(documents)} document(s) to {args.output}", file=sys.stderr)
     return 0
 
@@ -64,15 +75,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def register_export(commands: Subparsers) -> None:
     """Add ``export`` and what it exports."""
-    export = commands.add_parser("export", help="export stored results").add_subparsers(
-        dest="export_command", required=True, metavar="WHAT"
-    )
+    export = add_group(commands, "export", "export stored results", "export_command", "WHAT")
     export_risk = add_command(
         export, "risk", cmd_export_risk, "write sigmasight.risk/1 documents as JSON"
     )
-    export_risk.add_argument(
-        "--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)"
-    )
+    add_as_of(export_risk, "valuation session (default: last completed NYSE session)")
     export_risk.add_argument(
         "--portfolio", metavar="ID", help="one portfolio's external id (writes an object)"
     )

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from cli.common import Subparsers, add_command
+from cli.common import Subparsers, add_command, add_group
 
 
 def _print_import(label: str, result: "object") -> int:
@@ -45,9 +45,9 @@ def cmd_import_portfolios(args: argparse.Namespace) -> int:
 
 def register_import(commands: Subparsers) -> None:
     """Add ``import`` and what it imports."""
-    imports = commands.add_parser(
-        "import", help="import prices, rates or portfolios"
-    ).add_subparsers(dest="import_command", required=True, metavar="WHAT")
+    imports = add_group(
+        commands, "import", "import prices, rates or portfolios", "import_command", "WHAT"
+    )
     prices = add_command(
         imports, "prices", cmd_import_prices, "upsert daily prices from a long or wide CSV"
     )

@@ -4,9 +4,10 @@ import argparse
 
 from cli.common import (
     Subparsers,
-    _as_of,
     _positive_int,
+    add_as_of,
     add_command,
+    add_group,
     report_state,
     require_current_schema,
 )
@@ -68,15 +69,11 @@ def cmd_run_reports(args: argparse.Namespace) -> int:
 
 def register_run(commands: Subparsers) -> None:
     """Add ``run`` and its flows."""
-    run = commands.add_parser("run", help="run a flow once, now").add_subparsers(
-        dest="run_command", required=True, metavar="FLOW"
-    )
+    run = add_group(commands, "run", "run a flow once, now", "run_command", "FLOW")
     market = add_command(
         run, "market-data", cmd_run_market_data, "pull prices, DGS10 and profiles for the universe"
     )
-    market.add_argument(
-        "--as-of", type=_as_of, help="session to fetch up to (default: last completed)"
-    )
+    add_as_of(market, "session to fetch up to (default: last completed)")
     market.add_argument(
         "--provider",
         choices=("polygon", "fmp", "synthetic"),
@@ -91,7 +88,7 @@ def register_run(commands: Subparsers) -> None:
     risk = add_command(
         run, "risk", cmd_run_risk, "compute every portfolio's risk for a date (no market-data pull)"
     )
-    risk.add_argument("--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)")
+    add_as_of(risk, "valuation session (YYYY-MM-DD)", required=True)
 
     reports = add_command(
         run,
@@ -99,9 +96,7 @@ def register_run(commands: Subparsers) -> None:
         cmd_run_reports,
         "write JSON, Markdown, CSV and HTML reports from the stored results of a date",
     )
-    reports.add_argument(
-        "--as-of", type=_as_of, required=True, help="valuation session (YYYY-MM-DD)"
-    )
+    add_as_of(reports, "valuation session (YYYY-MM-DD)", required=True)
     reports.add_argument(
         "--portfolio", metavar="ID", help="one portfolio's external id (default all)"
     )

@@ -1,6 +1,7 @@
 """One JSON error shape for every 4xx and 5xx: ``{"error": {"code", "message"[, "details"]}}``."""
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -124,3 +125,14 @@ def problem_schema(*statuses: int) -> dict[int | str, dict[str, Any]]:
         for status, description in ERROR_DESCRIPTIONS.items()
         if status in (statuses or ERROR_DESCRIPTIONS)
     }
+
+
+def rate_limited(wait_s: float, what: str, limit: int) -> ApiError:
+    """The 429 for a client over a per-minute ``limit`` of ``what``, with Retry-After."""
+    seconds = max(1, math.ceil(wait_s))
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many {what}: at most {limit} per minute; try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )

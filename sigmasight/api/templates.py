@@ -6,9 +6,10 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from sigmasight.reports import fmt
+from sigmasight.reports.templating import template_environment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -25,15 +26,9 @@ FILTERS: dict[str, Callable[..., str]] = {
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The template environment (autoescape on for every template, strict undefined)."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+    return template_environment(
+        TEMPLATES_DIR, autoescape=True, filters=FILTERS, keep_trailing_newline=False
     )
-    env.filters.update(FILTERS)
-    return env
 
 
 def render(name: str, **context: Any) -> str:

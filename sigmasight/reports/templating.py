@@ -12,6 +12,7 @@ fails the render instead of printing nothing, and both register the number forma
   table cell goes through the ``cell`` filter, which escapes ``|`` and line breaks.
 """
 
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,28 @@ def scenario_label(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _environment(*, autoescape: bool) -> Environment:
+def template_environment(
+    folder: Path,
+    *,
+    autoescape: bool,
+    filters: Mapping[str, Callable[..., str]],
+    keep_trailing_newline: bool = True,
+) -> Environment:
+    """A strict environment over ``folder`` with ``filters`` (also the API's browser view)."""
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
+        loader=FileSystemLoader(folder),
         autoescape=autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        keep_trailing_newline=True,
+        keep_trailing_newline=keep_trailing_newline,
     )
-    env.filters.update(fmt.FILTERS)
+    env.filters.update(filters)
+    return env
+
+
+def _environment(*, autoescape: bool) -> Environment:
+    env = template_environment(TEMPLATES_DIR, autoescape=autoescape, filters=fmt.FILTERS)
     env.globals["MISSING"] = fmt.MISSING
     return env
 

@@ -1,13 +1,11 @@
 """``POST /api/v1/portfolios/{id}/analyze``: a question answered from the stored results."""
 
-import math
-
 from fastapi import APIRouter, Request
 
 from sigmasight.api import analyst
 from sigmasight.api.auth import RateLimiter
 from sigmasight.api.deps import PortfolioDep, SessionDep, SettingsDep, UserDep
-from sigmasight.api.errors import ApiError, problem_schema
+from sigmasight.api.errors import problem_schema, rate_limited
 from sigmasight.api.schemas import AnalyzeRequest, AnalyzeResponse, ToolCallOut
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["analyze"])
@@ -37,13 +35,7 @@ def analyze(
     limiter: RateLimiter = request.app.state.analyze_limiter
     wait = limiter.hit(f"user:{user.id}")
     if wait is not None:
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many questions: at most {limiter.limit} per minute; "
-            f"try again in {math.ceil(wait)} s",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+        raise rate_limited(wait, "questions", limiter.limit)
     answer, as_of = analyst.analyze(session, portfolio, body.question, settings)
     return AnalyzeResponse(
         portfolio_id=portfolio.external_id,

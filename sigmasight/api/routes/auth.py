@@ -1,13 +1,12 @@
 """``POST /api/v1/auth/login`` (rate-limited) and ``GET /api/v1/auth/me``."""
 
 import datetime as dt
-import math
 
 from fastapi import APIRouter, Request
 
 from sigmasight.api.auth import RateLimiter, SigningKey, TokenUser, authenticate, issue_token
 from sigmasight.api.deps import SessionDep, SettingsDep, UserDep
-from sigmasight.api.errors import ApiError, problem_schema
+from sigmasight.api.errors import ApiError, problem_schema, rate_limited
 from sigmasight.api.metrics import ApiMetrics
 from sigmasight.api.schemas import LoginRequest, TokenResponse, UserOut
 from sigmasight.repositories import api_reads
@@ -30,13 +29,7 @@ def check_rate_limit(request: Request) -> None:
     if wait is not None:
         metrics: ApiMetrics = request.app.state.metrics
         metrics.login_refused.inc()
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many login attempts: at most {limiter.limit} per minute; "
-            f"try again in {math.ceil(wait)} s",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
+        raise rate_limited(wait, "login attempts", limiter.limit)
 
 
 def login_token(request: Request, user: TokenUser, settings: Settings) -> tuple[str, int]:
