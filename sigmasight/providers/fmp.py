@@ -9,11 +9,9 @@ with HTTP 200 and is then retried like a 429; error bodies may be plain text.
 """
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import pandas as pd
 
 from sigmasight.providers.base import (
@@ -23,7 +21,7 @@ from sigmasight.providers.base import (
     ProviderError,
     ProviderRateLimited,
 )
-from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, vendor_limiter
+from sigmasight.providers.http import VendorHttp, bar_frame
 
 #: Calendar days per request. FMP returns at most 5000 rows per call; a window shorter than
 #: 5000 calendar days cannot hold more, even for symbols that trade every day (crypto).
@@ -42,63 +40,19 @@ _ERROR_MARKERS = ("error message", "invalid api key", *_RATE_LIMIT_MARKERS, *_EN
 class FmpClient(VendorHttp):
     """Financial Modeling Prep client: daily bars and profiles from the ``/stable`` API.
 
-    Parameters
-    ----------
-    api_key : str
-        Sent as the ``apikey`` query parameter (lower-case k).
-    base_url : str, default="https://financialmodelingprep.com"
-        Scheme and host.
-    timeout : float, default=30.0
-        Seconds per connect/read.
-    transport : httpx.BaseTransport or None
-        Injected transport for tests.
-    per_minute : float or None, default=300.0
-        Client-side limit shared by every client with this key in the process (Starter plan:
-        300/min). None disables it.
-    max_attempts : int, default=5
-        Attempts per request for 429/"Limit Reach"/5xx/timeouts.
-    max_wait_s : float, default=60.0
-        Cap on one backoff wait.
-    backoff_s : float, default=1.0
-        First backoff step.
-    sleep : callable, default=time.sleep
-        Used for every wait; injectable for tests.
-    window_days : int, default=WINDOW_DAYS
-        Calendar days per ``daily_bars`` request; must stay below 5000.
+    Constructed like :class:`~sigmasight.providers.http.VendorHttp`: ``api_key`` is sent as
+    the ``apikey`` query parameter (lower-case k); the base URL defaults to
+    ``https://financialmodelingprep.com`` and the limit to 300 requests per minute (the
+    Starter plan). A 429 or a "Limit Reach" message is retried like any rate limit.
+    ``daily_bars`` asks for at most ``window_days`` calendar days per request (below FMP's
+    5,000-row cap).
     """
 
     name = "fmp"
     key_param = "apikey"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://financialmodelingprep.com",
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        per_minute: float | None = 300.0,
-        max_attempts: int = 5,
-        max_wait_s: float = 60.0,
-        backoff_s: float = 1.0,
-        sleep: Sleep = time.sleep,
-        window_days: int = WINDOW_DAYS,
-    ) -> None:
-        if not 1 <= window_days < 5000:
-            raise ValueError(f"window_days must be in [1, 5000), got {window_days}")
-        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute)
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            limiter=limiter,
-            max_attempts=max_attempts,
-            max_wait_s=max_wait_s,
-            backoff_s=backoff_s,
-            sleep=sleep,
-        )
-        self.window_days = window_days
+    default_base_url = "https://financialmodelingprep.com"
+    default_per_minute = 300.0
+    window_days: int = WINDOW_DAYS
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Split-adjusted end-of-day bars of one symbol, ``start`` to ``end`` inclusive.

@@ -10,13 +10,10 @@ import datetime as dt
 import html
 import math
 import re
-import time
 from collections.abc import Mapping
 
-import httpx
-
 from sigmasight.providers.base import ProviderBadResponse, ProviderError, ProviderRateLimited
-from sigmasight.providers.http import Sleep, VendorHttp, vendor_limiter
+from sigmasight.providers.http import VendorHttp
 
 _XML_ERROR = re.compile(r"<error\b[^>]*\bmessage\s*=\s*\"([^\"]*)\"", re.IGNORECASE)
 _MAX_PAGES = 1000
@@ -25,59 +22,16 @@ _MAX_PAGES = 1000
 class FredClient(VendorHttp):
     """FRED API client for series observations.
 
-    Parameters
-    ----------
-    api_key : str
-        Sent as the ``api_key`` query parameter.
-    base_url : str, default="https://api.stlouisfed.org"
-        Scheme and host.
-    timeout : float, default=30.0
-        Seconds per connect/read.
-    transport : httpx.BaseTransport or None
-        Injected transport for tests.
-    per_minute : float or None, default=120.0
-        Per-key limit, shared by every client with this key in the process. None disables it.
-    per_second : float or None, default=2.0
-        Spacing against micro-bursts (no burst allowed). None disables it.
-    max_attempts : int, default=5
-        Attempts per request for 429/5xx/timeouts.
-    max_wait_s : float, default=60.0
-        Cap on one backoff wait.
-    backoff_s : float, default=1.0
-        First backoff step.
-    sleep : callable, default=time.sleep
-        Used for every wait; injectable for tests.
+    Constructed like :class:`~sigmasight.providers.http.VendorHttp`: ``api_key`` is sent as
+    the ``api_key`` query parameter; the base URL defaults to ``https://api.stlouisfed.org``
+    and the limit to FRED's 120 requests per minute and 2 per second (no burst).
     """
 
     name = "fred"
     key_param = "api_key"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.stlouisfed.org",
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        per_minute: float | None = 120.0,
-        per_second: float | None = 2.0,
-        max_attempts: int = 5,
-        max_wait_s: float = 60.0,
-        backoff_s: float = 1.0,
-        sleep: Sleep = time.sleep,
-    ) -> None:
-        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute, per_second=per_second)
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            limiter=limiter,
-            max_attempts=max_attempts,
-            max_wait_s=max_wait_s,
-            backoff_s=backoff_s,
-            sleep=sleep,
-        )
+    default_base_url = "https://api.stlouisfed.org"
+    default_per_minute = 120.0
+    default_per_second = 2.0
 
     def observations(
         self, series_id: str, start: dt.date, end: dt.date

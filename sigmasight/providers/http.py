@@ -16,6 +16,7 @@ bounded, so a daily quota fails the task instead of spinning.
 
 import datetime as dt
 import email.utils
+import enum
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 from urllib.parse import quote_plus
 
 import httpx
@@ -219,24 +220,37 @@ def bar_frame(columns: Mapping[str, Sequence[object]]) -> pd.DataFrame:
     return frame.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
 
 
+class _Unset(enum.Enum):
+    TOKEN = enum.auto()
+
+
+#: "Not given": the vendor's default applies (None means "no limit").
+UNSET: Final = _Unset.TOKEN
+
+
 class VendorHttp:
     """One vendor's HTTP session: key injection, rate limit, retries and error classes.
 
-    Subclasses set ``name`` and ``key_param`` and may refine :meth:`_body_error` (error
-    envelopes inside a 200) and :meth:`_classify` (vendor-specific messages).
+    Subclasses set ``name``, ``key_param``, ``default_base_url`` and their free tier's
+    ``default_per_minute`` (and ``default_per_second``), and may refine :meth:`_body_error`
+    (error envelopes inside a 200) and :meth:`_classify` (vendor-specific messages).
 
     Parameters
     ----------
     api_key : str
         The vendor key, sent as the ``key_param`` query parameter; never logged.
-    base_url : str
-        Scheme and host, e.g. ``https://api.polygon.io``.
-    timeout : float
+    base_url : str or None
+        Scheme and host, e.g. ``https://api.polygon.io``; None: ``default_base_url``.
+    timeout : float, default=30.0
         Seconds for each connect/read/write.
     transport : httpx.BaseTransport or None
         Injected transport (tests); None uses httpx's default.
+    per_minute, per_second : float or None
+        The client-side limit, shared by every client with this key in the process; unset:
+        the vendor's free tier (``default_per_minute``, ``default_per_second``); None: none.
     limiter : Limiter or None
-        Acquired before every request (including retries and next pages).
+        Acquired before every request (including retries and next pages); given, it replaces
+        the one ``per_minute`` and ``per_second`` would build.
     max_attempts : int, default=5
         Attempts per request, first one included.
     max_wait_s : float, default=60.0
@@ -252,14 +266,19 @@ class VendorHttp:
 
     name: str = "vendor"
     key_param: str = "apikey"
+    default_base_url: str = ""
+    default_per_minute: float | None = None
+    default_per_second: float | None = None
 
     def __init__(
         self,
         *,
         api_key: str,
-        base_url: str,
-        timeout: float,
+        base_url: str | None = None,
+        timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        per_minute: float | _Unset | None = UNSET,
+        per_second: float | _Unset | None = UNSET,
         limiter: Limiter | None = None,
         max_attempts: int = 5,
         max_wait_s: float = 60.0,
@@ -276,7 +295,16 @@ class VendorHttp:
         self._secrets = sorted(
             {s for s in (api_key, quote_plus(api_key)) if len(s) >= 4}, key=len, reverse=True
         )
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url or self.default_base_url, timeout=timeout, transport=transport
+        )
+        if limiter is None:
+            limiter = vendor_limiter(
+                self.name,
+                api_key,
+                per_minute=self.default_per_minute if per_minute is UNSET else per_minute,
+                per_second=self.default_per_second if per_second is UNSET else per_second,
+            )
         self._limiter = limiter
         self.max_attempts = max_attempts
         self.max_wait_s = max_wait_s

@@ -10,7 +10,6 @@ Dates: ``t`` is Unix milliseconds, at 00:00 America/New_York for per-ticker bars
 """
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -24,7 +23,7 @@ from sigmasight.providers.base import (
     ProviderRateLimited,
     empty_bars,
 )
-from sigmasight.providers.http import Sleep, VendorHttp, bar_frame, vendor_limiter
+from sigmasight.providers.http import VendorHttp, bar_frame
 
 NEW_YORK = "America/New_York"
 _GOOD_STATUSES = ("OK", "DELAYED")
@@ -36,58 +35,21 @@ _MAX_PAGES = 1000
 class PolygonClient(VendorHttp):
     """Polygon.io REST client for daily bars (stocks, options ``O:...``, indices ``I:...``).
 
-    Parameters
-    ----------
-    api_key : str
-        Sent as the ``apiKey`` query parameter (also re-added to every ``next_url``).
-    base_url : str, default="https://api.polygon.io"
-        ``https://api.massive.com`` is the new canonical host; both serve the same API.
-    timeout : float, default=30.0
-        Seconds per connect/read.
-    transport : httpx.BaseTransport or None
-        Injected transport for tests.
-    per_minute : float or None, default=5.0
-        Client-side limit shared by every client with this key in the process (free plan:
-        5/min). None disables it (paid plans).
-    max_attempts : int, default=5
-        Attempts per request for 429/5xx/timeouts.
-    max_wait_s : float, default=60.0
-        Cap on one backoff wait.
-    backoff_s : float, default=1.0
-        First backoff step.
-    sleep : callable, default=time.sleep
-        Used for every wait; injectable for tests.
+    Constructed like :class:`~sigmasight.providers.http.VendorHttp`: ``api_key`` is sent as
+    the ``apiKey`` query parameter (and re-added to every ``next_url``); the base URL
+    defaults to ``https://api.polygon.io`` (``https://api.massive.com`` is the new canonical
+    host, both serve the same API) and the limit to the free plan's 5 requests per minute.
     """
 
     name = "polygon"
     key_param = "apiKey"
+    default_base_url = "https://api.polygon.io"
+    default_per_minute = 5.0
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str = "https://api.polygon.io",
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        per_minute: float | None = 5.0,
-        max_attempts: int = 5,
-        max_wait_s: float = 60.0,
-        backoff_s: float = 1.0,
-        sleep: Sleep = time.sleep,
-    ) -> None:
-        limiter = vendor_limiter(self.name, api_key, per_minute=per_minute)
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            limiter=limiter,
-            max_attempts=max_attempts,
-            max_wait_s=max_wait_s,
-            backoff_s=backoff_s,
-            sleep=sleep,
-        )
-        self._hosts = _POLYGON_HOSTS | {httpx.URL(base_url).host}
+    @property
+    def _hosts(self) -> frozenset[str]:
+        """Hosts that may receive the key in a ``next_url``: Polygon's and the base URL's."""
+        return _POLYGON_HOSTS | {self._http.base_url.host}
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Split-adjusted daily bars of one ticker, ``start`` to ``end`` inclusive.
