@@ -54,7 +54,7 @@ from sigmasight.trading_calendar import last_sessions
 
 log = logging.getLogger(__name__)
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_CHAR = re.compile(r"[A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,16 @@ class ChunkOutcome:
 
 
 def safe_name(external_id: str) -> str:
-    """A portfolio id as a folder name (anything but letters, digits, ``._-`` becomes ``_``)."""
-    name = _UNSAFE.sub("_", external_id).strip(".") or "_"
-    return name
+    """A portfolio id as a folder name and key segment, one-to-one.
+
+    Letters, digits, ``_`` and ``-`` stay; every other character (``.`` included, so no name
+    is ``.``, ``..`` or hidden) becomes ``%XX`` per UTF-8 byte. ``%`` itself is encoded, so
+    two ids never share a folder or an S3 key (``X``, ``X.`` and ``.X`` are three tenants).
+    """
+    return "".join(
+        char if _SAFE_CHAR.fullmatch(char) else "".join(f"%{b:02X}" for b in char.encode())
+        for char in external_id
+    )
 
 
 def report_folder(root: Path, external_id: str, as_of: dt.date) -> Path:

@@ -24,10 +24,11 @@ AS_OF = dt.date(2026, 11, 25)
     ("external_id", "name"),
     [
         ("DEMO_HNW", "DEMO_HNW"),
-        ("a/b c", "a_b_c"),
-        ("../etc", "_etc"),
-        ("..", "_"),
-        ("x.y-z", "x.y-z"),
+        ("a/b c", "a%2Fb%20c"),
+        ("../etc", "%2E%2E%2Fetc"),
+        ("..", "%2E%2E"),
+        ("x.y-z", "x%2Ey-z"),
+        ("é", "%C3%A9"),
     ],
 )
 def test_portfolio_ids_become_safe_folder_names(external_id, name):
@@ -36,9 +37,20 @@ def test_portfolio_ids_become_safe_folder_names(external_id, name):
     assert folder.parent.parent == Path("/r") and folder.name == "2026-11-25"
 
 
+def test_report_folders_and_keys_are_one_to_one():
+    """Ids that used to share a folder (and an S3 key) across tenants stay apart."""
+    ids = ["X", "X.", ".X", "..", ".", "_", "%2E", "X%2E", "x", "X_", "X-", "._", "_."]
+    names = {safe_name(i) for i in ids}
+    assert len(names) == len(ids)
+    keys = {s3_key_for(i, AS_OF, "html") for i in ids}
+    assert len(keys) == len(ids)
+    for name in names:
+        assert name not in {".", ".."} and not name.startswith(".") and "/" not in name
+
+
 def test_s3_keys_live_under_reports():
     assert s3_key_for("DEMO_HNW", AS_OF, "html") == "reports/DEMO_HNW/2026-11-25/report.html"
-    assert s3_key_for("a/b", AS_OF, "csv") == "reports/a_b/2026-11-25/positions.csv"
+    assert s3_key_for("a/b", AS_OF, "csv") == "reports/a%2Fb/2026-11-25/positions.csv"
 
 
 def test_write_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
