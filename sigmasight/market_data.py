@@ -200,6 +200,8 @@ def validate_bars(bars: pd.DataFrame, *, today: dt.date) -> ValidationResult:
     def mark(mask: "np.ndarray[tuple[int], np.dtype[np.bool_]]", reason: str) -> None:
         reasons[mask & (reasons == "")] = reason
 
+    priced = [name for name in ("open", "high", "low", "close", "adj_close") if name in frame]
+    mark(np.isinf(frame[priced].to_numpy(dtype=np.float64)).any(axis=1), "a price is not finite")
     mark(~(c > 0), "close is missing or not positive")
     with np.errstate(invalid="ignore"):
         # fmin ignores a NaN open or low, so the other one is still checked.

@@ -141,6 +141,9 @@ def _numeric(frame: pd.DataFrame, columns: list[str], problems: _Problems) -> pd
         values = pd.to_numeric(raw.where(raw != "", None), errors="coerce")
         bad = values.isna().to_numpy() & (raw != "").to_numpy()
         problems.add_mask(bad, f"{name} {{{name}!r}} is not a number", frame)
+        problems.add_mask(
+            np.isinf(values.to_numpy(dtype=np.float64)), f"{name} {{{name}!r}} is not finite", frame
+        )
         out[name] = values
     return out
 
@@ -238,6 +241,8 @@ def _validate(frame: pd.DataFrame, problems: _Problems, *, today: dt.date) -> No
     for name in PRICE_COLUMNS:
         if name in frame:
             values = frame[name].to_numpy(dtype=np.float64)
+            # inf, Infinity and 1e400 (which overflows to inf) are not prices
+            problems.add_mask(np.isinf(values), f"{name} {{{name}}} is not finite", frame)
             problems.add_mask(
                 ~np.isnan(values) & ~(values > 0), f"{name} {{{name}}} is not positive", frame
             )
@@ -245,6 +250,7 @@ def _validate(frame: pd.DataFrame, problems: _Problems, *, today: dt.date) -> No
     low = frame["low"].to_numpy(dtype=np.float64)
     problems.add_mask(high < low, "high {high} < low {low}", frame)
     volume = frame["volume"].to_numpy(dtype=np.float64)
+    problems.add_mask(np.isinf(volume), "volume {volume} is not finite", frame)
     problems.add_mask(volume < 0, "volume {volume} is negative", frame)
     whole = np.isnan(volume) | (volume == np.floor(volume))
     problems.add_mask(~whole, "volume {volume} is not a whole number", frame)

@@ -121,6 +121,11 @@ BAD = [
     ("AAPL,2024-01-02,1,2,1,,10,1.5", "line 2: close is missing"),
     ("AAPL,2024-01-02,1,2,1,1.5,-10,1.5", "line 2: volume -10.0 is negative"),
     ("aa pl,2024-01-02,1,2,1,1.5,10,1.5", "line 2: symbol 'aa pl' is not a ticker"),
+    # one non-finite bar on a held symbol used to break `run risk` for every portfolio
+    ("AAPL,2024-01-02,1,2,1,inf,10,1.5", "line 2: close inf is not finite"),
+    ("AAPL,2024-01-02,1,Infinity,1,1.5,10,1.5", "line 2: high inf is not finite"),
+    ("AAPL,2024-01-02,1,2,1,1.5,10,1e400", "line 2: adj_close inf is not finite"),
+    ("AAPL,2024-01-02,1,2,1,1.5,inf,1.5", "line 2: volume inf is not finite"),
 ]
 
 
@@ -151,6 +156,8 @@ def test_bad_rows_are_rejected_and_nothing_is_written(engine, tmp_path, row, mes
         ("symbol,date,open,high,low,close,volume\n", "no data rows"),
         ("date,AAPL,AAPL\n2024-01-02,1,2\n", "no or duplicate symbol columns"),
         ("date,AAPL\n2024-01-02,0\n", "line 2: AAPL price 0 is not positive"),
+        ("date,AAPL\n2024-01-02,1e400\n", "line 2: AAPL '1e400' is not finite"),
+        ("date,AAPL\n2024-01-02,-Infinity\n", "line 2: AAPL '-Infinity' is not finite"),
         ("date,AAPL\n2024-01-02,1\n2024-01-02,2\n", "line 3: duplicate date 2024-01-02"),
         (
             "symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1,1,1\n",

@@ -718,3 +718,13 @@ def test_coverage_fraction(n_ok, n_bad, coverage):
     assert report.coverage == pytest.approx(coverage)
     assert report.required == n_ok + n_bad
     assert report.missing == tuple(sorted(f"BAD{i}" for i in range(n_bad)))
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close", "adj_close"])
+def test_a_vendor_bar_with_a_non_finite_price_is_rejected(column):
+    bad = bar("AAA", dt.date(2025, 11, 28), **{column: float("inf")})
+    if column == "close":
+        bad["adj_close"] = 101.0
+    result = validate_bars(frame(bad, bar("AAA", dt.date(2025, 12, 1))), today=TODAY)
+    assert list(result.good["date"]) == [dt.date(2025, 12, 1)]
+    assert result.rejected == {"AAA": ["2025-11-28: a price is not finite"]}
