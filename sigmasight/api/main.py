@@ -14,6 +14,7 @@ from sigmasight.api.errors import install_error_handlers
 from sigmasight.api.metrics import ApiMetrics
 from sigmasight.api.middleware import ApiMiddleware
 from sigmasight.api.routes import analyze, auth, bench, docs, health, portfolios, reports, runs, web
+from sigmasight.api.routes.health import ObjectCheck
 from sigmasight.db import get_engine, ping
 from sigmasight.settings import Settings, get_settings
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_limiter = RateLimiter(settings.login_rate_limit)
     app.state.analyze_limiter = RateLimiter(settings.analyze_rate_limit)
     app.state.active_users = ActiveUsers(settings.api_cache_ttl_s)
+    app.state.backup_objects = ObjectCheck()
     install_error_handlers(app)
     app.add_middleware(ApiMiddleware, metrics=metrics, max_body_bytes=settings.api_max_body_bytes)
     for module in (health, docs, auth, portfolios, reports, analyze, runs, web):

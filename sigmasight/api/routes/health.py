@@ -2,6 +2,9 @@
 
 import datetime as dt
 import logging
+import threading
+import time
+from dataclasses import replace
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
@@ -9,7 +12,9 @@ from sqlalchemy.orm import Session
 from sigmasight.api.deps import SettingsDep
 from sigmasight.api.metrics import CONTENT_TYPE, ApiMetrics
 from sigmasight.api.schemas import HealthCheck, HealthResponse
+from sigmasight.backup.s3stream import object_exists
 from sigmasight.db import get_sessionmaker
+from sigmasight.objectstore import object_store
 from sigmasight.repositories import api_reads
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_completed_session, sessions
@@ -19,6 +24,39 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 RISK_FLOW = "nightly-risk"
+#: Seconds a HEAD of the newest good backup's dump is trusted (load balancers poll often).
+OBJECT_CHECK_TTL_S = 60.0
+
+
+class ObjectCheck:
+    """Whether a backup's dump is still in its bucket, asked at most every ``ttl_s``.
+
+    A ledger row saying "verified" proves nothing once the object is gone (a bucket policy,
+    an operator, or the embedded S3 restarted empty), so ``/health`` looks.
+    """
+
+    def __init__(self, ttl_s: float = OBJECT_CHECK_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._seen: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def problem(self, settings: Settings, bucket: str, key: str) -> str | None:
+        """None when ``bucket/key`` exists, else what is wrong (cached for ``ttl_s``)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._seen.get((bucket, key))
+        if cached is not None and now - cached[0] < self.ttl_s:
+            return cached[1]
+        try:
+            store = object_store(settings)
+            found = object_exists(replace(store, bucket=bucket), key)
+            result = None if found else f"the dump {key} is missing from s3://{bucket}"
+        except Exception as exc:  # an unreachable store is a finding, not a crash
+            result = f"cannot check the dump {key} in s3://{bucket} ({type(exc).__name__})"
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.ttl_s}
+            self._seen[(bucket, key)] = (now, result)
+        return result
 
 
 def _age(finished: dt.datetime | None, now: dt.datetime) -> float | None:
@@ -54,7 +92,9 @@ def check_nightly_risk(session: Session, settings: Settings, now: dt.datetime) -
     )
 
 
-def check_backup(session: Session, settings: Settings, now: dt.datetime) -> HealthCheck:
+def check_backup(
+    session: Session, settings: Settings, now: dt.datetime, objects: ObjectCheck
+) -> HealthCheck:
     """A good (completed or verified) backup within the allowed age; the newest not failed."""
     found = api_reads.newest_backups(session)
     newest, good = found.any, found.good
@@ -79,6 +119,9 @@ def check_backup(session: Session, settings: Settings, now: dt.datetime) -> Heal
         )
     if newest is not None and newest.status == "failed":
         problems.append("the newest backup failed" + (f": {newest.error}" if newest.error else ""))
+    missing = objects.problem(settings, good.bucket, good.key)
+    if missing is not None:
+        problems.append(missing)
     return HealthCheck(
         status="failing" if problems else "ok",
         detail="; ".join(problems) or f"newest good backup {good.key} ({good.status})",
@@ -94,11 +137,12 @@ def check_backup(session: Session, settings: Settings, now: dt.datetime) -> Heal
     responses={503: {"model": HealthResponse, "description": "a check is failing"}},
     summary="Database, last nightly run and backups",
 )
-def health(response: Response, settings: SettingsDep) -> HealthResponse:
+def health(request: Request, response: Response, settings: SettingsDep) -> HealthResponse:
     """Whether the system is fine: 200 when it is, 503 naming the failing parts.
 
     Healthy means the database answers, a nightly-risk run succeeded for a recent session
-    and a good backup is recent enough.
+    and a good backup is recent enough and its dump is still in the bucket (a HEAD request,
+    trusted for a minute).
     """
     now = dt.datetime.now(dt.UTC)
     checks: dict[str, HealthCheck] = {}
@@ -107,7 +151,9 @@ def health(response: Response, settings: SettingsDep) -> HealthResponse:
             version = api_reads.server_version(session)
             checks["database"] = HealthCheck(status="ok", detail=f"PostgreSQL {version}")
             checks["nightly_risk"] = check_nightly_risk(session, settings, now)
-            checks["backup"] = check_backup(session, settings, now)
+            checks["backup"] = check_backup(
+                session, settings, now, request.app.state.backup_objects
+            )
     except Exception as exc:  # the health check reports a broken database, it never raises
         log.warning("health: database check failed: %s", exc)
         reason = f"{type(exc).__name__}; see the server log"

@@ -14,9 +14,11 @@ from sqlalchemy import URL
 
 from sigmasight import db as sdb
 from sigmasight.api.main import create_app
+from sigmasight.objectstore import embedded_client
 from sigmasight.settings import get_settings
 from tests.conftest import TestServer
-from tests.integration.api.world import World, populate
+from tests.integration.api.world import WORLD_BUCKET, WORLD_GOOD_BACKUP, World, populate
+from tests.s3 import moto_server
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -50,12 +52,23 @@ def world(api_world: tuple[World, str]) -> World:
     return api_world[0]
 
 
+@pytest.fixture(scope="session")
+def api_s3() -> Iterator[str]:
+    """A moto S3 over HTTP holding the dump of the world's good backup (``/health`` HEADs it)."""
+    with moto_server() as endpoint:
+        client = embedded_client(endpoint)
+        client.create_bucket(Bucket=WORLD_BUCKET)
+        client.put_object(Bucket=WORLD_BUCKET, Key=WORLD_GOOD_BACKUP, Body=b"dump")
+        yield endpoint
+
+
 @pytest.fixture
 def api_db(
     pg_server: TestServer,
     api_world: tuple[World, str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path,
+    api_s3: str,
 ) -> Iterator[URL]:
     """A private copy of the populated database; the environment points at it."""
     world, template = api_world
@@ -67,6 +80,16 @@ def api_db(
     monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(world.reports_dir))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    for variable, value in {
+        "AWS_S3_BUCKET": WORLD_BUCKET,
+        "AWS_ENDPOINT_URL_S3": api_s3,
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }.items():
+        monkeypatch.setenv(variable, value)
     _point_at(monkeypatch, url)
     yield url
     sdb.reset_engine()

@@ -70,6 +70,26 @@ def test_an_old_or_failed_backup_is_reported(client, world):
     assert "the newest backup failed: checksum mismatch" in failed["detail"]
 
 
+def test_a_good_backup_whose_dump_is_gone_is_503(make_client, world, api_s3):
+    from sigmasight.objectstore import embedded_client
+    from tests.integration.api.world import WORLD_BUCKET, WORLD_GOOD_BACKUP
+
+    s3 = embedded_client(api_s3)
+    assert make_client().get("/health").status_code == 200
+    body = s3.get_object(Bucket=WORLD_BUCKET, Key=WORLD_GOOD_BACKUP)["Body"].read()
+    s3.delete_object(Bucket=WORLD_BUCKET, Key=WORLD_GOOD_BACKUP)
+    try:
+        response = make_client().get("/health")  # a new app: nothing cached
+        assert response.status_code == 503
+        check = response.json()["checks"]["backup"]
+        assert check["status"] == "failing"
+        assert (
+            f"the dump {WORLD_GOOD_BACKUP} is missing from s3://{WORLD_BUCKET}" in check["detail"]
+        )
+    finally:
+        s3.put_object(Bucket=WORLD_BUCKET, Key=WORLD_GOOD_BACKUP, Body=body)
+
+
 def test_the_backup_check_can_be_disabled(make_client, monkeypatch):
     execute("DELETE FROM backup")
     monkeypatch.setenv("SIGMASIGHT_HEALTH_REQUIRE_BACKUP", "false")

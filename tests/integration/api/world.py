@@ -189,6 +189,11 @@ def write_reports(
                 )
 
 
+#: Where the world's backups are recorded; the API tests' S3 holds the good one's dump.
+WORLD_BUCKET = "sigmasight-test"
+WORLD_GOOD_BACKUP = "backups/ok.dump"
+
+
 def add_backup(run_id: uuid.UUID, *, status: str, age: dt.timedelta, key: str) -> None:
     """A backup row as the backup flow records it."""
     with session_scope() as session:
@@ -196,7 +201,7 @@ def add_backup(run_id: uuid.UUID, *, status: str, age: dt.timedelta, key: str) -
             Backup(
                 run_id=run_id,
                 as_of_date=dt.date.today(),
-                bucket="sigmasight-test",
+                bucket=WORLD_BUCKET,
                 key=key,
                 status=status,
                 database_name="sigmasight",
@@ -225,7 +230,7 @@ def populate(folder: Path) -> World:
     write_reports(reports_dir, dates[-2], ["DEMO_HNW"], run_ids[-2])
     backup_run = ledger.open_run("backup", as_of=as_of, inputs={})
     ledger.close_run(backup_run, "succeeded")
-    add_backup(backup_run, status="verified", age=dt.timedelta(hours=3), key="backups/ok.dump")
+    add_backup(backup_run, status="verified", age=dt.timedelta(hours=3), key=WORLD_GOOD_BACKUP)
     return World(
         as_of=as_of,
         dates=dates,
