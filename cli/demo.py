@@ -48,7 +48,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         from flows.backup import backup_database
         from flows.nightly import nightly
+        from sigmasight.objectstore import object_store
 
+        # Object storage first: the reports step copies its files to S3 only when a bucket is
+        # configured or the embedded S3 already runs, so the first demo's reports land too.
+        store = object_store(get_settings())
+        print(f"object storage: {store.describe()}")
         print(f"running the nightly pipeline for {args.as_of} (market data, risk, reports) ...")
         state = nightly(as_of=args.as_of, provider=args.provider, return_state=True)
         if not state.is_completed():

@@ -59,6 +59,12 @@ def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys, private_
             )
         ).scalar_one()
         owners = set(conn.execute(text("SELECT email FROM app_user")).scalars())
+        # the first demo's reports are copied to the embedded S3 too (it starts first)
+        copied = conn.execute(
+            text("SELECT count(*), count(s3_key) FROM report WHERE as_of_date = '2026-11-25'")
+        ).one()
+    assert copied[0] > 0 and copied[1] == copied[0], copied
+    assert "object storage: s3://" in out
     assert current == 3
     assert backups == ["completed"]
     assert {email for email, _ in DEMO_USERS} <= owners
