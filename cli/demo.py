@@ -65,9 +65,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if not backup.is_completed():
             return report_state(backup, "backup")
         done = backup.result()
-        print(
-            f"  {done.get('key')} ({done.get('size_bytes', 0) / 1e6:,.1f} MB, sha256 {str(done.get('sha256'))[:12]}...)"
-        )
+        if isinstance(done, dict):
+            print(
+                f"  {done.get('key')} ({done.get('size_bytes', 0) / 1e6:,.1f} MB, sha256 {str(done.get('sha256'))[:12]}...)"
+            )
+        else:  # another backup was running: this one skipped, and says why
+            print(f"  {backup.message}")
         cmd_summary(args)
         print(
             f"\nreports:   {get_settings().reports_dir}/<portfolio>/{args.as_of}/ "

@@ -8,7 +8,7 @@ from prefect.futures import as_completed
 
 from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, mark_run_failed, open_run
+from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 from tasks.market_data import (
     check_data_quality,
     fetch_prices,
@@ -35,47 +35,52 @@ def pull_market_data(
     as_of, closed = trading_session(as_of)
     if closed is not None:
         return closed
-    settings = get_settings()
-    years = backfill_years or settings.backfill_years
-    run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})
-    plan = plan_market_data(as_of, provider, years, backfill_years is not None)
-    chunks = plan.chunks(settings.fetch_chunk_size)
-    symbols_in = [len({s for job in chunk for s in job.symbols}) for chunk in chunks]
-    progress = Progress(
-        sum(symbols_in), f"prices for {as_of} from {plan.price_provider}", unit="symbols"
-    )
-    futures = [
-        fetch_prices.submit(chunk, plan.price_provider, run_id, sorted(plan.universe))
-        for chunk in chunks
-    ]
-    sizes = dict(zip(futures, symbols_in, strict=True))
-    issues: dict[str, list[str]] = {}
-    totals = {"requests": 0, "rows_fetched": 0, "rows_rejected": 0, "inserted": 0, "updated": 0}
-    for future in as_completed(futures):
-        outcome = future.result()
-        for key in totals:
-            totals[key] += getattr(outcome, key)
-        for symbol, notes in outcome.issues.items():
-            issues.setdefault(symbol, []).extend(notes)
-        progress.advance(sizes[future], f"{totals['requests']} requests")
-    rates = refresh_rates(as_of, plan.rate_provider, run_id, years)
-    profiles = refresh_profiles(
-        sorted(s for s, roles in plan.universe.items() if roles != ("option",)),
-        plan.profile_provider,
-    )
-    report = check_data_quality(as_of, run_id, plan.universe, issues, settings.coverage_threshold)
-    counts = {
-        **totals,
-        "symbols": len(plan.universe),
-        "jobs": len(plan.jobs),
-        "coverage": round(report.coverage, 4),
-        "rates_written": rates,
-        "profiles_refreshed": profiles,
-        "providers": {
-            "prices": plan.price_provider,
-            "profiles": plan.profile_provider,
-            "rates": plan.rate_provider,
-        },
-    }
-    close_run(run_id, "succeeded", counts, {})
-    return {"as_of": as_of.isoformat(), "run_id": str(run_id), **counts}
+    with guarded("market-data", as_of) as refused:
+        if refused is not None:
+            return refused
+        settings = get_settings()
+        years = backfill_years or settings.backfill_years
+        run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})
+        plan = plan_market_data(as_of, provider, years, backfill_years is not None)
+        chunks = plan.chunks(settings.fetch_chunk_size)
+        symbols_in = [len({s for job in chunk for s in job.symbols}) for chunk in chunks]
+        progress = Progress(
+            sum(symbols_in), f"prices for {as_of} from {plan.price_provider}", unit="symbols"
+        )
+        futures = [
+            fetch_prices.submit(chunk, plan.price_provider, run_id, sorted(plan.universe))
+            for chunk in chunks
+        ]
+        sizes = dict(zip(futures, symbols_in, strict=True))
+        issues: dict[str, list[str]] = {}
+        totals = {"requests": 0, "rows_fetched": 0, "rows_rejected": 0, "inserted": 0, "updated": 0}
+        for future in as_completed(futures):
+            outcome = future.result()
+            for key in totals:
+                totals[key] += getattr(outcome, key)
+            for symbol, notes in outcome.issues.items():
+                issues.setdefault(symbol, []).extend(notes)
+            progress.advance(sizes[future], f"{totals['requests']} requests")
+        rates = refresh_rates(as_of, plan.rate_provider, run_id, years)
+        profiles = refresh_profiles(
+            sorted(s for s, roles in plan.universe.items() if roles != ("option",)),
+            plan.profile_provider,
+        )
+        report = check_data_quality(
+            as_of, run_id, plan.universe, issues, settings.coverage_threshold
+        )
+        counts = {
+            **totals,
+            "symbols": len(plan.universe),
+            "jobs": len(plan.jobs),
+            "coverage": round(report.coverage, 4),
+            "rates_written": rates,
+            "profiles_refreshed": profiles,
+            "providers": {
+                "prices": plan.price_provider,
+                "profiles": plan.profile_provider,
+                "rates": plan.rate_provider,
+            },
+        }
+        close_run(run_id, "succeeded", counts, {})
+        return {"as_of": as_of.isoformat(), "run_id": str(run_id), **counts}

@@ -9,9 +9,10 @@ from flows.market_data import pull_market_data
 from flows.nightly_risk import nightly_risk
 from flows.reports import generate_reports
 from flows.sessions import trading_session
+from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 
 
-@flow(name="nightly")
+@flow(name="nightly", on_failure=[mark_run_failed], on_crashed=[mark_run_failed])
 def nightly(
     as_of: dt.date | None = None, provider: str | None = None
 ) -> dict[str, Any] | State[Any]:
@@ -19,7 +20,27 @@ def nightly(
     as_of, closed = trading_session(as_of)
     if closed is not None:
         return closed
-    market = pull_market_data(as_of=as_of, provider=provider)
-    risk = nightly_risk(as_of=as_of)
-    reports = generate_reports(as_of=as_of)
-    return {"as_of": as_of.isoformat(), "market_data": market, "risk": risk, "reports": reports}
+    with guarded("nightly", as_of) as refused:
+        if refused is not None:
+            return refused
+        run_id = open_run("nightly", as_of, {"provider": provider})
+        market = pull_market_data(as_of=as_of, provider=provider)
+        risk = nightly_risk(as_of=as_of)
+        reports = generate_reports(as_of=as_of)
+        close_run(run_id, "succeeded", _children(market, risk, reports), {})
+        return {
+            "as_of": as_of.isoformat(),
+            "run_id": str(run_id),
+            "market_data": market,
+            "risk": risk,
+            "reports": reports,
+        }
+
+
+def _children(*results: object) -> dict[str, Any]:
+    """The child runs' ids by flow, for the parent's ledger row."""
+    names = ("market_data", "risk", "reports")
+    return {
+        name: result.get("run_id") if isinstance(result, dict) else "skipped"
+        for name, result in zip(names, results, strict=True)
+    }

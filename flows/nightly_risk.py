@@ -7,7 +7,7 @@ from prefect import State, flow
 
 from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, mark_run_failed, open_run
+from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 from tasks.risk import compute_chunk, flip_current, prepare_risk, publish_summary
 from tasks.runners import risk_runner
 
@@ -23,22 +23,25 @@ def nightly_risk(as_of: dt.date | None = None) -> dict[str, Any] | State[Any]:
     as_of, closed = trading_session(as_of)
     if closed is not None:
         return closed
-    run_id = open_run("nightly-risk", as_of, {"chunk_size": get_settings().risk_chunk_size})
-    plan = prepare_risk(as_of, run_id)
-    futures = [compute_chunk.submit(as_of, list(chunk), run_id) for chunk in plan.chunks]
-    reports = [future.result() for future in futures]
-    flipped = flip_current(as_of, plan.portfolio_ids, run_id)
-    summary = publish_summary(as_of, plan, reports)
-    counts = {
-        "portfolios": plan.n_portfolios,
-        "chunks": len(plan.chunks),
-        "current": flipped,
-        **summary["statuses"],
-    }
-    close_run(run_id, "succeeded", counts, summary["timings"])
-    return {
-        "as_of": as_of.isoformat(),
-        "run_id": str(run_id),
-        **counts,
-        "timings": summary["timings"],
-    }
+    with guarded("nightly-risk", as_of) as refused:
+        if refused is not None:
+            return refused
+        run_id = open_run("nightly-risk", as_of, {"chunk_size": get_settings().risk_chunk_size})
+        plan = prepare_risk(as_of, run_id)
+        futures = [compute_chunk.submit(as_of, list(chunk), run_id) for chunk in plan.chunks]
+        reports = [future.result() for future in futures]
+        flipped = flip_current(as_of, plan.portfolio_ids, run_id)
+        summary = publish_summary(as_of, plan, reports)
+        counts = {
+            "portfolios": plan.n_portfolios,
+            "chunks": len(plan.chunks),
+            "current": flipped,
+            **summary["statuses"],
+        }
+        close_run(run_id, "succeeded", counts, summary["timings"])
+        return {
+            "as_of": as_of.isoformat(),
+            "run_id": str(run_id),
+            **counts,
+            "timings": summary["timings"],
+        }

@@ -7,7 +7,7 @@ from prefect import State, flow
 
 from flows.sessions import trading_session
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, mark_run_failed, open_run
+from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 from tasks.reports import check_reports, plan_reports, publish_report_artifacts, write_reports
 from tasks.runners import thread_pool
 
@@ -25,18 +25,21 @@ def generate_reports(
     as_of, closed = trading_session(as_of)
     if closed is not None:
         return closed
-    chunk_size = get_settings().reports_chunk_size
-    run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
-    chunks = plan_reports(as_of, portfolio, chunk_size)
-    futures = [write_reports.submit(as_of, chunk, run_id) for chunk in chunks]
-    outcomes = [future.result() for future in futures]
-    summary = publish_report_artifacts(as_of, outcomes)
-    check_reports(outcomes)
-    close_run(run_id, "succeeded", summary["counts"], summary["timings"])
-    return {
-        "as_of": as_of.isoformat(),
-        "run_id": str(run_id),
-        **summary["counts"],
-        "reports_dir": summary["reports_dir"],
-        "timings": summary["timings"],
-    }
+    with guarded("reports", as_of) as refused:
+        if refused is not None:
+            return refused
+        chunk_size = get_settings().reports_chunk_size
+        run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
+        chunks = plan_reports(as_of, portfolio, chunk_size)
+        futures = [write_reports.submit(as_of, chunk, run_id) for chunk in chunks]
+        outcomes = [future.result() for future in futures]
+        summary = publish_report_artifacts(as_of, outcomes)
+        check_reports(outcomes)
+        close_run(run_id, "succeeded", summary["counts"], summary["timings"])
+        return {
+            "as_of": as_of.isoformat(),
+            "run_id": str(run_id),
+            **summary["counts"],
+            "reports_dir": summary["reports_dir"],
+            "timings": summary["timings"],
+        }

@@ -26,7 +26,9 @@ class FlowRun(Base):
 
     __tablename__ = "flow_run"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'skipped')", name="status"),
+        CheckConstraint(
+            "status IN ('running', 'succeeded', 'failed', 'skipped', 'crashed')", name="status"
+        ),
         Index(None, "flow", "as_of_date"),
         Index(None, "started_at"),
     )

@@ -174,6 +174,30 @@ def autocommit_connection() -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def advisory_lock(name: str) -> Iterator[bool]:
+    """Try to take the session-level advisory lock ``name``; yields whether it was taken.
+
+    The lock lives on a connection of its own for the whole ``with`` block, so it is held
+    exactly as long as the holder runs: when the process dies, PostgreSQL drops the
+    connection and the lock with it. Never waits.
+    """
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        key = conn.execute(text("SELECT hashtextextended(:n, 0)"), {"n": name}).scalar_one()
+        taken = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        try:
+            yield taken
+        finally:
+            if taken:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def lock_is_held(name: str) -> bool:
+    """Whether some live session holds the advisory lock ``name`` (this one excluded)."""
+    with advisory_lock(name) as taken:
+        return not taken
+
+
 def raw_connection(session: Session) -> "psycopg.Connection[Any]":
     """The psycopg connection under ``session`` (for COPY), inside the session's transaction.
 

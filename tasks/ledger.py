@@ -2,10 +2,13 @@
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from prefect import Flow, State, get_run_logger, runtime, task
 from prefect.client.schemas.objects import FlowRun
+from prefect.states import Completed
 
 from sigmasight.notify import notify_failure
 from sigmasight.runs import ledger
@@ -16,6 +19,24 @@ def current_flow_run_id() -> uuid.UUID | None:
     """The Prefect flow-run id of the calling flow or task, if any."""
     value = runtime.flow_run.id
     return uuid.UUID(str(value)) if value else None
+
+
+@contextmanager
+def guarded(flow: str, as_of: dt.date | None) -> Iterator[State[Any] | None]:
+    """Hold the (flow, date) guard for the block; yields a Skipped state when it is taken.
+
+    Used by every flow around its body (``sigmasight.runs.ledger.run_guard``): a second run
+    of the same flow and date does nothing and says why, and stale ``running`` rows left by
+    dead processes are marked crashed first.
+    """
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(ledger.run_guard(flow, as_of))
+        except ledger.RunAlreadyActive as exc:
+            get_run_logger().warning("%s", exc)
+            yield Completed(name="Skipped", message=str(exc))
+            return
+        yield None
 
 
 @task

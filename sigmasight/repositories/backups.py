@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, table, text, update
+from sqlalchemy import exists, func, select, table, text, update
 from sqlalchemy.orm import Session
 
-from models import Backup
+from models import Backup, FlowRun
 from sigmasight.backup.keys import GOOD_STATUSES as GOOD_STATUSES  # re-export
 
 
@@ -234,3 +234,16 @@ def user_relation_count(session: Session) -> int:
             )
         ).scalar_one()
     )
+
+
+def fail_orphaned_uploads(session: Session, reason: str) -> int:
+    """Backups left ``uploading`` by a run that is no longer running become ``failed``."""
+    result = session.execute(
+        update(Backup)
+        .where(
+            Backup.status == "uploading",
+            ~exists().where(FlowRun.id == Backup.run_id, FlowRun.status == "running"),
+        )
+        .values(status="failed", error=reason)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -90,3 +90,24 @@ def record_finished_run(
 def list_runs(session: Session, *, limit: int = 20) -> list[FlowRun]:
     """Most recent runs first."""
     return list(session.scalars(select(FlowRun).order_by(FlowRun.started_at.desc()).limit(limit)))
+
+
+def running_runs(session: Session) -> list[FlowRun]:
+    """Ledger rows still marked ``running``, oldest first."""
+    return list(
+        session.scalars(
+            select(FlowRun).where(FlowRun.status == "running").order_by(FlowRun.started_at)
+        )
+    )
+
+
+def mark_crashed(session: Session, run_ids: Sequence[uuid.UUID], reason: str) -> int:
+    """Mark ``running`` rows crashed (their process is gone); returns how many."""
+    if not run_ids:
+        return 0
+    result = session.execute(
+        update(FlowRun)
+        .where(FlowRun.id.in_(list(run_ids)), FlowRun.status == "running")
+        .values(status="crashed", finished_at=func.now(), error=reason)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

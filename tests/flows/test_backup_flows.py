@@ -54,6 +54,7 @@ def test_backup_then_verify_then_corruption_fails_the_verify_run(engine, s3):
     state = backup_database(return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
+    assert isinstance(result, dict)
     key = result["key"]
     assert result["tables"] >= 15
     assert result["retention_deleted"] == []
@@ -64,7 +65,8 @@ def test_backup_then_verify_then_corruption_fails_the_verify_run(engine, s3):
 
     verified = verify_backup(return_state=True)
     assert verified.is_completed(), verified.message
-    assert verified.result()["key"] == key
+    checked = verified.result()
+    assert isinstance(checked, dict) and checked["key"] == key
     assert backup_status(key)[0] == "verified"
     assert [row.status for row in ledger(engine, "backup-verify")] == ["succeeded"]
 

@@ -64,7 +64,10 @@ def list_runs(
     ] = None,
     status: Annotated[
         str | None,
-        Query(pattern="^(running|succeeded|failed|skipped)$", description="final or current state"),
+        Query(
+            pattern="^(running|succeeded|failed|skipped|crashed)$",
+            description="final or current state (crashed: its process died)",
+        ),
     ] = None,
 ) -> Page[FlowRunOut]:
     """Flow runs and imports, newest first."""
