@@ -6,9 +6,9 @@ from typing import Any
 from prefect import State, flow
 from prefect.futures import as_completed
 
-from flows.sessions import trading_session
+from flows.sessions import dated_run
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, guarded, mark_run_failed, open_run
+from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.market_data import (
     check_data_quality,
     fetch_prices,
@@ -32,12 +32,9 @@ def pull_market_data(
     backfill_years: int | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Fetch missing prices (each symbol at most once), DGS10 and profiles; check coverage."""
-    as_of, closed = trading_session(as_of)
-    if closed is not None:
-        return closed
-    with guarded("market-data", as_of) as refused:
-        if refused is not None:
-            return refused
+    with dated_run("market-data", as_of) as (as_of, stop):
+        if stop is not None:
+            return stop
         settings = get_settings()
         years = backfill_years or settings.backfill_years
         run_id = open_run("market-data", as_of, {"provider": provider, "backfill_years": years})

@@ -8,8 +8,8 @@ from prefect import State, flow
 from flows.market_data import pull_market_data
 from flows.nightly_risk import nightly_risk
 from flows.reports import generate_reports
-from flows.sessions import trading_session
-from tasks.ledger import close_run, guarded, mark_run_failed, open_run
+from flows.sessions import dated_run
+from tasks.ledger import close_run, mark_run_failed, open_run
 
 
 @flow(name="nightly", on_failure=[mark_run_failed], on_crashed=[mark_run_failed])
@@ -17,12 +17,9 @@ def nightly(
     as_of: dt.date | None = None, provider: str | None = None
 ) -> dict[str, Any] | State[Any]:
     """Pull market data, compute risk, then write reports for ``as_of``; each child is its own flow run."""
-    as_of, closed = trading_session(as_of)
-    if closed is not None:
-        return closed
-    with guarded("nightly", as_of) as refused:
-        if refused is not None:
-            return refused
+    with dated_run("nightly", as_of) as (as_of, stop):
+        if stop is not None:
+            return stop
         run_id = open_run("nightly", as_of, {"provider": provider})
         market = pull_market_data(as_of=as_of, provider=provider)
         risk = nightly_risk(as_of=as_of)

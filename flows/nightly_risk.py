@@ -5,9 +5,9 @@ from typing import Any
 
 from prefect import State, flow
 
-from flows.sessions import trading_session
+from flows.sessions import dated_run
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, guarded, mark_run_failed, open_run
+from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.risk import compute_chunk, flip_current, prepare_risk, publish_summary
 from tasks.runners import risk_runner
 
@@ -20,12 +20,9 @@ from tasks.runners import risk_runner
 )
 def nightly_risk(as_of: dt.date | None = None) -> dict[str, Any] | State[Any]:
     """Compute and store every portfolio's risk on ``as_of``; the snapshot flips only on success."""
-    as_of, closed = trading_session(as_of)
-    if closed is not None:
-        return closed
-    with guarded("nightly-risk", as_of) as refused:
-        if refused is not None:
-            return refused
+    with dated_run("nightly-risk", as_of) as (as_of, stop):
+        if stop is not None:
+            return stop
         run_id = open_run("nightly-risk", as_of, {"chunk_size": get_settings().risk_chunk_size})
         plan = prepare_risk(as_of, run_id)
         futures = [compute_chunk.submit(as_of, list(chunk), run_id) for chunk in plan.chunks]

@@ -5,9 +5,9 @@ from typing import Any
 
 from prefect import State, flow
 
-from flows.sessions import trading_session
+from flows.sessions import dated_run
 from sigmasight.settings import get_settings
-from tasks.ledger import close_run, guarded, mark_run_failed, open_run
+from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.reports import check_reports, plan_reports, publish_report_artifacts, write_reports
 from tasks.runners import thread_pool
 
@@ -22,12 +22,9 @@ def generate_reports(
     as_of: dt.date | None = None, portfolio: str | None = None
 ) -> dict[str, Any] | State[Any]:
     """Write JSON, Markdown, CSV and HTML reports for ``as_of`` (one portfolio or all)."""
-    as_of, closed = trading_session(as_of)
-    if closed is not None:
-        return closed
-    with guarded("reports", as_of) as refused:
-        if refused is not None:
-            return refused
+    with dated_run("reports", as_of) as (as_of, stop):
+        if stop is not None:
+            return stop
         chunk_size = get_settings().reports_chunk_size
         run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
         chunks = plan_reports(as_of, portfolio, chunk_size)

@@ -1,6 +1,8 @@
-"""The as-of session of a flow run: one helper, one NYSE check per run tree."""
+"""The as-of session of a flow run: one helper, one NYSE check per run tree, and the guard."""
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import State
@@ -8,6 +10,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed
 
 from sigmasight.trading_calendar import is_trading_day, last_completed_session
+from tasks.ledger import guarded
 
 
 def skipped(as_of: dt.date) -> State[Any]:
@@ -26,3 +29,18 @@ def trading_session(as_of: dt.date | None) -> tuple[dt.date, State[Any] | None]:
     if context is not None and context.flow_run is not None and context.flow_run.parent_task_run_id:
         return day, None
     return day, (None if is_trading_day(day) else skipped(day))
+
+
+@contextmanager
+def dated_run(flow: str, as_of: dt.date | None) -> Iterator[tuple[dt.date, State[Any] | None]]:
+    """The session of a dated flow and, for its duration, the (flow, date) guard.
+
+    Yields ``(as_of, stop)``: ``stop`` is a Skipped state when the NYSE is closed that day or
+    another run of the same flow and date is running; the flow returns it and does nothing.
+    """
+    day, closed = trading_session(as_of)
+    if closed is not None:
+        yield day, closed
+        return
+    with guarded(flow, day) as refused:
+        yield day, refused

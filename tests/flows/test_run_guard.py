@@ -33,9 +33,10 @@ def _insert_run(engine, flow: str, day: dt.date) -> uuid.UUID:
 
 def test_a_second_run_of_the_same_flow_and_date_is_refused(engine):
     with run_guard("nightly-risk", AS_OF):
-        with pytest.raises(
-            RunAlreadyActive, match="nightly-risk for 2026-11-25 is already running"
-        ), run_guard("nightly-risk", AS_OF):
+        with (
+            pytest.raises(RunAlreadyActive, match="nightly-risk for 2026-11-25 is already running"),
+            run_guard("nightly-risk", AS_OF),
+        ):
             pass
         with run_guard("nightly-risk", AS_OF - dt.timedelta(days=1)):  # another date is free
             pass
