@@ -28,6 +28,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
         require_current_schema()
         if args.action == "verify":
             from flows.backup_verify import verify_backup
+            from sigmasight.runs.backup import recorded_backup
+
+            if args.key:
+                recorded_backup(args.key)  # a wrong key is refused before Prefect starts
 
             return report_state(verify_backup(key=args.key, return_state=True), "backup-verify")
         if args.key:

@@ -61,10 +61,16 @@ def add_ports(parser: argparse.ArgumentParser) -> None:
 
 
 def _as_of(value: str) -> dt.date:
+    from sigmasight.trading_calendar import as_of_problem
+
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    problem = as_of_problem(day)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return day
 
 
 def _port(value: str) -> int:

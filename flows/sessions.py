@@ -9,7 +9,7 @@ from prefect import State
 from prefect.context import FlowRunContext
 from prefect.states import Completed
 
-from sigmasight.trading_calendar import is_trading_day, last_completed_session
+from sigmasight.trading_calendar import as_of_problem, is_trading_day, last_completed_session
 from tasks.ledger import guarded
 
 
@@ -25,6 +25,9 @@ def trading_session(as_of: dt.date | None) -> tuple[dt.date, State[Any] | None]:
     parent already checked, so a nightly run checks the calendar once.
     """
     day = as_of or last_completed_session()
+    problem = as_of_problem(day)
+    if problem is not None:  # a deployment run with a bad parameter fails, saying why
+        raise ValueError(f"as_of: {problem}")
     context = FlowRunContext.get()
     if context is not None and context.flow_run is not None and context.flow_run.parent_task_run_id:
         return day, None

@@ -41,6 +41,22 @@ def last_completed_session(now: dt.datetime | None = None) -> dt.date:
     return previous_trading_day(today)
 
 
+def as_of_problem(day: dt.date, now: dt.datetime | None = None) -> str | None:
+    """Why ``day`` cannot be an as-of date, or None.
+
+    Before the calendar starts there are no sessions; after the last completed session the
+    day has not closed, and a run would store bars of an open session or a rate dated in the
+    future.
+    """
+    first = dt.date.fromisoformat(_CALENDAR_START)
+    if day < first:
+        return f"{day} is before the trading calendar starts ({first})"
+    last = last_completed_session(now)
+    if day > last:
+        return f"{day} has not closed yet (the last completed NYSE session is {last})"
+    return None
+
+
 def sessions(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every session from ``start`` to ``end`` inclusive."""
     index = _xnys().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))

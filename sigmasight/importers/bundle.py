@@ -34,6 +34,10 @@ ASSET_TYPES: Final = ("stock", "etf", "mutual_fund", "option", "index", "other")
 RISK_FREE_RANGE: Final = (-0.05, 0.5)
 #: Numeric(20, 8) columns hold magnitudes below 10**12.
 MAX_MAGNITUDE: Final = Decimal(10) ** 12
+#: Quantities and cash are stored as numeric(20, 8).
+STORED_STEP: Final = Decimal("1e-8")
+#: The largest contract multiplier accepted (stored as a 32-bit integer; real ones are 1-1000).
+MAX_MULTIPLIER: Final = 1_000_000
 
 TOP_KEYS: Final = frozenset(
     {
@@ -166,6 +170,10 @@ class _Validator:
             return None
         if stored and abs(number) >= MAX_MAGNITUDE:
             self.add(path, f"{_show(value)} is too large (magnitude must be below 1e12)")
+            return None
+        if stored and number != number.quantize(STORED_STEP):
+            # Stored with 8 decimals: anything finer would be rounded (1e-9 to zero).
+            self.add(path, f"{_show(value)} has more than 8 decimal places")
             return None
         return number
 
@@ -543,11 +551,12 @@ class _Validator:
             if (
                 isinstance(raw_multiplier, bool)
                 or not isinstance(raw_multiplier, int)
-                or raw_multiplier <= 0
+                or not 0 < raw_multiplier <= MAX_MULTIPLIER
             ):
                 self.add(
                     _child(path, "multiplier"),
-                    f"must be a positive integer, got {_show(raw_multiplier)}",
+                    f"must be a positive integer up to {MAX_MULTIPLIER:,}, "
+                    f"got {_show(raw_multiplier)}",
                 )
             else:
                 multiplier = raw_multiplier
@@ -621,7 +630,12 @@ class _Validator:
             for factor, shock in raw.items():
                 shock_path = _child(path, str(factor))
                 if factor == RATE_SERIES:
-                    pp = self.number(shock, shock_path, "a finite change in percentage points")
+                    pp = self.number(
+                        shock,
+                        shock_path,
+                        "a change in percentage points within ±100",
+                        lambda d: abs(d) <= 100,
+                    )
                     if pp is None:
                         ok = False
                     else:
@@ -636,7 +650,10 @@ class _Validator:
                     ok = False
                     continue
                 number = self.number(
-                    shock, shock_path, "a finite simple return > -1", lambda d: d > -1
+                    shock,
+                    shock_path,
+                    "a simple return in (-1, 10]",
+                    lambda d: -1 < d <= 10,
                 )
                 if number is None:
                     ok = False
@@ -670,8 +687,41 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _unstorable_text(data: object) -> list[str]:
+    """Paths of strings (keys included) PostgreSQL text cannot hold: NUL, lone surrogates."""
+
+    def bad(text: str) -> str | None:
+        if "\x00" in text:
+            return "contains a NUL character"
+        if any("\ud800" <= char <= "\udfff" for char in text):
+            return "contains a lone surrogate (not valid Unicode)"
+        return None
+
+    found: list[str] = []
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack and len(found) < 20:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            reason = bad(value)
+            if reason:
+                found.append(f"{path or '(top level)'}: {reason}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                reason = bad(str(key))
+                if reason:
+                    found.append(f"{path or '(top level)'}: a key {reason}")
+                    continue
+                stack.append((_child(path, str(key)), item))
+        elif isinstance(value, list):
+            stack.extend((_child(path, i), item) for i, item in enumerate(value))
+    return sorted(found)
+
+
 def parse_bundle(data: object, *, source: str, today: dt.date) -> Bundle:
     """Validate a decoded portfolio bundle completely; raise one InputError listing the problems."""
+    unstorable = _unstorable_text(data)
+    if unstorable:
+        raise InputError("\n".join(f"{source} {problem}" for problem in unstorable))
     validator = _Validator(source, today)
     bundle = validator.bundle(data)
     validator.raise_if_any()

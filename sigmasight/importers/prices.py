@@ -73,16 +73,51 @@ def parse_prices_csv(data: bytes, *, source: str, today: dt.date) -> PricePayloa
     InputError
         Naming the file, the line and the reason for each bad row (up to 20).
     """
-    if not data.strip():
-        raise _fail(source, "the file is empty")
-    data = data.replace(b"\r\n", b"\n")
-    if not data.endswith(b"\n"):
-        data += b"\n"
-    header_line = data[: data.index(b"\n")].decode("utf-8", errors="replace")
+    data = _normalised(data.removeprefix(b"\xef\xbb\xbf"), source)
+    header_line = data[: data.index(b"\n")].decode()
     header = [name.strip().lower() for name in header_line.split(",")]
     if header and header[0] == "date" and "symbol" not in header:
         return _parse_wide(data, header_line, source=source, today=today)
+    # Long column names are matched without case or padding; COPY is given them explicitly.
+    data = ",".join(header).encode() + data[data.index(b"\n") :]
     return _parse_long(data, header, source=source, today=today)
+
+
+def _normalised(data: bytes, source: str) -> bytes:
+    """UTF-8 text with LF line ends and no trailing blank lines; problems by line number.
+
+    A blank line inside the data, a byte that is not UTF-8 (never echoed back) and a row with
+    more fields than the header are named with their line before pandas or COPY sees them.
+    """
+    if not data.strip():
+        raise _fail(source, "the file is empty")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _fail(source, f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    problems = [
+        f"{source} line {number}: blank line"
+        for number, line in enumerate(lines, start=1)
+        if not line.strip()
+    ]
+    width = lines[0].count(b",")
+    problems += [
+        f"{source} line {number}: {line.count(b',') + 1} fields, the header has {width + 1}"
+        for number, line in enumerate(lines[1:], start=2)
+        if line.count(b",") > width and b'"' not in line
+    ]
+    if problems:
+        more = len(problems) - MAX_REPORTED
+        raise InputError(
+            "\n".join(
+                problems[:MAX_REPORTED] + ([f"... and {more} more problems"] if more > 0 else [])
+            )
+        )
+    return b"\n".join(lines) + b"\n"
 
 
 def _check_header_long(header: list[str], source: str) -> None:

@@ -396,6 +396,15 @@ class VerifyOutcome:
     seconds: float
 
 
+def recorded_backup(key: str) -> backups.BackupRecord:
+    """The ledger row of backup ``key``; :class:`InputError` naming it when there is none."""
+    with session_scope() as session:
+        record = backups.get_backup(session, key)
+    if record is None:
+        raise InputError(f"--key {key[:200]}: no backup of that key is recorded in the database")
+    return record
+
+
 def verify_backup(
     settings: Settings,
     key: str,
@@ -410,10 +419,7 @@ def verify_backup(
     """
     store = store or object_store(settings)
     started = time.perf_counter()
-    with session_scope() as session:
-        record = backups.get_backup(session, key)
-    if record is None:
-        raise InputError(f"no backup {key} is recorded in the database")
+    record = recorded_backup(key)
     try:
         outcome = _verify(key, record.sha256, store, settings, started, progress)
     except VerificationError as exc:

@@ -6,6 +6,7 @@ ledger (``flow_run``) whose id is stamped on the price rows it wrote.
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ class ImportResult:
     def unchanged(self) -> bool:
         """True when the database already held exactly this data."""
         return self.run_id is None
+
+
+#: A rate series id as stored (``rate_observation.series_id`` is 32 characters).
+SERIES_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
 def _read(path: Path) -> bytes:
@@ -88,8 +93,11 @@ def import_prices_file(path: Path, *, today: dt.date | None = None) -> ImportRes
 def import_rates_file(path: Path, *, series: str, today: dt.date | None = None) -> ImportResult:
     """Validate and upsert a FRED-style rates CSV for ``series``; all-or-nothing."""
     started = _now()
-    if not series or not series.replace("_", "").isalnum():
-        raise InputError(f"--series {series!r}: must be a series id such as DGS10")
+    if not SERIES_RE.fullmatch(series):
+        raise InputError(
+            f"--series {series[:40]!r}: must be a series id such as DGS10 "
+            "(1 to 32 letters, digits or _)"
+        )
     text = _read(path).decode("utf-8", errors="replace")
     observations = parse_rates_csv(text, source=path.name, today=today or dt.date.today())
     run_id = uuid.uuid4()
@@ -126,6 +134,10 @@ def import_bundle_file(path: Path, *, today: dt.date | None = None) -> ImportRes
         raise InputError(f"{path.name} line {exc.lineno}: not valid JSON ({exc.msg})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path.name}: not UTF-8 text") from None
+    except RecursionError:
+        raise InputError(f"{path.name}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InputError(f"{path.name}: not a usable JSON number ({str(exc)[:80]})") from None
     bundle = parse_bundle(data, source=path.name, today=today or dt.date.today())
     run_id = uuid.uuid4()
     with session_scope() as session:

@@ -1,5 +1,5 @@
-"""`sigmasight export risk`: the date defaults like every other command; bad output paths
-are refused before anything is read or written."""
+"""The CLI refuses what it cannot do before anything runs: `export risk` defaults and bad
+output paths, `backup verify` of an unknown key."""
 
 from pathlib import Path
 
@@ -20,3 +20,10 @@ def test_export_risk_into_a_missing_folder_is_a_clear_error(db_url, tmp_path: Pa
     assert "no-such-folder" in said and "does not exist" in said
     assert "Traceback" not in said
     assert not target.parent.exists()
+
+
+def test_backup_verify_of_a_key_never_recorded_is_refused_before_prefect(db_url, capsys):
+    assert main(["backup", "verify", "--key", "backups/2026/01/01/nope.dump"]) == 2
+    err = capsys.readouterr().err
+    assert "--key backups/2026/01/01/nope.dump: no backup of that key is recorded" in err
+    assert "Traceback" not in err and "prefect" not in err.lower()

@@ -296,3 +296,57 @@ def test_empty_book_removes_every_position(engine, tmp_path):
     assert result.rows == 0 and result.updated == 2
     assert row_counts(engine)["position"] == 0
     assert row_counts(engine)["portfolio"] == 1
+
+
+def _variant(change) -> str:
+    data = example()
+    change(data)
+    return json.dumps(data)
+
+
+HOSTILE = [
+    (
+        lambda: _variant(lambda d: d["portfolios"][0].update(name="a\u0000b")),
+        "portfolios[0].name: contains a NUL character",
+    ),
+    (
+        lambda: EXAMPLE.replace('"Core long-only"', '"\\ud800"'),
+        "portfolios[0].name: contains a lone surrogate",
+    ),
+    (lambda: "[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+    (
+        lambda: EXAMPLE.replace('"cash": 42000.0', '"cash": ' + "9" * 5001),
+        "not a usable JSON number",
+    ),
+    (
+        lambda: _variant(
+            lambda d: d["portfolios"][0]["positions"][1]["option"].update(multiplier=3_000_000_001)
+        ),
+        "multiplier: must be a positive integer up to 1,000,000",
+    ),
+    (
+        lambda: _variant(lambda d: d["portfolios"][0]["positions"][0].update(quantity=1e-9)),
+        "portfolios[0].positions[0].quantity: 1e-09 has more than 8 decimal places",
+    ),
+    (
+        lambda: _variant(lambda d: d["stress_scenarios"]["equity_crash"].update(SPY=1e300)),
+        "stress_scenarios.equity_crash.SPY: must be a simple return in (-1, 10]",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    HOSTILE,
+    ids=["NUL", "surrogate", "deep", "5001 digits", "multiplier", "1e-9", "shock 1e300"],
+)
+def test_hostile_bundles_are_one_line_errors_and_write_nothing(
+    engine, tmp_path, make, message, capsys
+):
+    path = write(tmp_path, "bundle.json", make())
+    before = table_digests(engine)
+    assert main(["import", "portfolios", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert table_digests(engine) == before

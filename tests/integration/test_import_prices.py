@@ -161,7 +161,7 @@ def test_bad_rows_are_rejected_and_nothing_is_written(engine, tmp_path, row, mes
         ("date,AAPL\n2024-01-02,1\n2024-01-02,2\n", "line 3: duplicate date 2024-01-02"),
         (
             "symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1,1,1\n",
-            "not a readable CSV",
+            "line 2: 9 fields, the header has 7",
         ),
     ],
 )
@@ -195,3 +195,54 @@ def test_cli_exit_codes_and_messages(engine, tmp_path, capsys):
     assert err.startswith("sigmasight: error: bad.csv line 2: close -1.0 is not positive")
     assert main(["import", "prices", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "SYMBOL,DATE,OPEN,HIGH,LOW,CLOSE,VOLUME",
+        " symbol , date ,open,high,low,close,volume",
+        "\ufeffsymbol,date,open,high,low,close,volume",
+    ],
+    ids=["upper-case", "padded", "utf-8 BOM"],
+)
+def test_header_case_padding_and_a_bom_are_accepted(engine, tmp_path, header):
+    path = tmp_path / "p.csv"
+    path.write_bytes((header + "\nAAPL,2024-01-02,1,2,1,1.5,10\n").encode())
+    result = import_prices_file(path)
+    assert result.inserted == 1
+    assert row_counts(engine)["price_bar"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1\n\nA,2024-01-03,1,1,1,1,1\n",
+            "bad.csv line 3: blank line",
+        ),
+        (
+            b"symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1,9\n",
+            "bad.csv line 2: 8 fields, the header has 7",
+        ),
+        (
+            b"symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1\n\xff\xfe\x1b[31mX\n",
+            "bad.csv: line 3: not UTF-8 text (byte 0xff)",
+        ),
+    ],
+    ids=["blank line", "too many fields", "binary"],
+)
+def test_shape_problems_name_their_line(engine, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        import_prices_file(path)
+    assert str(err.value) == message  # one line, nothing of the raw bytes echoed
+    assert row_counts(engine)["price_bar"] == 0
+
+
+def test_trailing_blank_lines_are_fine(engine, tmp_path):
+    path = write(
+        tmp_path, "p.csv", "symbol,date,open,high,low,close,volume\nA,2024-01-02,1,1,1,1,1\n\n\n"
+    )
+    assert import_prices_file(path).inserted == 1

@@ -161,3 +161,13 @@ def test_cli_exit_codes_and_messages(engine, tmp_path, capsys):
     assert table_digests(engine) == before
     assert main(["import", "rates", str(tmp_path / "missing.csv"), "--series", "DGS10"]) == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("series", ["A" * 33, "DGS10²", "DGS 10", ""])
+def test_a_series_id_that_cannot_be_stored_is_refused(engine, tmp_path, series, capsys):
+    path = write(tmp_path, "r.csv", "date,value\n2024-01-02,4.0\n")
+    assert main(["import", "rates", "--series", series, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "--series" in err and "1 to 32 letters, digits or _" in err
+    assert "Traceback" not in err
+    assert row_counts(engine)["rate_observation"] == 0

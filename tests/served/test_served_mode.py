@@ -41,10 +41,12 @@ def test_manual_deployment_run_in_served_mode(engine, tmp_path, monkeypatch: pyt
     try:
         served.start_prefect()
         served.start_deployments()
-        env = {**os.environ, "PREFECT_API_URL": served.api_url}
+        env = {**os.environ, "PREFECT_API_URL": served.api_url, "COLUMNS": "250"}
         deadline = time.monotonic() + 90
         listed = ""
-        while "nightly" not in listed and time.monotonic() < deadline:
+        wanted = ("nightly/nightly", "market-data/market-data", "db-maintenance/db-maintenance")
+        # every deployment, by its full name ("nightly-risk" also contains "nightly")
+        while not all(name in listed for name in wanted) and time.monotonic() < deadline:
             time.sleep(2)
             listed = subprocess.run(
                 [sys.executable, "-m", "prefect", "deployment", "ls"],
@@ -52,7 +54,7 @@ def test_manual_deployment_run_in_served_mode(engine, tmp_path, monkeypatch: pyt
                 capture_output=True,
                 text=True,
             ).stdout
-        assert "nightly" in listed and "market-data" in listed and "db-maintenance" in listed
+        assert all(name in listed for name in wanted), listed
         trigger = subprocess.run(
             [
                 sys.executable,
