@@ -10,16 +10,21 @@
 
 Ctrl-C (or SIGTERM) stops all three together. The deployments are served with
 ``pause_on_shutdown=False``, so their schedules stay active for the next start.
+
+Each process's output goes to ``$SIGMASIGHT_STATE_DIR/logs/<name>.log``, rotated at
+``LOG_MAX_BYTES`` (10 MiB) with ``LOG_BACKUPS`` (5) older files kept (``<name>.log.1`` is
+the newest of them), so a server left running for months does not fill the disk.
 """
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import yaml
@@ -86,6 +91,51 @@ def wait_healthy(
     raise RuntimeError(f"{what} did not answer {url} within {timeout_s:.0f} s")
 
 
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_BACKUPS = 5
+
+
+class RotatingLog:
+    """Bytes appended to ``path``; past ``max_bytes`` the file moves to ``.1`` (``.2`` ...)."""
+
+    def __init__(self, path: Path, max_bytes: int = LOG_MAX_BYTES, backups: int = LOG_BACKUPS):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self._file = path.open("ab")
+        self._size = self._file.tell()
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` (a line, usually), rotating first when it would not fit."""
+        if self._size and self._size + len(chunk) > self.max_bytes:
+            self._rotate()
+        self._file.write(chunk)
+        self._file.flush()
+        self._size += len(chunk)
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for index in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{index}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self._file = self.path.open("ab")
+        self._size = 0
+
+    def close(self) -> None:
+        """Close the current file."""
+        self._file.close()
+
+
+def pump(stream: IO[bytes], log: RotatingLog) -> None:
+    """Copy a child's output into its rotating log until the child closes it."""
+    try:
+        for line in iter(stream.readline, b""):
+            log.write(line)
+    finally:
+        stream.close()
+        log.close()
+
+
 class ServedMode:
     """The three processes of the served mode, started and stopped together."""
 
@@ -128,16 +178,19 @@ class ServedMode:
         return f"http://{self.host}:{self.api_port}"
 
     def _spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        # The child keeps its own copy of the descriptor; ours is closed at once.
-        with (self.log_dir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(
-                list(argv),
-                env=self.env,
-                cwd=PROJECT_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = subprocess.Popen(
+            list(argv),
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        log = RotatingLog(self.log_dir / f"{name}.log")
+        threading.Thread(
+            target=pump, args=(process.stdout, log), name=f"log-{name}", daemon=True
+        ).start()
         self.processes.append((name, process))
         return process
 

@@ -14,6 +14,7 @@ from sqlalchemy.pool import QueuePool
 
 from sigmasight.db import get_engine, get_sessionmaker
 from sigmasight.repositories import api_reads
+from sigmasight.trading_calendar import last_completed_session, sessions
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class DatabaseCollector:
             with get_sessionmaker()() as session:
                 runs = api_reads.flow_run_timestamps(session)
                 backups_found = api_reads.newest_backups(session)
+                risk = api_reads.last_successful_run(session, "nightly-risk")
         except Exception as exc:  # a scrape must answer even when the database is down
             log.warning("metrics: database unreachable (%s)", type(exc).__name__)
             up.add_metric([], 0.0)
@@ -54,6 +56,15 @@ class DatabaseCollector:
         for flow, status, when in runs:
             finished.add_metric([flow, status], when.timestamp())
         yield finished
+        if risk is not None and risk.as_of_date is not None:
+            behind = GaugeMetricFamily(
+                "sigmasight_nightly_risk_sessions_behind",
+                "NYSE sessions completed since the newest successful nightly-risk date "
+                "(0 when it covers the last completed session; weekends and holidays add none)",
+            )
+            last = last_completed_session()
+            behind.add_metric([], float(max(0, len(sessions(risk.as_of_date, last)) - 1)))
+            yield behind
         backups = GaugeMetricFamily(
             "sigmasight_backup_last_timestamp_seconds",
             "Unix time of the newest backup (kind=any), the newest good one (kind=good) and the "

@@ -119,7 +119,7 @@ def test_an_unreachable_database_is_503_naming_the_database(make_client, monkeyp
     assert "sigmasight_database_up 0.0" in metrics
 
 
-def test_metrics_count_requests_by_route_template_and_status(client, hnw):
+def test_metrics_count_requests_by_route_template_and_status(client, hnw, world):
     client.get("/api/v1/portfolios/DEMO_HNW", headers=hnw)
     client.get("/api/v1/portfolios/DEMO_INDIVIDUAL", headers=hnw)  # not theirs: 404
     client.get("/no/such/page")
@@ -156,5 +156,11 @@ def test_metrics_count_requests_by_route_template_and_status(client, hnw):
         > 1.7e9
     )
     assert sample("sigmasight_backup_last_timestamp_seconds", kind="good") > 1.7e9
+    # sessions since the world's newest risk date (0 while it is the last completed one)
+    from sigmasight.trading_calendar import last_completed_session, sessions
+
+    newest = max(world.dates)
+    expected = len(sessions(newest, last_completed_session())) - 1
+    assert sample("sigmasight_nightly_risk_sessions_behind") == expected
     assert "sigmasight_database_up 1.0" in metrics
     assert "DEMO_HNW" not in metrics  # concrete ids never become label values
