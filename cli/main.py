@@ -76,6 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown reason"
+        if "statement timeout" in reason.lower():
+            print_error(
+                f"the database cancelled a statement: {reason} (it ran past "
+                f"{get_settings().db_statement_timeout_s:g} s; SIGMASIGHT_DB_STATEMENT_TIMEOUT_S)"
+            )
+            return EXIT_FAILED
+        if "timeout" in reason.lower():
+            reason += (
+                f" (no answer within {get_settings().db_connect_timeout_s} s; "
+                "SIGMASIGHT_DB_CONNECT_TIMEOUT_S)"
+            )
         print_error(f"cannot reach the database: {reason}")
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -131,8 +131,34 @@ def database_url(settings: Settings | None = None) -> URL:
 
 @lru_cache
 def get_engine() -> Engine:
-    """The process-wide engine (pool pre-ping on, psycopg 3)."""
-    return create_engine(database_url(), pool_pre_ping=True, pool_size=10, max_overflow=10)
+    """The process-wide engine (pool pre-ping on, psycopg 3, connect and statement timeouts)."""
+    settings = get_settings()
+    return create_engine(
+        database_url(settings),
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args=connect_args(settings),
+    )
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """The connection options every engine uses, from the settings.
+
+    Give up connecting after ``db_connect_timeout_s``, have the server cancel a statement after
+    ``db_statement_timeout_s``, and notice a vanished server (TCP keepalives).
+    """
+    args: dict[str, Any] = {
+        "connect_timeout": settings.db_connect_timeout_s,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if settings.db_statement_timeout_s > 0:
+        millis = int(settings.db_statement_timeout_s * 1000)
+        args["options"] = f"-c statement_timeout={millis}"
+    return args
 
 
 @lru_cache
@@ -159,7 +185,7 @@ def session_scope() -> Iterator[Session]:
 @contextmanager
 def session_for(url: URL) -> Iterator[Session]:
     """A short-lived session on another database (a scratch or restore target), no pool."""
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args(get_settings()))
     try:
         with Session(engine) as session:
             yield session

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # The project's own knobs (SIGMASIGHT_*).
     state_dir: Path = PROJECT_ROOT / ".sigmasight"
     pg_port: int | None = None
+    # A database that does not answer must fail a command, not hang it: libpq's connect
+    # timeout (connecting and authenticating) and PostgreSQL's statement timeout (0: none).
+    db_connect_timeout_s: int = Field(default=10, ge=1, le=600)
+    db_statement_timeout_s: float = Field(default=1800.0, ge=0.0, le=86_400.0)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     risk_free_rate: float = 0.043
