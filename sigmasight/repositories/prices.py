@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -270,6 +270,15 @@ def _merge_stage(
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=n_rows - inserted - updated)
 
 
+#: Which source's rate observation stands when two disagree: an imported file beats a vendor,
+#: a vendor beats the synthetic provider. Equal ranks replace each other (FRED revisions).
+RATE_SOURCE_RANK: dict[str, int] = {"synthetic": 0, "fred": 1, "csv": 2}
+
+
+def _rate_rank(column: Any) -> Any:
+    return case(*((column == name, rank) for name, rank in RATE_SOURCE_RANK.items()), else_=1)
+
+
 def upsert_rates(
     session: Session,
     series_id: str,
@@ -278,7 +287,11 @@ def upsert_rates(
     source: str,
     run_id: uuid.UUID,
 ) -> UpsertCounts:
-    """Upsert a rate series (percent); identical observations are left untouched."""
+    """Upsert a rate series (percent); identical observations are left untouched.
+
+    An observation from a lower-ranked source (``RATE_SOURCE_RANK``) never replaces one from a
+    higher-ranked source: the nightly run's synthetic or FRED refresh keeps imported values.
+    """
     if not observations:
         return UpsertCounts(0, 0, 0)
     stmt = insert(RateObservation).values(
@@ -300,7 +313,8 @@ def upsert_rates(
             "source": stmt.excluded.source,
             "run_id": stmt.excluded.run_id,
         },
-        where=RateObservation.value_pct.is_distinct_from(stmt.excluded.value_pct),
+        where=RateObservation.value_pct.is_distinct_from(stmt.excluded.value_pct)
+        & (_rate_rank(stmt.excluded.source) >= _rate_rank(RateObservation.source)),
     ).returning(RateObservation.obs_date, literal_column("(xmax = 0)"))
     rows = session.execute(upsert).all()
     # xmax = 0 marks rows this statement inserted rather than updated.

@@ -171,3 +171,36 @@ def test_a_series_id_that_cannot_be_stored_is_refused(engine, tmp_path, series, 
     assert "--series" in err and "1 to 32 letters, digits or _" in err
     assert "Traceback" not in err
     assert row_counts(engine)["rate_observation"] == 0
+
+
+def test_imported_values_survive_the_nightly_rate_refresh(engine, tmp_path):
+    """The market-data run re-reads the last week of DGS10; it must not overwrite a file's values."""
+    import uuid
+
+    from sigmasight.runs.market_data import refresh_rates
+    from sigmasight.settings import get_settings
+
+    path = write(
+        tmp_path, "dgs10.csv", "date,value\n2024-12-30,4.11\n2024-12-31,4.22\n2025-01-02,4.33\n"
+    )
+    import_rates_file(path, series="DGS10")
+    written = refresh_rates(
+        get_settings(),
+        dt.date(2025, 1, 2),
+        provider="synthetic",
+        run_id=uuid.uuid4(),
+        backfill_years=1,
+    )
+    assert written["DGS10"] > 0  # it did write the days of that week the file lacks
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text(
+                "SELECT obs_date, value_pct::float, source FROM rate_observation "
+                "WHERE obs_date >= '2024-12-30' ORDER BY obs_date"
+            )
+        ).all()
+    assert [(d.isoformat(), v, s) for d, v, s in kept] == [
+        ("2024-12-30", 4.11, "csv"),
+        ("2024-12-31", 4.22, "csv"),
+        ("2025-01-02", 4.33, "csv"),
+    ]
