@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, select, tuple_
+from sqlalchemy import delete, func, literal_column, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -131,6 +131,17 @@ def upsert_factors(session: Session, factors: Mapping[str, str], counts: ChangeC
         {"symbol": symbol, "name": name, "display_order": order}
         for order, (symbol, name) in enumerate(factors.items())
     ]
+    # Names are unique and checked row by row, so a rename that swaps two names (or takes
+    # the name of a factor outside the set) would collide half way: first move every name
+    # that another symbol is about to take out of the way.
+    session.execute(
+        text(
+            "UPDATE factor AS f SET name = '~' || f.symbol "
+            "FROM unnest(CAST(:symbols AS text[]), CAST(:names AS text[])) AS v(symbol, name) "
+            "WHERE f.name = v.name AND f.symbol <> v.symbol"
+        ),
+        {"symbols": list(factors), "names": list(factors.values())},
+    )
     _upsert(session, Factor, rows, ["symbol"], counts)
 
 

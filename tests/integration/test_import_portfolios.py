@@ -350,3 +350,17 @@ def test_hostile_bundles_are_one_line_errors_and_write_nothing(
     assert message in err, err
     assert "Traceback" not in err
     assert table_digests(engine) == before
+
+
+def test_a_bundle_may_swap_factor_names(engine, tmp_path):
+    """Unique names are checked row by row; a swap used to fail half way with a traceback."""
+    import_bundle_file(write(tmp_path, "a.json", EXAMPLE), today=TODAY)
+    swapped = example()
+    swapped["factor_etfs"]["SPY"], swapped["factor_etfs"]["VTV"] = "Value", "Market"
+    import_bundle_file(write(tmp_path, "b.json", swapped), today=TODAY)
+    with engine.connect() as conn:
+        names = dict(conn.execute(text("SELECT symbol, name FROM factor")).all())
+    assert names["SPY"] == "Value" and names["VTV"] == "Market"
+    before = table_digests(engine)
+    import_bundle_file(write(tmp_path, "c.json", swapped), today=TODAY)  # and again: no change
+    assert table_digests(engine) == before
