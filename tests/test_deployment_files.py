@@ -5,6 +5,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -107,3 +108,71 @@ def test_alert_rules_use_metrics_the_api_exports():
     # session-aware: a weekend or a holiday never makes the nightly run stale
     stale = alerts["SigmaSightNightlyRunStale"]["expr"]
     assert "sigmasight_nightly_risk_sessions_behind" in stale and "3600" not in stale
+
+
+def _tool_answers(argv: list[str]) -> tuple[bool, str]:
+    """Whether ``argv`` runs successfully here, and if not, the reason in one line."""
+    import shutil
+    import subprocess
+
+    if shutil.which(argv[0]) is None:
+        return False, f"{argv[0]} is not installed"
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return done.returncode == 0, lines[-1] if lines else f"exit {done.returncode}"
+
+
+def test_docker_compose_config_validates_the_compose_file():
+    import subprocess
+
+    import pytest
+
+    usable, why = _tool_answers(["docker", "compose", "version"])
+    if not usable:
+        pytest.skip(f"docker compose cannot run here ({why}); the file is checked above in Python")
+    done = subprocess.run(
+        ["docker", "compose", "-f", str(DEPLOYMENTS / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_kubectl_dry_run_accepts_the_rendered_job_template(tmp_path):
+    """kubectl needs an API server for discovery even with --dry-run=client; skip without one."""
+    import subprocess
+
+    import pytest
+
+    usable, why = _tool_answers(["kubectl", "version", "--request-timeout=3s"])
+    if not usable:
+        pytest.skip(f"no Kubernetes API server to validate against ({why})")
+    template = json.loads((DEPLOYMENTS / "kubernetes" / "base-job-template.json").read_text())
+    values: dict[str, Any] = {
+        "command": ["python", "-m", "prefect.engine"],
+        "env": [{"name": "SIGMASIGHT_LOG_FORMAT", "value": "json"}],
+        "labels": {"app": "sigmasight"},
+        "name": "sigmasight-nightly",
+        "namespace": "default",
+        "finished_job_ttl": 3600,
+        "service_account_name": "default",
+        "image": "sigmasight:test",
+        "cpu_request": "1",
+        "memory_request": "2Gi",
+        "memory_limit": "4Gi",
+    }
+    manifest = json.dumps(template["job_configuration"]["job_manifest"])
+    manifest = re.sub(r'"\{\{ (\w+) \}\}"', lambda m: json.dumps(values[m.group(1)]), manifest)
+    manifest = manifest.replace("{{ name }}", str(values["name"]))  # inside generateName
+    path = tmp_path / "job.json"
+    path.write_text(manifest)
+    done = subprocess.run(
+        ["kubectl", "create", "--dry-run=client", "-o", "name", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("job.batch/"), done.stderr
