@@ -10,6 +10,7 @@ from models.results import (
     PortfolioSnapshot,
     PositionRisk,
     Report,
+    RiskRerunPart,
     StressResult,
 )
 from models.runs import FlowRun, TableStat
@@ -30,6 +31,7 @@ __all__ = [
     "PriceBar",
     "RateObservation",
     "Report",
+    "RiskRerunPart",
     "Security",
     "StressResult",
     "StressScenario",

@@ -185,3 +185,22 @@ class Backup(RunResultMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
     verified_at: Mapped[dt.datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class RiskRerunPart(Base):
+    """One chunk's result rows of a same-date rerun, held until the whole run succeeds.
+
+    A rerun of a date that already has results must not change them chunk by chunk (a killed
+    run would leave a mix): its rows wait here as the CSV the COPY would load, and the flip
+    loads every part and makes the date current in one transaction.
+    """
+
+    __tablename__ = "risk_rerun_part"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    as_of_date: Mapped[dt.date] = mapped_column(index=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    columns: Mapped[list[str]] = mapped_column(JSONB)
+    csv: Mapped[bytes]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

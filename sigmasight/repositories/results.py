@@ -3,18 +3,30 @@
 Writes go through COPY into a temporary table and one ``INSERT ... ON CONFLICT DO UPDATE
 ... WHERE (values) IS DISTINCT FROM (new values)`` per table, so a rerun for the same date
 rewrites nothing (rows keep the run id that first produced their values).
+
+A rerun of a date that already has results does not write chunk by chunk: its chunks are
+staged (:func:`stage_chunk`) and loaded together with the flip (:func:`apply_staged`), so a
+killed rerun leaves the date exactly as it was, like a new date that was never flipped.
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from models import CorrelationResult, Portfolio, PortfolioSnapshot, PositionRisk, StressResult
+from models import (
+    CorrelationResult,
+    Portfolio,
+    PortfolioSnapshot,
+    PositionRisk,
+    RiskRerunPart,
+    StressResult,
+)
 from sigmasight.db import raw_connection
 
 #: Natural key of each result table (what a rerun for the same date matches on).
@@ -38,8 +50,27 @@ def copy_frame(session: Session, table: str, frame: pd.DataFrame, *, key: Sequen
     """
     if frame.empty:
         return 0
-    columns = [str(c) for c in frame.columns]
-    csv = frame.to_csv(index=False, header=False, na_rep="").encode()
+    return copy_csv(session, table, _columns(frame), _csv(frame), len(frame), key=key)
+
+
+def _columns(frame: pd.DataFrame) -> list[str]:
+    return [str(c) for c in frame.columns]
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False, header=False, na_rep="").encode()
+
+
+def copy_csv(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    csv: bytes,
+    n_rows: int,
+    *,
+    key: Sequence[str],
+) -> int:
+    """:func:`copy_frame` for rows already in COPY's CSV form (a staged rerun part)."""
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn = raw_connection(session)
     with conn.cursor() as cursor:
@@ -53,7 +84,7 @@ def copy_frame(session: Session, table: str, frame: pd.DataFrame, *, key: Sequen
                 ) as copy,
             ):
                 copy.write(csv)
-            return len(frame)
+            return n_rows
         except psycopg.errors.UniqueViolation:
             pass
         stage = sql.Identifier(f"stage_{table}")
@@ -99,6 +130,66 @@ def save_chunk(session: Session, frames: dict[str, pd.DataFrame]) -> dict[str, i
         table: copy_frame(session, table, frame, key=RESULT_KEYS[table])
         for table, frame in frames.items()
     }
+
+
+def has_results(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) -> bool:
+    """Whether any of these portfolios already has a snapshot of ``as_of`` (a rerun)."""
+    return bool(
+        session.scalar(
+            select(PortfolioSnapshot.id)
+            .where(
+                PortfolioSnapshot.as_of_date == as_of,
+                PortfolioSnapshot.portfolio_id.in_(list(portfolio_ids)),
+            )
+            .limit(1)
+        )
+    )
+
+
+def stage_chunk(
+    session: Session, run_id: uuid.UUID, as_of: dt.date, frames: dict[str, pd.DataFrame]
+) -> dict[str, int]:
+    """Hold a rerun chunk's rows (as CSV) until :func:`apply_staged`; rows per table."""
+    staged: dict[str, int] = {}
+    for table, frame in frames.items():
+        if frame.empty:
+            continue
+        session.add(
+            RiskRerunPart(
+                run_id=run_id,
+                as_of_date=as_of,
+                table_name=table,
+                columns=_columns(frame),
+                csv=_csv(frame),
+            )
+        )
+        staged[table] = len(frame)
+    return staged
+
+
+def apply_staged(session: Session, run_id: uuid.UUID) -> dict[str, int]:
+    """Load every part the run staged into the result tables, then drop the parts."""
+    written: dict[str, int] = {}
+    parts = session.scalars(
+        select(RiskRerunPart).where(RiskRerunPart.run_id == run_id).order_by(RiskRerunPart.id)
+    ).all()
+    for part in parts:
+        rows = part.csv.count(b"\n")
+        written[part.table_name] = written.get(part.table_name, 0) + copy_csv(
+            session, part.table_name, part.columns, part.csv, rows, key=RESULT_KEYS[part.table_name]
+        )
+    session.execute(delete(RiskRerunPart).where(RiskRerunPart.run_id == run_id))
+    return written
+
+
+def drop_stale_parts(session: Session, as_of: dt.date, keep_run: uuid.UUID) -> int:
+    """Remove parts of ``as_of`` left by other (dead) runs; the date's guard is held."""
+    result = session.execute(
+        delete(RiskRerunPart).where(
+            RiskRerunPart.as_of_date == as_of, RiskRerunPart.run_id != keep_run
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def flip_current(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) -> int:

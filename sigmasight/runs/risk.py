@@ -201,6 +201,9 @@ def plan_risk(settings: Settings, as_of: dt.date, run_id: uuid.UUID) -> RiskPlan
     prepared = market_for_run(settings, as_of, run_id)
     with session_scope() as session:
         ids = risk_inputs.list_portfolio_ids(session)
+        # Staged chunks of an earlier rerun of this date that never finished (the date's
+        # guard is ours, so no live run owns them).
+        results_repo.drop_stale_parts(session, as_of, run_id)
     size = settings.risk_chunk_size
     panel = prepared.market.panel
     return RiskPlan(
@@ -275,7 +278,11 @@ def run_chunk(
     written: dict[str, int] = {}
     if frames:
         with session_scope() as session:
-            written = results_repo.save_chunk(session, frames)
+            if results_repo.has_results(session, as_of, portfolio_ids):
+                # A rerun of a date with results: held back until the whole run succeeds.
+                written = results_repo.stage_chunk(session, run_id, as_of, frames)
+            else:
+                written = results_repo.save_chunk(session, frames)
     t4 = time.perf_counter()
     return ChunkReport(
         statuses=statuses,
@@ -292,12 +299,13 @@ def run_chunk(
 
 
 def finish_risk(as_of: dt.date, portfolio_ids: Sequence[int], run_id: uuid.UUID) -> int:
-    """Flip ``is_current`` to the ``as_of`` snapshots in one transaction (only after success).
+    """Load a rerun's staged chunks and flip ``is_current`` in one transaction (after success).
 
     The run's prepared market is released from this process.
     """
     release_market(run_id)
     with session_scope() as session:
+        results_repo.apply_staged(session, run_id)
         return results_repo.flip_current(session, as_of, portfolio_ids)
 
 
