@@ -1,6 +1,7 @@
 """``sigmasight demo`` (the main job on embedded defaults) and ``sigmasight seed demo``."""
 
 import argparse
+import os
 from typing import Any
 
 from cli.api import serve_until_stopped
@@ -41,6 +42,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from cli.serve import ServedMode
 
         served = ServedMode(ui_port=args.ui_port, api_port=args.api_port)
+        # This process runs the first nightly: its reports artifact links to that API too.
+        os.environ.setdefault("SIGMASIGHT_API_PUBLIC_URL", served.sigmasight_api_url)
+        get_settings.cache_clear()
         print(
             f"starting the Prefect server on {served.ui_url} (its first start takes about half a minute) ..."
         )

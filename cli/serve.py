@@ -150,6 +150,8 @@ class ServedMode:
         apply_prefect_defaults(settings, self.env)
         self.env["PREFECT_API_URL"] = self.api_url
         self.env["PREFECT_UI_URL"] = self.ui_url
+        # The reports artifact links to the API this mode serves.
+        self.env.setdefault("SIGMASIGHT_API_PUBLIC_URL", self.sigmasight_api_url)
         self.env["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
         )

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     backup_keep_weekly_weeks: int = Field(default=12, ge=0, le=520)
     # The read API (`sigmasight api`).
     api_host: str = "127.0.0.1"
+    # Where people reach the API (e.g. https://risk.example.com): the reports artifact in the
+    # Prefect UI links to its report pages. Unset: the artifact names the files instead.
+    api_public_url: str | None = None
     api_port: int = Field(default=8001, ge=1, le=65535)
     login_rate_limit: int = Field(default=5, ge=1, le=10_000)  # attempts per minute per client
     # Proxies whose X-Forwarded-For/-Proto the API believes (comma-separated addresses or

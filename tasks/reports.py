@@ -48,10 +48,12 @@ def write_reports(as_of: dt.date, portfolios: list[str], run_id: uuid.UUID) -> C
 def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> dict[str, Any]:
     """A markdown artifact linking the reports with book-level figures, and a table artifact."""
     reports = sorted((r for o in outcomes for r in o.reports), key=lambda r: r.portfolio)
-    root = get_settings().reports_dir
+    settings = get_settings()
     create_markdown_artifact(
         key="reports",
-        markdown=reports_run.summary_markdown(as_of, reports, root),
+        markdown=reports_run.summary_markdown(
+            as_of, reports, settings.reports_dir, api_url=settings.api_public_url
+        ),
         description=f"Risk reports for {as_of}",
     )
     create_table_artifact(
@@ -79,7 +81,7 @@ def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> di
         "uploaded": sum(len(r.s3_keys) for r in reports),
         "narratives": narratives,
     }
-    return {"counts": counts, "timings": timings, "reports_dir": str(root)}
+    return {"counts": counts, "timings": timings, "reports_dir": str(settings.reports_dir)}
 
 
 @task(cache_policy=NO_CACHE)

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -517,10 +518,36 @@ def book_figures(reports: Sequence[PortfolioReport]) -> dict[str, Any]:
     }
 
 
+def report_links(report: PortfolioReport, as_of: dt.date, api_url: str | None) -> str:
+    """A portfolio's reports as the artifact shows them.
+
+    The API's report pages when it is configured (a ``file://`` link does nothing in the
+    Prefect UI), else the file names.
+    """
+    kinds = sorted(report.files)
+    if api_url:
+        base = api_url.rstrip("/")
+        portfolio = quote(report.portfolio, safe="")
+        return " · ".join(
+            f"[{kind}]({base}/reports/{portfolio}/{as_of.isoformat()}/{FILE_NAMES[kind]})"
+            for kind in kinds
+        )
+    return " · ".join(f"`{Path(report.files[kind]).name}`" for kind in kinds)
+
+
 def summary_markdown(
-    as_of: dt.date, reports: Sequence[PortfolioReport], root: Path, *, max_rows: int = 50
+    as_of: dt.date,
+    reports: Sequence[PortfolioReport],
+    root: Path,
+    *,
+    max_rows: int = 50,
+    api_url: str | None = None,
 ) -> str:
-    """The run's markdown artifact: book-level figures, then a link per portfolio's reports."""
+    """The run's markdown artifact: book-level figures, then each portfolio's reports.
+
+    With ``api_url`` the reports link to the API's pages (sign-in required); without it the
+    artifact says which folder holds them and names the files.
+    """
     book = book_figures(reports)
     failed = [r for r in reports if r.status != "ok"]
     lines = [
@@ -528,7 +555,12 @@ def summary_markdown(
         "",
         f"{book['portfolios']} portfolio(s) reported"
         + (f", **{len(failed)} failed**" if failed else "")
-        + f"; files under `{root}`.",
+        + (
+            f"; files under `{root}` (also at {api_url.rstrip('/')}/ after signing in)."
+            if api_url
+            else f"; files under `{root}/<portfolio>/{as_of.isoformat()}/` on the machine "
+            "that ran the flow (set SIGMASIGHT_API_PUBLIC_URL to link them here)."
+        ),
         "",
         "## Book",
         "",
@@ -551,9 +583,7 @@ def summary_markdown(
         if r.status != "ok":
             lines.append(f"| {r.portfolio} | – | – | – | – | failed: {r.error} |")
             continue
-        links = " · ".join(
-            f"[{kind}]({Path(path).as_uri()})" for kind, path in sorted(r.files.items())
-        )
+        links = report_links(r, as_of, api_url)
         lines.append(
             f"| {r.portfolio} | {fmt.money(r.nav, 0)} | {fmt.money(r.var95, 0)} | "
             f"{fmt.number(r.beta, 2)} | {r.worst_stress or '–'} "

@@ -110,6 +110,17 @@ def _reports() -> list[PortfolioReport]:
     ]
 
 
+def test_summary_markdown_links_the_api_report_pages_when_it_is_configured():
+    reports = [
+        *_reports(),
+        PortfolioReport("X.", "ok", files={"md": "/r/X%2E/2026-11-25/report.md"}),
+    ]
+    markdown = summary_markdown(AS_OF, reports, Path("/r"), api_url="https://risk.example.com/")
+    assert "[html](https://risk.example.com/reports/A/2026-11-25/report.html)" in markdown
+    assert "[md](https://risk.example.com/reports/X./2026-11-25/report.md)" in markdown
+    assert "file://" not in markdown
+
+
 def test_book_figures_sum_the_portfolios():
     book = book_figures(_reports())
     assert book["portfolios"] == 2 and book["nav"] == 4_000_000.0
@@ -122,7 +133,11 @@ def test_summary_markdown_links_the_reports_and_names_failures():
     markdown = summary_markdown(AS_OF, _reports(), Path("/r"))
     assert "# Risk reports for 2026-11-25" in markdown
     assert "2 portfolio(s) reported, **1 failed**" in markdown
-    assert "[html](file:///r/A/2026-11-25/report.html)" in markdown
+    # no file:// links (they do nothing in the Prefect UI): the folder and the file names
+    assert "file://" not in markdown
+    assert "files under `/r/<portfolio>/2026-11-25/`" in markdown
+    assert "SIGMASIGHT_API_PUBLIC_URL" in markdown
+    assert "| `report.html`" in markdown or "`report.html` |" in markdown
     assert "| C | – | – | – | – | failed: ValueError: bad |" in markdown
     assert "| Worst stress for the whole book | crash: -$400,000 |" in markdown
     rows = summary_rows(_reports())
