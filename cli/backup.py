@@ -4,7 +4,14 @@ import argparse
 import datetime as dt
 import sys
 
-from cli.common import EXIT_FAILED, Subparsers, print_error, report_state, require_current_schema
+from cli.common import (
+    EXIT_FAILED,
+    Subparsers,
+    one_line_failures,
+    print_error,
+    report_state,
+    require_current_schema,
+)
 from sigmasight.domain import InputError
 from sigmasight.settings import get_settings
 
@@ -30,6 +37,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
             from flows.backup_verify import verify_backup
             from sigmasight.runs.backup import recorded_backup
 
+            one_line_failures()
+
             if args.key:
                 recorded_backup(args.key)  # a wrong key is refused before Prefect starts
 
@@ -37,6 +46,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         if args.key:
             raise InputError("--key goes with `sigmasight backup verify`")
         from flows.backup import backup_database
+
+        one_line_failures()
 
         return report_state(backup_database(return_state=True), "backup")
     except (BackupError, ObjectStoreError, BotoCoreError, ClientError) as exc:

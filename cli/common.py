@@ -7,6 +7,7 @@ it raises ``ValueError`` (``invalid _port value: ...``), so renaming them would 
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -121,3 +122,40 @@ def report_state(state: Any, label: str) -> int:
         return EXIT_OK
     print_error(f"{label} {state.name.lower()}: {state.message}")
     return EXIT_FAILED
+
+
+#: Set by ``main`` from ``--verbose``: tracebacks of in-flow failures stay on the console.
+SHOW_TRACEBACKS = False
+
+
+class _WithoutTraceback(logging.Formatter):
+    """A console formatter without tracebacks: the CLI ends with the one-line error."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The inner formatter's line, with the record's traceback left out (not removed)."""
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def one_line_failures() -> None:
+    """After Prefect set up its console logging: print failures as single lines.
+
+    A failed task or flow otherwise prints its traceback twice (dozens of lines) before the
+    CLI's one-line error; ``--verbose`` keeps them. Only console handlers change: the Prefect
+    API still receives the full traceback for the UI.
+    """
+    if SHOW_TRACEBACKS:
+        return
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler.formatter, _WithoutTraceback
+        ):
+            handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))

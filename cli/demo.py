@@ -12,6 +12,7 @@ from cli.common import (
     add_group,
     add_ports,
     default_as_of,
+    one_line_failures,
     report_state,
 )
 from cli.db import cmd_db_upgrade
@@ -52,6 +53,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         from flows.backup import backup_database
         from flows.nightly import nightly
+
+        one_line_failures()
         from sigmasight.objectstore import object_store
 
         # Object storage first: the reports step copies its files to S3 only when a bucket is

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from cli import common
 from cli.api import register_api, register_serve
 from cli.backup import register_backup, register_restore, register_s3
 from cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Handler, print_error
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         configure_logging(level="DEBUG" if args.verbose else None)
+        common.SHOW_TRACEBACKS = bool(args.verbose)
         apply_prefect_defaults(get_settings())
         handler: Handler = args.handler
         return handler(args)

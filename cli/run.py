@@ -8,6 +8,7 @@ from cli.common import (
     add_as_of,
     add_command,
     add_group,
+    one_line_failures,
     report_state,
     require_current_schema,
 )
@@ -17,6 +18,8 @@ from sigmasight.settings import get_settings
 def cmd_run_market_data(args: argparse.Namespace) -> int:
     """Run the market-data flow once, now."""
     from flows.market_data import pull_market_data
+
+    one_line_failures()
     from sigmasight.providers.registry import resolve_price_provider
 
     # Fail on a missing key or an old schema before Prefect spends seconds starting.
@@ -35,6 +38,8 @@ def cmd_run_risk(args: argparse.Namespace) -> int:
     """Run the nightly-risk flow for a date on what is in the database."""
     from flows.nightly_risk import nightly_risk
 
+    one_line_failures()
+
     require_current_schema()
     state = nightly_risk(as_of=args.as_of, return_state=True)
     return report_state(state, "nightly-risk")
@@ -43,6 +48,8 @@ def cmd_run_risk(args: argparse.Namespace) -> int:
 def cmd_run_reports(args: argparse.Namespace) -> int:
     """Run the reports flow for a date on the stored results; print where the files are."""
     from flows.reports import generate_reports
+
+    one_line_failures()
     from sigmasight.runs.reports import plan_reports, report_locations
 
     require_current_schema()
