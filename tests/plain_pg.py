@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from sigmasight.embedded_pg import SYSTEM_USER, EmbeddedPostgres
+from sigmasight.embedded_pg import EmbeddedPostgres, _ensure_system_user
 
 
 @dataclass(frozen=True)
@@ -52,23 +52,7 @@ def plain_postgres(
     as_root = os.geteuid() == 0
     run_as: dict[str, object] = {}
     if as_root:
-        import pwd
-
-        try:
-            user = pwd.getpwnam(SYSTEM_USER)
-        except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SYSTEM_USER,
-                ],
-                check=True,
-            )
-            user = pwd.getpwnam(SYSTEM_USER)
+        user = _ensure_system_user()  # the same unprivileged user the embedded server uses
         root.chmod(0o755)
         os.chown(root, user.pw_uid, user.pw_gid)
         run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}

@@ -28,11 +28,12 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def use_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> ObjectStore:
-    """Point AWS_S3_BUCKET / AWS_ENDPOINT_URL_S3 at a new bucket on ``endpoint`` (the real-S3 path)."""
-    bucket = f"test-{uuid.uuid4().hex[:12]}"
-    embedded_client(endpoint).create_bucket(Bucket=bucket)
-    for name, value in {
+def s3_environment(endpoint: str, bucket: str, tmp_path: Any) -> dict[str, str]:
+    """The AWS_* variables that point boto3 (and so SigmaSight) at ``bucket`` on ``endpoint``.
+
+    The config and credential files point at nothing, so the machine's own never leak in.
+    """
+    return {
         "AWS_S3_BUCKET": bucket,
         "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ACCESS_KEY_ID": "test-key",
@@ -40,7 +41,14 @@ def use_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) ->
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }.items():
+    }
+
+
+def use_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> ObjectStore:
+    """Point AWS_S3_BUCKET / AWS_ENDPOINT_URL_S3 at a new bucket on ``endpoint`` (the real-S3 path)."""
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    embedded_client(endpoint).create_bucket(Bucket=bucket)
+    for name, value in s3_environment(endpoint, bucket, tmp_path).items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()  # the engine stays: DATABASE_URL did not change
     return object_store()

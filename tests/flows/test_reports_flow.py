@@ -256,8 +256,9 @@ def test_the_run_publishes_a_markdown_and_a_table_artifact(demo):
     markdown = str(by_key["reports"].data)
     document = export_documents(AS_OF, "DEMO_INDIVIDUAL")[0].as_json()
     assert "## Book" in markdown and fmt.money(document["valuation"]["nav"], 0) in markdown
-    html = demo.reports_dir / "DEMO_INDIVIDUAL" / "2026-11-25" / "report.html"
-    assert f"[html]({html.as_uri()})" in markdown
+    # no API configured here: the artifact names the folder and the files, no file:// links
+    assert f"files under `{demo.reports_dir}/<portfolio>/2026-11-25/`" in markdown
+    assert "`report.html`" in markdown and "file://" not in markdown
     table = by_key["reports-summary"].data
     rows: list[dict[str, Any]] = json.loads(table) if isinstance(table, str) else table  # type: ignore[assignment]
     (row,) = rows

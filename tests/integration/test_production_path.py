@@ -17,7 +17,7 @@ import numpy as np
 
 from tests.integration.test_import_portfolios import EXAMPLE
 from tests.plain_pg import plain_postgres
-from tests.s3 import moto_server
+from tests.s3 import moto_server, s3_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = "2025-01-02"
@@ -35,13 +35,7 @@ def _environment(tmp_path: Path, database_url: str, endpoint: str) -> dict[str, 
         "DATABASE_URL": database_url,
         "SIGMASIGHT_STATE_DIR": str(tmp_path / "new-checkout" / ".sigmasight"),
         "SIGMASIGHT_REPORTS_DIR": str(tmp_path / "reports"),
-        "AWS_S3_BUCKET": "prod-backups",
-        "AWS_ENDPOINT_URL_S3": endpoint,
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        **s3_environment(endpoint, "prod-backups", tmp_path),
     }
 
 

@@ -25,7 +25,7 @@ from sigmasight.demo import DEMO_HNW_EMAIL, DEMO_PASSWORD
 from sigmasight.objectstore import embedded_client
 from sigmasight.trading_calendar import last_completed_session
 from tests.plain_pg import PlainServer, plain_postgres
-from tests.s3 import moto_server
+from tests.s3 import moto_server, s3_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "prod-backups"
@@ -119,13 +119,7 @@ def test_external_postgres_prefect_server_worker_deployment_backup_and_api(tmp_p
             "PREFECT_API_URL": prefect_api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
-            "AWS_S3_BUCKET": BUCKET,
-            "AWS_ENDPOINT_URL_S3": s3,
-            "AWS_ACCESS_KEY_ID": "test-key",
-            "AWS_SECRET_ACCESS_KEY": "test-secret",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            **s3_environment(s3, BUCKET, tmp_path),
             "COLUMNS": "250",
         }
 

@@ -642,17 +642,17 @@ REJECTIONS: list[tuple[str, object, str]] = [
     (
         "multiplier zero",
         example(((*OPT_SPEC, "multiplier"), 0)),
-        "positions[1].option.multiplier: must be a positive integer, got 0",
+        "positions[1].option.multiplier: must be a positive integer up to 1,000,000, got 0",
     ),
     (
         "multiplier float",
         example(((*OPT_SPEC, "multiplier"), 100.0)),
-        "positions[1].option.multiplier: must be a positive integer, got 100.0",
+        "positions[1].option.multiplier: must be a positive integer up to 1,000,000, got 100.0",
     ),
     (
         "multiplier bool",
         example(((*OPT_SPEC, "multiplier"), True)),
-        "positions[1].option.multiplier: must be a positive integer, got true",
+        "positions[1].option.multiplier: must be a positive integer up to 1,000,000, got true",
     ),
     (
         "implied_vol zero",
@@ -754,37 +754,37 @@ REJECTIONS: list[tuple[str, object, str]] = [
     (
         "shock minus one",
         example(((*CRASH, "SPY"), -1)),
-        "stress_scenarios.equity_crash.SPY: must be a finite simple return > -1, got -1",
+        "stress_scenarios.equity_crash.SPY: must be a simple return in (-1, 10], got -1",
     ),
     (
         "shock below minus one",
         example(((*CRASH, "IWM"), -1.5)),
-        "stress_scenarios.equity_crash.IWM: must be a finite simple return > -1, got -1.5",
+        "stress_scenarios.equity_crash.IWM: must be a simple return in (-1, 10], got -1.5",
     ),
     (
         "shock string",
         example(((*CRASH, "SPY"), "-10%")),
-        'stress_scenarios.equity_crash.SPY: must be a finite simple return > -1, got "-10%"',
+        'stress_scenarios.equity_crash.SPY: must be a simple return in (-1, 10], got "-10%"',
     ),
     (
         "shock bool",
         example(((*CRASH, "SPY"), False)),
-        "stress_scenarios.equity_crash.SPY: must be a finite simple return > -1, got false",
+        "stress_scenarios.equity_crash.SPY: must be a simple return in (-1, 10], got false",
     ),
     (
         "shock nan",
         example(((*CRASH, "SPY"), math.nan)),
-        "stress_scenarios.equity_crash.SPY: must be a finite simple return > -1, got NaN",
+        "stress_scenarios.equity_crash.SPY: must be a simple return in (-1, 10], got NaN",
     ),
     (
         "rate shock string",
         example(((*CRASH, "DGS10"), "+1")),
-        'stress_scenarios.equity_crash.DGS10: must be a finite change in percentage points, got "+1"',
+        'stress_scenarios.equity_crash.DGS10: must be a change in percentage points within ±100, got "+1"',
     ),
     (
         "rate shock infinite",
         example(((*CRASH, "DGS10"), math.inf)),
-        "stress_scenarios.equity_crash.DGS10: must be a finite change in percentage points",
+        "stress_scenarios.equity_crash.DGS10: must be a change in percentage points within ±100",
     ),
 ]
 

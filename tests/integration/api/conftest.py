@@ -18,7 +18,7 @@ from sigmasight.objectstore import embedded_client
 from sigmasight.settings import get_settings
 from tests.conftest import TestServer
 from tests.integration.api.world import WORLD_BUCKET, WORLD_GOOD_BACKUP, World, populate
-from tests.s3 import moto_server
+from tests.s3 import moto_server, s3_environment
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 
@@ -80,15 +80,7 @@ def api_db(
     monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(world.reports_dir))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    for variable, value in {
-        "AWS_S3_BUCKET": WORLD_BUCKET,
-        "AWS_ENDPOINT_URL_S3": api_s3,
-        "AWS_ACCESS_KEY_ID": "test-key",
-        "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-    }.items():
+    for variable, value in s3_environment(api_s3, WORLD_BUCKET, tmp_path).items():
         monkeypatch.setenv(variable, value)
     _point_at(monkeypatch, url)
     yield url
