@@ -154,8 +154,11 @@ def one_line_failures() -> None:
     """
     if SHOW_TRACEBACKS:
         return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(
-            handler.formatter, _WithoutTraceback
-        ):
+        # Prefect's console and the CLI's own stderr handler; nothing else (say, a test's
+        # log capture) is touched.
+        ours = isinstance(handler, PrefectConsoleHandler) or getattr(handler, "_sigmasight", False)
+        if ours and not isinstance(handler.formatter, _WithoutTraceback):
             handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
