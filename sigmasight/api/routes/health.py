@@ -14,7 +14,7 @@ from sigmasight.api.metrics import CONTENT_TYPE, ApiMetrics
 from sigmasight.api.schemas import HealthCheck, HealthResponse
 from sigmasight.backup.s3stream import object_exists
 from sigmasight.db import get_sessionmaker
-from sigmasight.objectstore import object_store
+from sigmasight.objectstore import object_store, running_embedded_s3
 from sigmasight.repositories import api_reads
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_completed_session, sessions
@@ -48,9 +48,16 @@ class ObjectCheck:
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[1]
         try:
-            store = object_store(settings)
-            found = object_exists(replace(store, bucket=bucket), key)
-            result = None if found else f"the dump {key} is missing from s3://{bucket}"
+            if not settings.aws_s3_bucket and running_embedded_s3(settings) is None:
+                # The API never starts the embedded S3; a stopped one holds nothing (moto
+                # keeps objects in memory), so its backups are gone.
+                result: str | None = (
+                    f"the embedded S3 is not running: the dump {key} cannot be there"
+                )
+            else:
+                store = object_store(settings)
+                found = object_exists(replace(store, bucket=bucket), key)
+                result = None if found else f"the dump {key} is missing from s3://{bucket}"
         except Exception as exc:  # an unreachable store is a finding, not a crash
             result = f"cannot check the dump {key} in s3://{bucket} ({type(exc).__name__})"
         with self._lock:

@@ -164,3 +164,15 @@ def test_metrics_count_requests_by_route_template_and_status(client, hnw, world)
     assert sample("sigmasight_nightly_risk_sessions_behind") == expected
     assert "sigmasight_database_up 1.0" in metrics
     assert "DEMO_HNW" not in metrics  # concrete ids never become label values
+
+
+def test_a_stopped_embedded_s3_means_the_backup_is_gone(make_client, monkeypatch):
+    """No bucket configured and no embedded S3 running: /health fails and starts nothing."""
+    monkeypatch.delenv("AWS_S3_BUCKET")
+    response = make_client().get("/health")
+    assert response.status_code == 503
+    check = response.json()["checks"]["backup"]
+    assert "the embedded S3 is not running" in check["detail"]
+    from sigmasight.objectstore import running_embedded_s3
+
+    assert running_embedded_s3() is None  # the API did not start one
