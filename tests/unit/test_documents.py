@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from sigmasight.documents import RiskDocument
+from sigmasight.risk.document import GREEK_KEYS
 
 
 def _amount(fraction: float | None, nav: float) -> dict[str, float | None]:
@@ -25,23 +26,7 @@ def _document(nav: float = 1_000_000.0) -> dict[str, Any]:
             )
         },
     }
-    greeks = {
-        key: float(i)
-        for i, key in enumerate(
-            (
-                "delta",
-                "gamma",
-                "vega_per_1pct_vol",
-                "theta_per_calendar_day",
-                "rho_per_1pct_rate",
-                "delta_dollars",
-                "gamma_shares_per_1usd",
-                "vega_usd_per_1pct_vol",
-                "theta_usd_per_calendar_day",
-                "rho_usd_per_1pct_rate",
-            )
-        )
-    }
+    greeks = {key: float(i) for i, key in enumerate(GREEK_KEYS)}
     return {
         "schema": "sigmasight.risk/1",
         "portfolio_id": "LO_CORE",
