@@ -89,7 +89,7 @@ def populate(n_sessions: int = 320) -> dt.date:
     plan = risk_run.plan_risk(settings, as_of, run_id)
     for chunk in plan.chunks:
         risk_run.run_chunk(settings, as_of, chunk, run_id)
-    risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
+    risk_run.finish_risk(settings, as_of, plan.portfolio_ids, run_id)
     ledger.close_run(run_id, "succeeded", counts={"portfolios": plan.n_portfolios})
     return as_of
 

@@ -528,7 +528,7 @@ def plain_steps(as_of: dt.date, workers: int) -> tuple[dict[str, float], dict[st
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             reports = list(pool.map(chunk, plan.chunks))
-    flipped = risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
+    flipped = risk_run.finish_risk(get_settings(), as_of, plan.portfolio_ids, run_id)
     statuses: dict[str, int] = {}
     for report in reports:
         for status in report.statuses.values():

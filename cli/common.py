@@ -48,7 +48,7 @@ def add_group(commands: Subparsers, name: str, help_: str, dest: str, metavar: s
 
 def add_as_of(parser: argparse.ArgumentParser, help_: str, *, required: bool = False) -> None:
     """The ``--as-of YYYY-MM-DD`` option, checked against the NYSE calendar's range."""
-    parser.add_argument("--as-of", type=_as_of, required=required, help=help_)
+    parser.add_argument("--as-of", type=as_of_date, required=required, help=help_)
 
 
 def add_ports(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +61,8 @@ def add_ports(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _as_of(value: str) -> dt.date:
+def as_of_date(value: str) -> dt.date:
+    """An argparse type: a date the NYSE calendar covers, not after the last completed session."""
     from sigmasight.trading_calendar import as_of_problem
 
     try:

@@ -8,6 +8,7 @@ from cli.common import (
     add_as_of,
     add_command,
     add_group,
+    as_of_date,
     one_line_failures,
     report_state,
     require_current_schema,
@@ -35,12 +36,25 @@ def cmd_run_market_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run_risk(args: argparse.Namespace) -> int:
-    """Run the nightly-risk flow for a date on what is in the database."""
+    """Run the nightly-risk flow for a date, or risk-history for a range, on the database."""
+    ranged = args.date_from is not None or args.date_to is not None
+    if ranged == (args.as_of is not None) or (ranged and None in (args.date_from, args.date_to)):
+        args.parser.error("give either --as-of D, or both --from D1 and --to D2")
+    if ranged:
+        from sigmasight.runs.risk import history_range_problem
+
+        problem = history_range_problem(args.date_from, args.date_to)
+        if problem is not None:
+            args.parser.error(problem)
+    one_line_failures()
+    require_current_schema()
+    if ranged:
+        from flows.risk_history import risk_history
+
+        state = risk_history(from_date=args.date_from, to_date=args.date_to, return_state=True)
+        return report_state(state, "risk-history")
     from flows.nightly_risk import nightly_risk
 
-    one_line_failures()
-
-    require_current_schema()
     state = nightly_risk(as_of=args.as_of, return_state=True)
     return report_state(state, "nightly-risk")
 
@@ -93,9 +107,25 @@ def register_run(commands: Subparsers) -> None:
     )
 
     risk = add_command(
-        run, "risk", cmd_run_risk, "compute every portfolio's risk for a date (no market-data pull)"
+        run,
+        "risk",
+        cmd_run_risk,
+        "compute every portfolio's risk for a date, or for every session of a range "
+        "(no market-data pull)",
     )
-    add_as_of(risk, "valuation session (YYYY-MM-DD)", required=True)
+    add_as_of(risk, "valuation session (YYYY-MM-DD)")
+    risk.add_argument(
+        "--from",
+        dest="date_from",
+        type=as_of_date,
+        metavar="D1",
+        help="first date of a history run: every NYSE session from D1 to D2, each exactly as "
+        "--as-of would compute it (at most 10 years)",
+    )
+    risk.add_argument(
+        "--to", dest="date_to", type=as_of_date, metavar="D2", help="last date of a history run"
+    )
+    risk.set_defaults(parser=risk)
 
     reports = add_command(
         run,

@@ -2,7 +2,17 @@
 
 from models.base import Base, TimestampMixin
 from models.market import DataQuality, Factor, PriceBar, RateObservation, StressScenario
-from models.portfolio import Portfolio, Position, PositionType, Security, User
+from models.portfolio import (
+    UNDATED_BOOK_DATE,
+    CashFlow,
+    Portfolio,
+    PortfolioBook,
+    Position,
+    PositionType,
+    Security,
+    Trade,
+    User,
+)
 from models.results import (
     Backup,
     CorrelationResult,
@@ -16,14 +26,17 @@ from models.results import (
 from models.runs import FlowRun, TableStat
 
 __all__ = [
+    "UNDATED_BOOK_DATE",
     "Backup",
     "Base",
+    "CashFlow",
     "CorrelationResult",
     "DataQuality",
     "Factor",
     "FactorExposure",
     "FlowRun",
     "Portfolio",
+    "PortfolioBook",
     "PortfolioSnapshot",
     "Position",
     "PositionRisk",
@@ -37,5 +50,6 @@ __all__ = [
     "StressScenario",
     "TableStat",
     "TimestampMixin",
+    "Trade",
     "User",
 ]

@@ -51,6 +51,13 @@ class PortfolioSnapshot(RunResultMixin, Base):
     net_exposure: Mapped[float | None]
     daily_pnl: Mapped[float | None]
     daily_return: Mapped[float | None]
+    # The actual history (RISK-CONVENTIONS C17): the day's external flow, P&L net of it, and
+    # the time-weighted return; NULL when the previous computed session is unknown.
+    book_date: Mapped[dt.date | None]
+    external_flow: Mapped[float | None]
+    pnl: Mapped[float | None]
+    twr_daily: Mapped[float | None]
+    twr_cumulative: Mapped[float | None]
     hist_var_95: Mapped[float | None]
     hist_var_99: Mapped[float | None]
     cvar_95: Mapped[float | None]
@@ -63,14 +70,19 @@ class PositionRisk(RunResultMixin, Base):
     """Per-position valuation and, for options, Greeks in the units their names say."""
 
     __tablename__ = "position_risk"
+    # A symbol appears once in a book; the key also serves reads by (portfolio, date). The
+    # BRIN index (rows arrive in date order) lets the retention prune find old dates cheaply.
     __table_args__ = (
-        UniqueConstraint("position_id", "as_of_date"),
-        Index(None, "portfolio_id", "as_of_date"),
+        UniqueConstraint("portfolio_id", "as_of_date", "symbol"),
+        Index("ix_position_risk__as_of_date_brin", "as_of_date", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
-    position_id: Mapped[int] = mapped_column(ForeignKey("position.id", ondelete="CASCADE"))
+    # The stored book's position row; NULL for a holding that trades opened after the book.
+    position_id: Mapped[int | None] = mapped_column(
+        ForeignKey("position.id", ondelete="SET NULL"), index=True
+    )
     symbol: Mapped[str] = mapped_column(String(32))
     # The book as valued on as_of (positions may change later).
     quantity: Mapped[float | None]
@@ -127,7 +139,10 @@ class CorrelationResult(RunResultMixin, Base):
     """Pairwise correlation matrix of a portfolio's symbols, with the clusters found."""
 
     __tablename__ = "correlation_result"
-    __table_args__ = (UniqueConstraint("portfolio_id", "as_of_date"),)
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "as_of_date"),
+        Index("ix_correlation_result__as_of_date_brin", "as_of_date", postgresql_using="brin"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))

@@ -154,6 +154,29 @@ class Bundle:
 
 
 @dataclass(frozen=True)
+class TradeSpec:
+    """One trade of a portfolio (FORMATS section 7, RISK-CONVENTIONS C16)."""
+
+    portfolio: str
+    trade_date: dt.date
+    symbol: str
+    quantity: Decimal
+    price: Decimal
+    fees: Decimal = Decimal(0)
+    trade_id: str | None = None
+    option: OptionSpec | None = None
+
+
+@dataclass(frozen=True)
+class CashFlowSpec:
+    """An external cash flow of a portfolio: deposit positive, withdrawal negative (C17)."""
+
+    portfolio: str
+    flow_date: dt.date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class UserSpec:
     """A login: email, full name and an already-hashed password (or None: cannot log in)."""
 

@@ -1,6 +1,6 @@
 """The risk engine's inputs and outputs as table rows (pure: no database, no I/O).
 
-:func:`books_from_rows` turns a chunk's stored books (``repositories.risk_inputs.load_books``) into the
+:func:`books_on` turns a chunk's books in effect on a date (``sigmasight.books``) into the
 engine's :class:`~sigmasight.risk.engine.Books`; :func:`result_frames` turns the engine's
 results into one column-wise frame per result table, ready for ``repositories.results``.
 """
@@ -8,49 +8,137 @@ results into one column-wise frame per result table, ready for ``repositories.re
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
+from sigmasight.books import BookState, Holding
 from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
 from sigmasight.risk.engine import BookResults, Books
 
 
-def books_from_rows(
-    portfolios: pd.DataFrame, positions: pd.DataFrame, as_of: dt.date, default_rate: float
-) -> tuple[Books, list[str], list[int]]:
-    """A chunk's stored books as engine arrays, with external ids and position ids.
+@dataclass(frozen=True)
+class Previous:
+    """What a date's ``history`` block needs from the portfolio's previous computed session."""
 
-    ``portfolios`` and ``positions`` have the columns of ``repositories.risk_inputs.BookRows``.
+    as_of: dt.date
+    nav: float | None
+    twr_cumulative: float | None
+
+
+@dataclass(frozen=True)
+class DatedBooks:
+    """A chunk's books in effect on one date, as engine arrays, and what they came from.
+
+    ``states`` and ``external_ids`` follow the engine's portfolio rows; ``position_ids`` its
+    position rows (``<NA>`` for a holding that trades opened after the stored book);
+    ``missing`` lists the portfolios with no book on or before the date (no result, C15).
     """
-    row_of = {int(pid): i for i, pid in enumerate(portfolios["id"])}
-    is_option = positions["underlying"].notna().to_numpy()
-    expiry = positions["expiry"]
-    years = np.array(
-        [(e - as_of).days / 365.0 if isinstance(e, dt.date) else np.nan for e in expiry],
-        dtype=np.float64,
-    )
-    rate = portfolios["risk_free_rate"].astype("float64").fillna(default_rate).to_numpy()
+
+    books: Books
+    external_ids: list[str]
+    position_ids: "pd.arrays.IntegerArray"
+    states: list[BookState]
+    missing: list[str]
+
+
+def _asset(h: Holding) -> str:
+    return h.underlying if h.underlying is not None else h.symbol
+
+
+def books_on(
+    portfolios: pd.DataFrame,
+    states: Sequence[BookState | None],
+    as_of: dt.date,
+    default_rate: float,
+) -> DatedBooks:
+    """The books in effect on ``as_of`` (``states`` follow ``portfolios``' rows) as engine arrays.
+
+    ``portfolios`` has the columns of ``repositories.risk_inputs.PortfolioRows.portfolios``.
+    """
+    keep = [i for i, state in enumerate(states) if state is not None]
+    kept: list[BookState] = [s for s in states if s is not None]
+    ext = list(portfolios["external_id"])
+    holdings = [(row, h) for row, state in enumerate(kept) for h in state.holdings]
+    hs = [h for _, h in holdings]
+    is_option = np.array([h.underlying is not None for h in hs], dtype=bool)
+    rate = portfolios["risk_free_rate"].astype("float64").iloc[keep].fillna(default_rate).to_numpy()
     books = Books(
-        portfolio_ids=portfolios["id"].to_numpy(dtype=np.int64),
-        cash=portfolios["cash"].astype("float64").to_numpy(),
+        portfolio_ids=portfolios["id"].to_numpy(dtype=np.int64)[keep],
+        cash=np.array([float(s.cash) for s in kept], dtype=np.float64),
         rate=rate,
-        pos_portfolio=np.array([row_of[int(p)] for p in positions["portfolio_id"]], dtype=np.int64),
-        pos_symbol=tuple(positions["symbol"]),
-        pos_asset=tuple(np.where(is_option, positions["underlying"], positions["symbol"])),
-        quantity=positions["quantity"].astype("float64").to_numpy(),
+        pos_portfolio=np.array([row for row, _ in holdings], dtype=np.int64),
+        pos_symbol=tuple(h.symbol for h in hs),
+        pos_asset=tuple(_asset(h) for h in hs),
+        quantity=np.array([float(h.quantity) for h in hs], dtype=np.float64),
         is_option=is_option,
-        multiplier=positions["multiplier"].astype("float64").fillna(1.0).to_numpy(),
-        strike=positions["strike"].astype("float64").to_numpy(),
-        years=years,
-        is_call=(positions["right"] == "call").to_numpy(),
-        implied_vol=positions["implied_vol"].astype("float64").to_numpy(),
-        dividend_yield=positions["dividend_yield"].astype("float64").fillna(0.0).to_numpy(),
+        multiplier=np.array(
+            [float(h.multiplier) if h.multiplier is not None else 1.0 for h in hs], dtype=np.float64
+        ),
+        strike=np.array(
+            [float(h.strike) if h.strike is not None else np.nan for h in hs], dtype=np.float64
+        ),
+        years=np.array(
+            [(h.expiry - as_of).days / 365.0 if h.expiry is not None else np.nan for h in hs],
+            dtype=np.float64,
+        ),
+        is_call=np.array([h.right == "call" for h in hs], dtype=bool),
+        implied_vol=np.array(
+            [h.implied_vol if h.implied_vol is not None else np.nan for h in hs], dtype=np.float64
+        ),
+        dividend_yield=np.array(
+            [h.dividend_yield if h.dividend_yield is not None else 0.0 for h in hs],
+            dtype=np.float64,
+        ),
     )
-    return books, list(portfolios["external_id"]), [int(i) for i in positions["id"]]
+    return DatedBooks(
+        books=books,
+        external_ids=[ext[i] for i in keep],
+        position_ids=pd.array([h.position_id for h in hs], dtype="Int64"),
+        states=kept,
+        missing=[ext[i] for i, state in enumerate(states) if state is None],
+    )
+
+
+def book_block(state: BookState, stock_mv: float, option_mv: float) -> dict[str, Any]:
+    """The document's ``book`` block (FORMATS section 8): where the valued book came from."""
+    cost = state.cost_basis
+    value = stock_mv + option_mv
+    return {
+        "book_date": state.book_date.isoformat(),
+        "trades_applied": state.trades_applied,
+        "realized_pnl": None if state.realized_pnl is None else float(state.realized_pnl),
+        "cost_basis": None if cost is None else float(cost),
+        "unrealized_pnl": None
+        if cost is None or not np.isfinite(value)
+        else float(value - float(cost)),
+    }
+
+
+def history_figures(
+    nav: float, flow: float, previous: Previous | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``history`` block of C17 (pnl, TWR) and, when it cannot be computed, why."""
+    if previous is None:
+        return None, "history: no previous computed session (the first date of the series)"
+    if previous.nav is None or not np.isfinite(nav):
+        return None, f"history: NAV unknown on {previous.as_of} or today, so no P&L or TWR"
+    pnl = nav - previous.nav - flow
+    twr = pnl / previous.nav if previous.nav > 0 else None
+    cumulative = (
+        None if twr is None else (1.0 + (previous.twr_cumulative or 0.0)) * (1.0 + twr) - 1.0
+    )
+    return {
+        "pnl": pnl,
+        "external_flow": flow,
+        "twr_daily": twr,
+        "twr_cumulative": cumulative,
+        "previous_as_of": previous.as_of.isoformat(),
+    }, None
 
 
 def subset(books: Books, keep: int) -> Books:
@@ -85,16 +173,21 @@ def result_frames(
     as_of: dt.date,
     data_as_of: dt.date,
     factors: Sequence[str],
-    books: Books,
-    external_ids: Sequence[str],
-    position_ids: "np.ndarray[tuple[int], np.dtype[np.int64]]",
+    dated: DatedBooks,
+    flows: Sequence[float],
+    previous: Sequence[Previous | None],
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
+    detail: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]]]:
     """Every result row of one computed part, built column-wise, per result table.
 
+    ``flows`` (external flows since the previous computed session) and ``previous`` follow
+    ``dated``'s portfolio rows. Position rows and correlations are built only with
+    ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
     Also returns each portfolio's status and its summary row for the run's artifact.
     """
+    books, external_ids, position_ids = dated.books, dated.external_ids, dated.position_ids
     part_books, result, members = part
     members_arr = np.asarray(members, dtype=np.int64)
     pids = books.portfolio_ids[members_arr]
@@ -106,6 +199,9 @@ def result_frames(
     heads: list[str] = []
     warnings: list[str] = []
     status_col: list[str] = []
+    actual: dict[str, list[float | None]] = {
+        k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
+    }
     for local, p in enumerate(members):
         ext = external_ids[p]
         head = doc.headline(
@@ -117,6 +213,18 @@ def result_frames(
             data_as_of=data_as_of,
             factors=factors,
         )
+        head["book"] = book_block(
+            dated.states[p],
+            float(result.valuation["stock_market_value"][local]),
+            float(result.valuation["option_market_value"][local]),
+        )
+        history, why = history_figures(float(nav[local]), flows[p], previous[p])
+        head["history"] = history
+        if why is not None:
+            head["warnings"].append(why)
+        actual["external_flow"].append(flows[p])
+        for key in ("pnl", "twr_daily", "twr_cumulative"):
+            actual[key].append(None if history is None else history[key])
         figures = RiskDocument.model_validate(head).headline()
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
@@ -158,6 +266,8 @@ def result_frames(
                     "daily_return",
                 )
             },
+            "book_date": [dated.states[p].book_date for p in members],
+            **{k: pd.array(v, dtype="Float64") for k, v in actual.items()},
             "hist_var_95": full["hist_var_95"],
             "hist_var_99": full["hist_var_99"],
             "cvar_95": full["cvar_95"],
@@ -167,36 +277,52 @@ def result_frames(
         }
     )
 
-    if n_p == books.portfolio_ids.size:
-        global_rows = np.arange(books.quantity.size)
-    else:
-        global_rows = np.concatenate([np.flatnonzero(books.pos_portfolio == p) for p in members])
-    factor_betas = result.position_factor_betas
-    positions = pd.DataFrame(
-        {
-            "portfolio_id": pids[part_books.pos_portfolio],
-            "position_id": position_ids[global_rows],
-            "as_of_date": as_of,
-            "run_id": str(run_id),
-            "symbol": list(part_books.pos_symbol),
-            "quantity": part_books.quantity,
-            "underlying": [
-                asset if is_option else None
-                for asset, is_option in zip(
-                    part_books.pos_asset, part_books.is_option.tolist(), strict=True
-                )
-            ],
-            **{
-                k: result.positions[k]
-                for k in ("price", "market_value", "exposure", "weight", "daily_pnl")
-            },
-            **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
-            "beta_spy_150d": result.position_beta_150,
-            "factor_betas": [
-                dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
-            ],
-        }
-    )
+    detail_tables: dict[str, pd.DataFrame] = {}
+    if detail:
+        if n_p == books.portfolio_ids.size:
+            global_rows = np.arange(books.quantity.size)
+        else:
+            global_rows = np.concatenate(
+                [np.flatnonzero(books.pos_portfolio == p) for p in members]
+            )
+        factor_betas = result.position_factor_betas
+        detail_tables["position_risk"] = pd.DataFrame(
+            {
+                "portfolio_id": pids[part_books.pos_portfolio],
+                "position_id": position_ids[global_rows],
+                "as_of_date": as_of,
+                "run_id": str(run_id),
+                "symbol": list(part_books.pos_symbol),
+                "quantity": part_books.quantity,
+                "underlying": [
+                    asset if is_option else None
+                    for asset, is_option in zip(
+                        part_books.pos_asset, part_books.is_option.tolist(), strict=True
+                    )
+                ],
+                **{
+                    k: result.positions[k]
+                    for k in ("price", "market_value", "exposure", "weight", "daily_pnl")
+                },
+                **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
+                "beta_spy_150d": result.position_beta_150,
+                "factor_betas": [
+                    dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
+                ],
+            }
+        )
+
+        detail_tables["correlation_result"] = pd.DataFrame(
+            {
+                "portfolio_id": pids,
+                "as_of_date": as_of,
+                "run_id": str(run_id),
+                "symbols": [dumps(symbols) for symbols, _, _ in result.correlation],
+                "matrix": [dumps(matrix) for _, matrix, _ in result.correlation],
+                "min_overlap": 60,
+                "clusters": [dumps(found) for _, _, found in result.correlation],
+            }
+        )
 
     k = len(factors)
     betas = result.factor_betas.reshape(-1)
@@ -211,18 +337,6 @@ def result_frames(
             "window": 150,
             "n_obs": np.repeat(result.factor_n_obs, k),
             "r2": np.repeat(result.factor_r2, k),
-        }
-    )
-
-    correlations = pd.DataFrame(
-        {
-            "portfolio_id": pids,
-            "as_of_date": as_of,
-            "run_id": str(run_id),
-            "symbols": [dumps(symbols) for symbols, _, _ in result.correlation],
-            "matrix": [dumps(matrix) for _, matrix, _ in result.correlation],
-            "min_overlap": 60,
-            "clusters": [dumps(found) for _, _, found in result.correlation],
         }
     )
 
@@ -262,9 +376,8 @@ def result_frames(
         )
     tables = {
         "portfolio_snapshot": snapshots,
-        "position_risk": positions,
         "factor_exposure": factor_frame,
-        "correlation_result": correlations,
         "stress_result": pd.concat(frames, ignore_index=True),
     }
+    tables.update(detail_tables)
     return tables, statuses, summary

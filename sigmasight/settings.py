@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     fetch_chunk_size: int = Field(default=100, ge=1, le=10_000)
     risk_chunk_size: int = Field(default=1000, ge=1, le=100_000)
     risk_lookback_sessions: int = Field(default=504, ge=60, le=5000)
+    # History (issue 11): position detail (position rows, correlation matrices) is kept for
+    # the newest sessions only (older dates rebuild it on demand); the nightly run first
+    # computes up to this many sessions missed since the last successful risk date.
+    detail_retention_sessions: int = Field(default=20, ge=1, le=5000)
+    catchup_max_sessions: int = Field(default=10, ge=0, le=260)
     risk_workers: int = Field(default=2, ge=1, le=64)
     dask_address: str | None = None
     dask_local_workers: int = Field(default=0, ge=0, le=256)

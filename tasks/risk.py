@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from sigmasight.runs import risk as risk_run
-from sigmasight.runs.risk import ChunkReport, RiskPlan
+from sigmasight.runs.risk import ChunkReport, DateReport, HistoryPlan, RiskPlan
 from sigmasight.settings import get_settings
 
 SUMMARY_ROWS = 500
@@ -55,7 +55,7 @@ def _count(statuses: dict[str, str]) -> dict[str, int]:
 @task
 def flip_current(as_of: dt.date, portfolio_ids: list[int], run_id: uuid.UUID) -> int:
     """Make this run's snapshots current, atomically, once every chunk has succeeded."""
-    flipped = risk_run.finish_risk(as_of, portfolio_ids, run_id)
+    flipped = risk_run.finish_risk(get_settings(), as_of, portfolio_ids, run_id)
     get_run_logger().info("%d snapshots became current", flipped)
     return flipped
 
@@ -99,3 +99,71 @@ def publish_summary(as_of: dt.date, plan: RiskPlan, reports: list[ChunkReport]) 
         "statuses": _count({str(r["portfolio"]): str(r["status"]) for r in rows}),
         "timings": timings,
     }
+
+
+@task
+def prepare_history(first: dt.date, last: dt.date, run_id: uuid.UUID) -> HistoryPlan:
+    """Load the range's price panel and every book once (held in this process)."""
+    plan = risk_run.plan_history(get_settings(), first, last, run_id)
+    get_run_logger().info(
+        "history %s..%s: %d sessions, %d portfolios in %d chunks, %d symbols; %s",
+        plan.first,
+        plan.last,
+        len(plan.dates),
+        len(plan.portfolio_ids),
+        len(plan.chunks),
+        plan.n_symbols,
+        plan.timings,
+    )
+    return plan
+
+
+@task(cache_policy=NO_CACHE)
+def compute_history_date(as_of: dt.date, run_id: uuid.UUID) -> DateReport:
+    """Compute and write one date of a history run (every chunk)."""
+    report = risk_run.run_history_date(get_settings(), as_of, run_id)
+    logger = get_run_logger()
+    for portfolio, message in report.errors.items():
+        logger.error(
+            "portfolio %s failed on %s: %s",
+            portfolio,
+            as_of,
+            message,
+            extra={"portfolio_id": portfolio},
+        )
+    if report.missing:
+        logger.warning(
+            "%s: %d portfolio(s) have no book on or before this date: %s",
+            as_of,
+            len(report.missing),
+            ", ".join(report.missing[:10]),
+        )
+    return report
+
+
+@task
+def finish_history(run_id: uuid.UUID) -> int:
+    """Load staged reruns, make the newest date current and drop old detail, atomically."""
+    flipped = risk_run.finish_history(get_settings(), run_id)
+    get_run_logger().info("%d snapshots became current", flipped)
+    return flipped
+
+
+@task
+def missed_sessions(as_of: dt.date) -> list[dt.date]:
+    """Sessions before ``as_of`` without results since the last computed one (catch-up)."""
+    due, left = risk_run.missed_sessions(get_settings(), as_of)
+    logger = get_run_logger()
+    if due:
+        logger.info("catch-up: %d missed session(s) %s..%s first", len(due), due[0], due[-1])
+    if left:
+        logger.warning(
+            "catch-up: %d older missed session(s) %s..%s are not computed tonight "
+            "(SIGMASIGHT_CATCHUP_MAX_SESSIONS); run `sigmasight run risk --from %s --to %s`",
+            len(left),
+            left[0],
+            left[-1],
+            left[0],
+            left[-1],
+        )
+    return due

@@ -4,17 +4,35 @@ Every write is an upsert on the natural key that only touches rows whose values 
 so importing the same bundle twice changes nothing (not even ``updated_at``).
 """
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, select, text, tuple_
+from sqlalchemy import Date, delete, func, literal, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from models import Factor, Portfolio, Position, Security, StressScenario, User
-from sigmasight.domain import Bundle, PortfolioSpec, ScenarioSpec, SecuritySpec, UserSpec
+from models import (
+    UNDATED_BOOK_DATE,
+    Factor,
+    Portfolio,
+    PortfolioBook,
+    Position,
+    Security,
+    StressScenario,
+    User,
+)
+from sigmasight.domain import (
+    Bundle,
+    PortfolioSpec,
+    PositionSpec,
+    ScenarioSpec,
+    SecuritySpec,
+    UserSpec,
+)
 from sigmasight.stress_library import BUILTIN_SCENARIOS
 
 _BUILTIN_BY_NAME = {s.name: s for s in BUILTIN_SCENARIOS}
@@ -206,35 +224,79 @@ def upsert_scenarios(
 def replace_portfolio(
     session: Session, spec: PortfolioSpec, *, owner_id: int, bundle: Bundle, counts: ChangeCounts
 ) -> int:
-    """Upsert a portfolio and make its positions exactly ``spec.positions``; returns its id."""
+    """Upsert a portfolio and make its book of the bundle's date exactly ``spec``; returns its id.
+
+    The bundle's ``valuation_date`` is the book date (undated: in effect from the start of
+    history); books of other dates stay as they are (RISK-CONVENTIONS C15).
+    """
     row = {
         "external_id": spec.external_id,
         "owner_id": owner_id,
         "name": spec.name,
         "base_currency": spec.base_currency,
-        "cash": spec.cash,
         "benchmark": bundle.benchmark,
         "risk_free_rate": bundle.risk_free_rate,
-        "valuation_date": bundle.valuation_date,
     }
+    if (
+        session.scalar(select(Portfolio.id).where(Portfolio.external_id == spec.external_id))
+        is None
+    ):
+        # The mirror of the latest book, set properly by replace_book below.
+        row |= {"cash": spec.cash, "valuation_date": bundle.valuation_date}
     _upsert(session, Portfolio, [row], ["external_id"], counts, touch_updated_at=True)
     portfolio_id = session.scalar(
         select(Portfolio.id).where(Portfolio.external_id == spec.external_id)
     )
     assert portfolio_id is not None
-    symbols = [p.symbol for p in spec.positions]
+    replace_book(
+        session,
+        int(portfolio_id),
+        bundle.valuation_date or UNDATED_BOOK_DATE,
+        spec.cash,
+        spec.positions,
+        counts,
+        source="bundle",
+    )
+    return int(portfolio_id)
+
+
+def replace_book(
+    session: Session,
+    portfolio_id: int,
+    book_date: dt.date,
+    cash: Decimal,
+    positions: Sequence[PositionSpec],
+    counts: ChangeCounts,
+    *,
+    source: str,
+) -> None:
+    """Make the book of ``book_date`` exactly ``cash`` plus ``positions``; others stay."""
+    _upsert(
+        session,
+        PortfolioBook,
+        [{"portfolio_id": portfolio_id, "book_date": book_date, "cash": cash, "source": source}],
+        ["portfolio_id", "book_date"],
+        counts,
+        touch_updated_at=True,
+    )
+    symbols = [p.symbol for p in positions]
     removed = session.execute(
         delete(Position)
-        .where(Position.portfolio_id == portfolio_id, Position.symbol.not_in(symbols))
+        .where(
+            Position.portfolio_id == portfolio_id,
+            Position.book_date == book_date,
+            Position.symbol.not_in(symbols),
+        )
         .returning(Position.id)
     ).all()
     counts.add("position", deleted=len(removed))
     rows = []
-    for p in spec.positions:
+    for p in positions:
         option = p.option
         rows.append(
             {
                 "portfolio_id": portfolio_id,
+                "book_date": book_date,
                 "symbol": p.symbol,
                 "position_type": p.position_type,
                 "quantity": p.quantity,
@@ -249,8 +311,32 @@ def replace_portfolio(
                 "dividend_yield": option.dividend_yield if option else None,
             }
         )
-    _upsert(session, Position, rows, ["portfolio_id", "symbol"], counts, touch_updated_at=True)
-    return int(portfolio_id)
+    _upsert(
+        session,
+        Position,
+        rows,
+        ["portfolio_id", "book_date", "symbol"],
+        counts,
+        touch_updated_at=True,
+    )
+    # The portfolio row mirrors its latest book (listings show that cash and date).
+    latest = session.execute(
+        select(PortfolioBook.book_date, PortfolioBook.cash)
+        .where(PortfolioBook.portfolio_id == portfolio_id)
+        .order_by(PortfolioBook.book_date.desc())
+        .limit(1)
+    ).one()
+    mirror_date = None if latest.book_date == UNDATED_BOOK_DATE else latest.book_date
+    session.execute(
+        update(Portfolio)
+        .where(
+            Portfolio.id == portfolio_id,
+            tuple_(Portfolio.cash, Portfolio.valuation_date).is_distinct_from(
+                tuple_(literal(latest.cash), literal(mirror_date, type_=Date))
+            ),
+        )
+        .values(cash=latest.cash, valuation_date=mirror_date)
+    )
 
 
 def apply_bundle(

@@ -35,7 +35,7 @@ class PositionExtra:
 
     portfolio_id: int
     symbol: str
-    position_id: int
+    position_id: int | None
     position_type: str | None
     entry_price: float | None
     entry_date: dt.date | None
@@ -113,7 +113,7 @@ def load_position_extras(
         PositionExtra(
             portfolio_id=int(r[0]),
             symbol=str(r[1]),
-            position_id=int(r[2]),
+            position_id=None if r[2] is None else int(r[2]),
             position_type=str(r[3].value if hasattr(r[3], "value") else r[3]) if r[3] else None,
             entry_price=_float(r[4]),
             entry_date=r[5],

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from models import (
@@ -32,7 +32,7 @@ from sigmasight.db import raw_connection
 #: Natural key of each result table (what a rerun for the same date matches on).
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "portfolio_snapshot": ("portfolio_id", "as_of_date"),
-    "position_risk": ("position_id", "as_of_date"),
+    "position_risk": ("portfolio_id", "as_of_date", "symbol"),
     # Portfolio-level rows: position_id stays NULL (the unique key treats NULLs as equal).
     "factor_exposure": ("portfolio_id", "position_id", "factor_symbol", "as_of_date"),
     "correlation_result": ("portfolio_id", "as_of_date"),
@@ -283,3 +283,41 @@ def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[Stre
             .order_by(StressResult.method, StressResult.scenario)
         )
     )
+
+
+def previous_snapshots(
+    session: Session, portfolio_ids: Sequence[int], *, before: dt.date
+) -> dict[int, tuple[dt.date, float | None, float | None]]:
+    """Each portfolio's latest snapshot before ``before``: (date, NAV, cumulative TWR)."""
+    rows = session.execute(
+        select(
+            PortfolioSnapshot.portfolio_id,
+            PortfolioSnapshot.as_of_date,
+            PortfolioSnapshot.nav,
+            PortfolioSnapshot.twr_cumulative,
+        )
+        .distinct(PortfolioSnapshot.portfolio_id)
+        .where(
+            PortfolioSnapshot.portfolio_id.in_(list(portfolio_ids)),
+            PortfolioSnapshot.as_of_date < before,
+        )
+        .order_by(PortfolioSnapshot.portfolio_id, PortfolioSnapshot.as_of_date.desc())
+    ).all()
+    return {int(pid): (day, nav, twr) for pid, day, nav, twr in rows}
+
+
+def latest_snapshot_date(session: Session, *, before: dt.date | None = None) -> dt.date | None:
+    """The newest date with any stored snapshot (before ``before``, when given)."""
+    stmt = select(func.max(PortfolioSnapshot.as_of_date))
+    if before is not None:
+        stmt = stmt.where(PortfolioSnapshot.as_of_date < before)
+    return session.scalar(stmt)
+
+
+def prune_detail(session: Session, *, before: dt.date) -> dict[str, int]:
+    """Drop position rows and correlation matrices dated before ``before`` (rebuilt on demand)."""
+    dropped: dict[str, int] = {}
+    for model in (PositionRisk, CorrelationResult):
+        result = session.execute(delete(model).where(model.as_of_date < before))
+        dropped[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
+    return dropped

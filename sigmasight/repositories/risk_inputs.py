@@ -4,14 +4,25 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 from psycopg import sql
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from models import Factor, Portfolio, Position, RateObservation, StressScenario
+from models import (
+    CashFlow,
+    Factor,
+    Portfolio,
+    PortfolioBook,
+    Position,
+    RateObservation,
+    StressScenario,
+    Trade,
+)
+from sigmasight.books import Book, Holding, Timeline, TradeEvent, timeline
 from sigmasight.db import raw_connection
 from sigmasight.domain import ScenarioSpec
 
@@ -123,11 +134,36 @@ def list_portfolio_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Portfolio.id).order_by(Portfolio.id)))
 
 
-def held_symbols(session: Session) -> list[str]:
-    """Symbols whose prices the risk run needs: stocks held and option underlyings."""
-    stocks = select(Position.symbol).where(Position.underlying.is_(None))
-    underlyings = select(Position.underlying).where(Position.underlying.is_not(None))
-    return sorted(set(session.scalars(stocks.union(underlyings))))
+def held_symbols(session: Session, on: dt.date) -> list[str]:
+    """Assets whose prices the risk of ``on`` needs: of every portfolio's book in effect then.
+
+    The stocks and option underlyings of each portfolio's latest book dated on or before
+    ``on``, plus those of its trades after that book up to ``on`` (a holding a trade closed
+    is still included): exactly :meth:`sigmasight.books.Timeline.assets_on`, which history
+    runs use, so both see the same panel.
+    """
+    rows = session.execute(
+        text(
+            "WITH eff AS (SELECT portfolio_id, max(book_date) AS book_date FROM portfolio_book "
+            "WHERE book_date <= :on GROUP BY portfolio_id) "
+            "SELECT coalesce(p.underlying, p.symbol) FROM position p "
+            "JOIN eff ON eff.portfolio_id = p.portfolio_id AND eff.book_date = p.book_date "
+            "UNION SELECT coalesce(t.underlying, t.symbol) FROM trade t "
+            "JOIN eff ON eff.portfolio_id = t.portfolio_id "
+            "AND t.trade_date > eff.book_date AND t.trade_date <= :on"
+        ),
+        {"on": on},
+    )
+    return sorted({str(r[0]) for r in rows})
+
+
+def symbols_through(session: Session, last: dt.date) -> list[str]:
+    """Every asset a book or trade dated on or before ``last`` holds (a history run's panel)."""
+    books = select(func.coalesce(Position.underlying, Position.symbol)).where(
+        Position.book_date <= last
+    )
+    trades = select(func.coalesce(Trade.underlying, Trade.symbol)).where(Trade.trade_date <= last)
+    return sorted({str(s) for s in session.scalars(books.union(trades))})
 
 
 def latest_price_date(
@@ -144,62 +180,98 @@ def latest_price_date(
 
 
 @dataclass(frozen=True)
-class BookRows:
-    """The books of a chunk of portfolios as flat columns (one row per position)."""
+class PortfolioRows:
+    """A chunk's portfolios (id, external_id, risk_free_rate, benchmark) and their timelines."""
 
-    portfolios: pd.DataFrame  # id, external_id, cash, risk_free_rate, benchmark
-    positions: (
-        pd.DataFrame
-    )  # id, portfolio_id, symbol, quantity, underlying, strike, expiry, right, ...
+    portfolios: pd.DataFrame
+    timelines: dict[int, Timeline]
 
 
-def load_books(session: Session, portfolio_ids: Sequence[int]) -> BookRows:
-    """Portfolios and all their positions, for one chunk."""
+def load_timelines(
+    session: Session, portfolio_ids: Sequence[int], *, through: dt.date
+) -> PortfolioRows:
+    """The chunk's dated books, trades and flows up to ``through`` (nothing dated after it)."""
     ids = list(portfolio_ids)
     portfolios = pd.DataFrame(
         session.execute(
             select(
-                Portfolio.id,
-                Portfolio.external_id,
-                Portfolio.cash,
-                Portfolio.risk_free_rate,
-                Portfolio.benchmark,
+                Portfolio.id, Portfolio.external_id, Portfolio.risk_free_rate, Portfolio.benchmark
             )
             .where(Portfolio.id.in_(ids))
             .order_by(Portfolio.id)
         ).all(),
-        columns=["id", "external_id", "cash", "risk_free_rate", "benchmark"],
+        columns=["id", "external_id", "risk_free_rate", "benchmark"],
     )
-    positions = pd.DataFrame(
-        session.execute(
-            select(
-                Position.id,
-                Position.portfolio_id,
-                Position.symbol,
-                Position.quantity,
-                Position.underlying,
-                Position.strike,
-                Position.expiry_date,
-                Position.option_right,
-                Position.multiplier,
-                Position.implied_vol,
-                Position.dividend_yield,
+    holdings: dict[tuple[int, dt.date], list[Holding]] = {}
+    for r in session.execute(
+        select(
+            Position.id,
+            Position.portfolio_id,
+            Position.book_date,
+            Position.symbol,
+            Position.quantity,
+            Position.entry_price,
+            Position.underlying,
+            Position.strike,
+            Position.expiry_date,
+            Position.option_right,
+            Position.multiplier,
+            Position.implied_vol,
+            Position.dividend_yield,
+        )
+        .where(Position.portfolio_id.in_(ids), Position.book_date <= through)
+        .order_by(Position.portfolio_id, Position.book_date, Position.symbol)
+    ):
+        holdings.setdefault((r.portfolio_id, r.book_date), []).append(
+            Holding(
+                symbol=r.symbol,
+                quantity=r.quantity,
+                avg_cost=r.entry_price,
+                underlying=r.underlying,
+                strike=r.strike,
+                expiry=r.expiry_date,
+                right=r.option_right,
+                multiplier=r.multiplier,
+                implied_vol=r.implied_vol,
+                dividend_yield=r.dividend_yield,
+                position_id=r.id,
             )
-            .where(Position.portfolio_id.in_(ids))
-            .order_by(Position.portfolio_id, Position.symbol)
-        ).all(),
-        columns=[
-            "id",
-            "portfolio_id",
-            "symbol",
-            "quantity",
-            "underlying",
-            "strike",
-            "expiry",
-            "right",
-            "multiplier",
-            "implied_vol",
-            "dividend_yield",
-        ],
+        )
+    books: dict[int, list[Book]] = {pid: [] for pid in ids}
+    for pid, day, cash in session.execute(
+        select(PortfolioBook.portfolio_id, PortfolioBook.book_date, PortfolioBook.cash).where(
+            PortfolioBook.portfolio_id.in_(ids), PortfolioBook.book_date <= through
+        )
+    ):
+        books[pid].append(Book(day, cash, tuple(holdings.get((pid, day), ()))))
+    trades: dict[int, list[TradeEvent]] = {pid: [] for pid in ids}
+    for t in session.scalars(
+        select(Trade).where(Trade.portfolio_id.in_(ids), Trade.trade_date <= through)
+    ):
+        trades[t.portfolio_id].append(
+            TradeEvent(
+                trade_date=t.trade_date,
+                seq=t.id,
+                symbol=t.symbol,
+                quantity=t.quantity,
+                price=t.price,
+                fees=t.fees,
+                underlying=t.underlying,
+                strike=t.strike,
+                expiry=t.expiry_date,
+                right=t.option_right,
+                multiplier=t.multiplier,
+                implied_vol=t.implied_vol,
+            )
+        )
+    flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
+    for pid, day, amount in session.execute(
+        select(CashFlow.portfolio_id, CashFlow.flow_date, CashFlow.amount).where(
+            CashFlow.portfolio_id.in_(ids), CashFlow.flow_date <= through
+        )
+    ):
+        flows[pid].append((day, amount))
+    return PortfolioRows(
+        portfolios,
+        {pid: timeline(books[pid], trades[pid], flows[pid]) for pid in ids},
     )
-    return BookRows(portfolios, positions)

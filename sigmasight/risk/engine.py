@@ -368,8 +368,18 @@ def _value_positions(
     }
 
 
-def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...]) -> BookResults:
-    """Value the chunk and compute every per-portfolio figure, vectorised across portfolios."""
+def compute_books(
+    market: Market,
+    books: Books,
+    scenarios: tuple[Scenario, ...],
+    *,
+    correlations: bool = True,
+) -> BookResults:
+    """Value the chunk and compute every per-portfolio figure, vectorised across portfolios.
+
+    ``correlations=False`` skips the per-portfolio correlation matrices (position-level
+    detail a history run keeps only for recent dates); ``correlation`` is then empty.
+    """
     n_p = books.portfolio_ids.size
     n_sym = len(market.panel.symbols)
     warnings: list[list[str]] = [list(market.warnings) for _ in range(n_p)]
@@ -526,7 +536,7 @@ def compute_books(market: Market, books: Books, scenarios: tuple[Scenario, ...])
         pos_rate_beta,
         scenarios,
     )
-    correlation = _correlations(market, books, n_p)
+    correlation = _correlations(market, books, n_p) if correlations else []
     return BookResults(
         n_portfolios=n_p,
         valuation=valuation,

@@ -5,7 +5,6 @@
 status per portfolio; one portfolio that fails is isolated and reported, not fatal.
 """
 
-import bisect
 import datetime as dt
 import logging
 import threading
@@ -16,48 +15,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from sqlalchemy.orm import Session
 
+from sigmasight.books import Timeline
+from sigmasight.dated_risk import (
+    MarketInputs,
+    PreparedMarket,
+    assets_on,
+    compute_chunk,
+    detail_kept,
+    load_inputs,
+    market_on,
+    previous_of,
+)
 from sigmasight.db import session_scope
 from sigmasight.documents import RiskDocument
-from sigmasight.domain import InputError, ScenarioSpec
+from sigmasight.domain import InputError
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import documents_for
-from sigmasight.risk.engine import (
-    BookResults,
-    Books,
-    Market,
-    Panel,
-    Scenario,
-    compute_books,
-    prepare_market,
-)
-from sigmasight.risk_rows import books_from_rows, result_frames, subset
+from sigmasight.repositories.risk_inputs import PortfolioRows
+from sigmasight.risk_rows import Previous
+from sigmasight.runs import ledger
 from sigmasight.settings import Settings
-from sigmasight.trading_calendar import last_sessions
+from sigmasight.trading_calendar import last_sessions, sessions
 
 log = logging.getLogger(__name__)
 
 #: Prepared markets kept per process (the current run, and one more while a run overlaps).
 HELD_MARKETS = 2
-
-
-class RiskDataError(RuntimeError):
-    """The database lacks what the run needs (no prices for the date, no factor ETFs)."""
-
-
-@dataclass(frozen=True)
-class PreparedMarket:
-    """What every chunk of one run shares: the prepared market, its factors and scenarios."""
-
-    as_of: dt.date
-    market: Market
-    factors: tuple[str, ...]
-    scenarios: tuple[Scenario, ...]
-    default_rate: float
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,81 +77,29 @@ class ChunkReport:
     written: dict[str, int]
     timings: dict[str, float]
     summary: list[dict[str, Any]]
+    #: Portfolios with no book on or before the date (no result, RISK-CONVENTIONS C15).
+    missing: list[str] = field(default_factory=list)
 
 
-def _scenario_vectors(
-    specs: Sequence[ScenarioSpec], factors: Sequence[str]
-) -> tuple[Scenario, ...]:
-    # A factor the scenario does not shock is NaN, so its P&L is null rather than made up.
-    return tuple(
-        Scenario(
-            name=s.name,
-            shocks=np.array([s.shocks.get(f, np.nan) for f in factors], dtype=np.float64),
-            rate_pp=s.rate_shock_pp,
-        )
-        for s in specs
-    )
+def _newest(session: Session, day: dt.date) -> dt.date:
+    """The newest computed date, counting ``day``: detail retention counts back from it."""
+    stored = results_repo.latest_snapshot_date(session)
+    return max(day, stored) if stored is not None else day
 
 
 def load_market(settings: Settings, as_of: dt.date) -> PreparedMarket:
-    """Load the price panel once and derive returns, betas and correlations for ``as_of``."""
+    """Load the price panel of ``as_of`` and prepare its market (returns, betas, correlations)."""
     started = time.perf_counter()
-    lookback = settings.risk_lookback_sessions
-    days = last_sessions(as_of, lookback + 1)
-    if not days or days[-1] != as_of:
-        raise RiskDataError(f"{as_of} is not an NYSE session")
     with session_scope() as session:
-        factors = tuple(risk_inputs.load_factors(session))
-        held = risk_inputs.held_symbols(session)
-        specs = risk_inputs.load_scenarios(session)
-        symbols = sorted({*held, *factors, settings.benchmark})
-        data = risk_inputs.load_panel(session, symbols, start=days[0], end=as_of)
-        rates = risk_inputs.load_rates(
-            session, "DGS10", start=days[0] - dt.timedelta(days=14), end=as_of
-        )
+        held = risk_inputs.held_symbols(session, as_of)
+        inputs = load_inputs(session, settings, as_of, as_of, held)
+        detail = detail_kept(as_of, _newest(session, as_of), settings.detail_retention_sessions)
     loaded = time.perf_counter()
-    if not factors:
-        raise RiskDataError("no factor ETFs are defined: seed or import a bundle first")
-    if not data.dates or data.dates[-1] != as_of:
-        latest = data.dates[-1] if data.dates else "none"
-        raise RiskDataError(
-            f"no prices stored for {as_of} (latest: {latest}); run market-data for {as_of} first"
-        )
-    missing = [
-        f
-        for f in (*factors, settings.benchmark)
-        if np.isnan(data.adj_close[-1, data.symbols.index(f)])
-    ]
-    if missing:
-        raise RiskDataError(f"no {as_of} price for factor/benchmark ETF(s) {', '.join(missing)}")
-    rate_dates = [d for d, _ in rates]
-    rate_pp = np.array(
-        [
-            rates[i - 1][1] if (i := bisect.bisect_right(rate_dates, d)) else np.nan
-            for d in data.dates
-        ],
-        dtype=np.float64,
+    prepared = market_on(inputs, as_of, held, correlations=detail)
+    prepared.timings.update(
+        load_s=round(loaded - started, 3), prepare_s=round(time.perf_counter() - loaded, 3)
     )
-    panel = Panel(
-        dates=data.dates,
-        symbols=data.symbols,
-        prices=data.adj_close,
-        rate_pp=rate_pp,
-        factors=factors,
-        benchmark=settings.benchmark,
-    )
-    market = prepare_market(panel, corr_symbols=tuple(held))
-    return PreparedMarket(
-        as_of=as_of,
-        market=market,
-        factors=factors,
-        scenarios=_scenario_vectors(specs, factors),
-        default_rate=settings.risk_free_rate,
-        timings={
-            "load_s": round(loaded - started, 3),
-            "prepare_s": round(time.perf_counter() - loaded, 3),
-        },
-    )
+    return prepared
 
 
 _held: "OrderedDict[uuid.UUID, PreparedMarket]" = OrderedDict()
@@ -215,29 +150,20 @@ def plan_risk(settings: Settings, as_of: dt.date, run_id: uuid.UUID) -> RiskPlan
     )
 
 
-def _compute_isolating(
-    prepared: PreparedMarket, books: Books
-) -> tuple[list[tuple[Books, BookResults, list[int]]], dict[int, str]]:
-    """Compute the whole chunk; if that fails, each portfolio alone so one bad book is isolated."""
-    try:
-        return [
-            (
-                books,
-                compute_books(prepared.market, books, prepared.scenarios),
-                list(range(books.portfolio_ids.size)),
-            )
-        ], {}
-    except Exception as exc:  # a defect in one book must not sink the others
-        log.warning("chunk failed as a whole (%s); computing portfolios one by one", exc)
-    parts: list[tuple[Books, BookResults, list[int]]] = []
-    errors: dict[int, str] = {}
-    for p in range(books.portfolio_ids.size):
-        single = subset(books, p)
-        try:
-            parts.append((single, compute_books(prepared.market, single, prepared.scenarios), [p]))
-        except Exception as exc:
-            errors[p] = f"{type(exc).__name__}: {exc}"
-    return parts, errors
+def _write(
+    session: Session,
+    run_id: uuid.UUID,
+    as_of: dt.date,
+    portfolio_ids: Sequence[int],
+    frames: dict[str, pd.DataFrame],
+) -> dict[str, int]:
+    """Save a chunk's rows, or stage them when the date already has results (a rerun)."""
+    if not frames:
+        return {}
+    if results_repo.has_results(session, as_of, portfolio_ids):
+        # A rerun of a date with results: held back until the whole run succeeds.
+        return results_repo.stage_chunk(session, run_id, as_of, frames)
+    return results_repo.save_chunk(session, frames)
 
 
 def run_chunk(
@@ -247,66 +173,52 @@ def run_chunk(
     prepared = market_for_run(settings, as_of, run_id)
     t0 = time.perf_counter()
     with session_scope() as session:
-        rows = risk_inputs.load_books(session, portfolio_ids)
-    books, external_ids, position_ids = books_from_rows(
-        rows.portfolios, rows.positions, as_of, prepared.default_rate
-    )
-    t1 = time.perf_counter()
-    parts, errors = _compute_isolating(prepared, books)
-    t2 = time.perf_counter()
-    statuses: dict[str, str] = {external_ids[p]: "error" for p in errors}
-    summary: list[dict[str, Any]] = []
-    collected: dict[str, list[pd.DataFrame]] = {}
-    ids = np.asarray(position_ids, dtype=np.int64)
-    for part in parts:
-        tables, part_statuses, part_summary = result_frames(
-            as_of=as_of,
-            data_as_of=prepared.market.panel.dates[-1],
-            factors=prepared.factors,
-            books=books,
-            external_ids=external_ids,
-            position_ids=ids,
-            part=part,
-            run_id=run_id,
+        rows = risk_inputs.load_timelines(session, portfolio_ids, through=as_of)
+        previous = previous_of(
+            results_repo.previous_snapshots(session, portfolio_ids, before=as_of)
         )
-        statuses.update(part_statuses)
-        summary.extend(part_summary)
-        for name, frame in tables.items():
-            collected.setdefault(name, []).append(frame)
-    frames = {name: pd.concat(parts_, ignore_index=True) for name, parts_ in collected.items()}
+    t1 = time.perf_counter()
+    done = compute_chunk(prepared, rows, previous, run_id=run_id, detail=prepared.detail)
+    t2 = time.perf_counter()
+    with session_scope() as session:
+        written = _write(session, run_id, as_of, portfolio_ids, done.frames)
     t3 = time.perf_counter()
-    written: dict[str, int] = {}
-    if frames:
-        with session_scope() as session:
-            if results_repo.has_results(session, as_of, portfolio_ids):
-                # A rerun of a date with results: held back until the whole run succeeds.
-                written = results_repo.stage_chunk(session, run_id, as_of, frames)
-            else:
-                written = results_repo.save_chunk(session, frames)
-    t4 = time.perf_counter()
     return ChunkReport(
-        statuses=statuses,
-        errors={external_ids[p]: message for p, message in errors.items()},
+        statuses=done.statuses,
+        errors=done.errors,
         written=written,
         timings={
             "load_books_s": round(t1 - t0, 3),
             "compute_s": round(t2 - t1, 3),
-            "build_rows_s": round(t3 - t2, 3),
-            "write_s": round(t4 - t3, 3),
+            "write_s": round(t3 - t2, 3),
         },
-        summary=summary,
+        summary=done.summary,
+        missing=done.missing,
     )
 
 
-def finish_risk(as_of: dt.date, portfolio_ids: Sequence[int], run_id: uuid.UUID) -> int:
+def finish_risk(
+    settings: Settings, as_of: dt.date, portfolio_ids: Sequence[int], run_id: uuid.UUID
+) -> int:
     """Load a rerun's staged chunks and flip ``is_current`` in one transaction (after success).
 
+    Position detail older than the retention window is dropped in the same transaction.
     The run's prepared market is released from this process.
     """
     release_market(run_id)
     with session_scope() as session:
         results_repo.apply_staged(session, run_id)
-        return results_repo.flip_current(session, as_of, portfolio_ids)
+        flipped = results_repo.flip_current(session, as_of, portfolio_ids)
+        _prune(session, settings, as_of)
+        return flipped
+
+
+def _prune(session: Session, settings: Settings, day: dt.date) -> None:
+    window = last_sessions(_newest(session, day), settings.detail_retention_sessions)
+    if window:
+        dropped = results_repo.prune_detail(session, before=window[0])
+        if any(dropped.values()):
+            log.info("position detail before %s dropped: %s", window[0], dropped)
 
 
 def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[RiskDocument]:
@@ -317,3 +229,185 @@ def export_documents(as_of: dt.date | None, external_id: str | None = None) -> l
         when = as_of.isoformat() if as_of else "the current snapshot"
         raise InputError(f"--portfolio {external_id}: no risk results for {when}")
     return documents
+
+
+# --- History runs: every session of a range from one panel load (RISK-CONVENTIONS C14-C18) ---
+
+#: The longest range one history run accepts (FORMATS section 7: more is an input error).
+MAX_HISTORY_YEARS = 10
+
+
+@dataclass(frozen=True)
+class HistoryPlan:
+    """The sessions of a history run and its portfolio chunks."""
+
+    first: dt.date
+    last: dt.date
+    dates: tuple[dt.date, ...]
+    chunks: tuple[tuple[int, ...], ...]
+    n_symbols: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def portfolio_ids(self) -> list[int]:
+        """Every portfolio id of the run, chunk by chunk."""
+        return [pid for chunk in self.chunks for pid in chunk]
+
+
+@dataclass(frozen=True)
+class DateReport:
+    """One date of a history run: statuses, what was written, and where the time went."""
+
+    as_of: dt.date
+    statuses: dict[str, str]
+    errors: dict[str, str]
+    missing: list[str]
+    written: dict[str, int]
+    detail: bool
+    timings: dict[str, float]
+
+
+@dataclass
+class _History:
+    """What one history run holds in its process: the range's market and every book."""
+
+    plan: HistoryPlan
+    inputs: MarketInputs
+    portfolios: pd.DataFrame
+    timelines: dict[int, Timeline]
+    previous: dict[int, Previous]
+    newest: dt.date
+
+
+_histories: dict[uuid.UUID, _History] = {}
+
+
+def history_range_problem(first: dt.date, last: dt.date) -> str | None:
+    """Why ``--from first --to last`` is not a range a history run takes (None if it is)."""
+    if first > last:
+        return f"--from {first} is after --to {last}"
+    if (last - first).days > MAX_HISTORY_YEARS * 366:
+        return f"--from {first} --to {last} spans more than {MAX_HISTORY_YEARS} years; split it"
+    return None
+
+
+def plan_history(
+    settings: Settings, first: dt.date, last: dt.date, run_id: uuid.UUID
+) -> HistoryPlan:
+    """Load the range's panel and every book once (held in this process); plan the dates."""
+    problem = history_range_problem(first, last)
+    if problem is not None:
+        raise InputError(problem)
+    dates = tuple(sessions(first, last))
+    if not dates:
+        raise InputError(f"--from {first} --to {last} holds no NYSE session")
+    started = time.perf_counter()
+    with session_scope() as session:
+        ids = risk_inputs.list_portfolio_ids(session)
+        rows = risk_inputs.load_timelines(session, ids, through=dates[-1])
+        held = risk_inputs.symbols_through(session, dates[-1])
+        inputs = load_inputs(session, settings, dates[0], dates[-1], held)
+        previous = previous_of(results_repo.previous_snapshots(session, ids, before=dates[0]))
+        newest = _newest(session, dates[-1])
+        for day in dates:
+            results_repo.drop_stale_parts(session, day, run_id)
+    size = settings.risk_chunk_size
+    plan = HistoryPlan(
+        first=dates[0],
+        last=dates[-1],
+        dates=dates,
+        chunks=tuple(tuple(ids[i : i + size]) for i in range(0, len(ids), size)),
+        n_symbols=len(inputs.panel.symbols),
+        timings={"load_s": round(time.perf_counter() - started, 3)},
+    )
+    _histories[run_id] = _History(plan, inputs, rows.portfolios, rows.timelines, previous, newest)
+    return plan
+
+
+def run_history_date(settings: Settings, day: dt.date, run_id: uuid.UUID) -> DateReport:
+    """Compute and write every chunk of one date of the run (dates in order, oldest first).
+
+    The date holds the nightly-risk guard of ``day`` while it runs, so a nightly run of the
+    same date cannot write beside it.
+    """
+    held_run = _histories.get(run_id)
+    if held_run is None:
+        raise RuntimeError(f"history run {run_id} was not planned in this process")
+    t0 = time.perf_counter()
+    detail = detail_kept(day, held_run.newest, settings.detail_retention_sessions)
+    prepared = market_on(
+        held_run.inputs, day, assets_on(held_run.timelines, day), correlations=detail
+    )
+    t1 = time.perf_counter()
+    statuses: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    missing: list[str] = []
+    written: dict[str, int] = {}
+    compute_s = write_s = 0.0
+    frame = held_run.portfolios
+    with ledger.run_guard("nightly-risk", day):
+        for chunk in held_run.plan.chunks:
+            c0 = time.perf_counter()
+            rows = PortfolioRows(
+                frame[frame["id"].isin(chunk)].reset_index(drop=True),
+                {pid: held_run.timelines[pid] for pid in chunk},
+            )
+            done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
+            c1 = time.perf_counter()
+            with session_scope() as session:
+                for table, n in _write(session, run_id, day, chunk, done.frames).items():
+                    written[table] = written.get(table, 0) + n
+            write_s += time.perf_counter() - c1
+            compute_s += c1 - c0
+            held_run.previous.update(done.carry)
+            statuses.update(done.statuses)
+            errors.update(done.errors)
+            missing.extend(done.missing)
+    return DateReport(
+        as_of=day,
+        statuses=statuses,
+        errors=errors,
+        missing=missing,
+        written=written,
+        detail=detail,
+        timings={
+            "prepare_s": round(t1 - t0, 3),
+            "compute_s": round(compute_s, 3),
+            "write_s": round(write_s, 3),
+        },
+    )
+
+
+def finish_history(settings: Settings, run_id: uuid.UUID) -> int:
+    """Load staged reruns, make the newest date current, drop old detail; one transaction."""
+    held_run = _histories.pop(run_id, None)
+    if held_run is None:
+        raise RuntimeError(f"history run {run_id} was not planned in this process")
+    plan = held_run.plan
+    with session_scope() as session:
+        results_repo.apply_staged(session, run_id)
+        flipped = results_repo.flip_current(session, plan.last, plan.portfolio_ids)
+        _prune(session, settings, plan.last)
+        return flipped
+
+
+def release_history(run_id: uuid.UUID) -> None:
+    """Forget a history run's held state (after a failure)."""
+    _histories.pop(run_id, None)
+
+
+def missed_sessions(settings: Settings, as_of: dt.date) -> tuple[list[dt.date], list[dt.date]]:
+    """Sessions before ``as_of`` since the last computed date that have no results.
+
+    Returns (to compute now, oldest first, at most ``catchup_max_sessions``; left over,
+    older than those). Nothing is missed on a database with no results yet.
+    """
+    with session_scope() as session:
+        last = results_repo.latest_snapshot_date(session, before=as_of)
+    if last is None:
+        return [], []
+    gap = [d for d in sessions(last + dt.timedelta(days=1), as_of) if d < as_of]
+    limit = settings.catchup_max_sessions
+    if limit <= 0:
+        return [], gap
+    return gap[-limit:], gap[:-limit]

@@ -183,7 +183,7 @@ def _bundle(spy_close: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
     }
     call, put = options
     bundle = {
-        "valuation_date": AS_OF.isoformat(),
+        "valuation_date": D1.isoformat(),  # the book of D1 is in effect on D1 and AS_OF
         "risk_free_rate": RISK_FREE,
         "benchmark": "SPY",
         "factor_etfs": dict(zip(FACTORS, FACTOR_NAMES, strict=True)),

@@ -111,7 +111,7 @@ def run_risk(as_of: dt.date) -> uuid.UUID:
         report = risk_run.run_chunk(settings, as_of, chunk, run_id)
         for status in report.statuses.values():
             statuses[status] = statuses.get(status, 0) + 1
-    flipped = risk_run.finish_risk(as_of, plan.portfolio_ids, run_id)
+    flipped = risk_run.finish_risk(settings, as_of, plan.portfolio_ids, run_id)
     ledger.close_run(
         run_id,
         "succeeded",

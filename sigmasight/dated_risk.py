@@ -1,0 +1,326 @@
+"""The risk of any date from point-in-time inputs (RISK-CONVENTIONS C14-C18, "History runs").
+
+One path computes a date, whether a nightly run, a history run over a range or an export
+that rebuilds an older date's position detail asks for it:
+
+1. :func:`load_inputs` loads the price panel, rates, factors and scenarios once for a range
+   of dates (one date for a nightly run);
+2. :func:`market_on` cuts from it exactly the panel a single-date run of that date would
+   load (the assets of the books in effect then, the lookback sessions ending on it) and
+   prepares the market;
+3. :func:`compute_chunk` values the chunk's books in effect on the date and builds the
+   result rows.
+
+Because a history run and a single-date run build the same inputs for a date and call the
+same code, they store the same figures to the last bit.
+"""
+
+import bisect
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from sigmasight.books import Timeline
+from sigmasight.domain import ScenarioSpec
+from sigmasight.repositories import risk_inputs
+from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
+from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
+from sigmasight.risk.engine import prepare_market as _prepare
+from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
+from sigmasight.settings import Settings
+from sigmasight.trading_calendar import last_sessions, previous_trading_day
+
+log = logging.getLogger(__name__)
+
+
+class RiskDataError(RuntimeError):
+    """The database lacks what the run needs (no prices for the date, no factor ETFs)."""
+
+
+@dataclass(frozen=True)
+class MarketInputs:
+    """What every date of a run shares, loaded once: prices, rates, factors, scenarios."""
+
+    first: dt.date
+    last: dt.date
+    factors: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
+    benchmark: str
+    lookback: int
+    default_rate: float
+    panel: PanelData
+    rates: tuple[tuple[dt.date, float], ...]
+
+
+@dataclass(frozen=True)
+class PreparedMarket:
+    """The prepared market of one date, with its factors and scenarios."""
+
+    as_of: dt.date
+    market: Market
+    factors: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
+    default_rate: float
+    #: Whether this date keeps position detail (and so prepared the correlations).
+    detail: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _scenario_vectors(
+    specs: Sequence[ScenarioSpec], factors: Sequence[str]
+) -> tuple[Scenario, ...]:
+    # A factor the scenario does not shock is NaN, so its P&L is null rather than made up.
+    return tuple(
+        Scenario(
+            name=s.name,
+            shocks=np.array([s.shocks.get(f, np.nan) for f in factors], dtype=np.float64),
+            rate_pp=s.rate_shock_pp,
+        )
+        for s in specs
+    )
+
+
+def load_inputs(
+    session: Session,
+    settings: Settings,
+    first: dt.date,
+    last: dt.date,
+    held: Sequence[str],
+) -> MarketInputs:
+    """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs."""
+    lookback = settings.risk_lookback_sessions
+    days = last_sessions(first, lookback + 1)
+    if not days or days[-1] != first:
+        raise RiskDataError(f"{first} is not an NYSE session")
+    factors = tuple(risk_inputs.load_factors(session))
+    if not factors:
+        raise RiskDataError("no factor ETFs are defined: seed or import a bundle first")
+    specs = risk_inputs.load_scenarios(session)
+    symbols = sorted({*held, *factors, settings.benchmark})
+    panel = risk_inputs.load_panel(session, symbols, start=days[0], end=last)
+    rates = risk_inputs.load_rates(
+        session, "DGS10", start=days[0] - dt.timedelta(days=14), end=last
+    )
+    return MarketInputs(
+        first=first,
+        last=last,
+        factors=factors,
+        scenarios=_scenario_vectors(specs, factors),
+        benchmark=settings.benchmark,
+        lookback=lookback,
+        default_rate=settings.risk_free_rate,
+        panel=panel,
+        rates=tuple(rates),
+    )
+
+
+def market_on(
+    inputs: MarketInputs, day: dt.date, held: Sequence[str], *, correlations: bool
+) -> PreparedMarket:
+    """The market of ``day``: the panel a single-date run of ``day`` loads, prepared.
+
+    ``held`` are the assets of the books in effect on ``day``; ``correlations`` also
+    prepares their pairwise correlations (only needed when position detail is kept).
+    """
+    days = last_sessions(day, inputs.lookback + 1)
+    if not days or days[-1] != day:
+        raise RiskDataError(f"{day} is not an NYSE session")
+    if not inputs.first <= day <= inputs.last:
+        raise ValueError(f"{day} is outside the loaded range {inputs.first}..{inputs.last}")
+    data = inputs.panel
+    symbols = tuple(sorted({*held, *inputs.factors, inputs.benchmark}))
+    position = {s: i for i, s in enumerate(data.symbols)}
+    absent = [s for s in symbols if s not in position]
+    if absent:
+        raise ValueError(f"assets not loaded for the range: {', '.join(absent[:5])}")
+    cols = np.array([position[s] for s in symbols], dtype=np.int64)
+    lo = bisect.bisect_left(data.dates, days[0])
+    hi = bisect.bisect_right(data.dates, day)
+    close = data.close[lo:hi][:, cols]
+    # A date counts when one of these symbols has a bar on it (as load_panel's query does).
+    rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
+    dates = tuple(data.dates[lo + int(r)] for r in rows)
+    prices = data.adj_close[lo:hi][:, cols][rows]
+    if not dates or dates[-1] != day:
+        latest = dates[-1] if dates else "none"
+        raise RiskDataError(
+            f"no prices stored for {day} (latest: {latest}); run market-data for {day} first"
+        )
+    missing = [
+        f for f in (*inputs.factors, inputs.benchmark) if np.isnan(prices[-1, symbols.index(f)])
+    ]
+    if missing:
+        raise RiskDataError(f"no {day} price for factor/benchmark ETF(s) {', '.join(missing)}")
+    window = [(d, v) for d, v in inputs.rates if days[0] - dt.timedelta(days=14) <= d <= day]
+    rate_dates = [d for d, _ in window]
+    rate_pp = np.array(
+        [window[i - 1][1] if (i := bisect.bisect_right(rate_dates, d)) else np.nan for d in dates],
+        dtype=np.float64,
+    )
+    panel = Panel(
+        dates=dates,
+        symbols=symbols,
+        prices=prices,
+        rate_pp=rate_pp,
+        factors=inputs.factors,
+        benchmark=inputs.benchmark,
+    )
+    market = _prepare(panel, corr_symbols=tuple(sorted(held)) if correlations else ())
+    return PreparedMarket(
+        as_of=day,
+        market=market,
+        factors=inputs.factors,
+        scenarios=inputs.scenarios,
+        default_rate=inputs.default_rate,
+        detail=correlations,
+    )
+
+
+def detail_kept(day: dt.date, latest: dt.date, retention_sessions: int) -> bool:
+    """Whether ``day`` is among the last ``retention_sessions`` sessions up to ``latest``."""
+    if retention_sessions <= 0:
+        return False
+    window = last_sessions(latest, retention_sessions)
+    return bool(window) and day >= window[0]
+
+
+@dataclass(frozen=True)
+class DateChunk:
+    """One chunk computed on one date: rows per table and a status per portfolio."""
+
+    frames: dict[str, pd.DataFrame]
+    statuses: dict[str, str]
+    errors: dict[str, str]
+    summary: list[dict[str, Any]]
+    missing: list[str]
+    #: Each computed portfolio's figures for the next date's ``history`` block.
+    carry: dict[int, Previous]
+
+
+def _compute_isolating(
+    prepared: PreparedMarket, books: Books, correlations: bool
+) -> tuple[list[tuple[Books, BookResults, list[int]]], dict[int, str]]:
+    """Compute the whole chunk; if that fails, each portfolio alone so one bad book is isolated."""
+    try:
+        return [
+            (
+                books,
+                compute_books(
+                    prepared.market, books, prepared.scenarios, correlations=correlations
+                ),
+                list(range(books.portfolio_ids.size)),
+            )
+        ], {}
+    except Exception as exc:  # a defect in one book must not sink the others
+        log.warning("chunk failed as a whole (%s); computing portfolios one by one", exc)
+    parts: list[tuple[Books, BookResults, list[int]]] = []
+    errors: dict[int, str] = {}
+    for p in range(books.portfolio_ids.size):
+        single = subset(books, p)
+        try:
+            parts.append(
+                (
+                    single,
+                    compute_books(
+                        prepared.market, single, prepared.scenarios, correlations=correlations
+                    ),
+                    [p],
+                )
+            )
+        except Exception as exc:
+            errors[p] = f"{type(exc).__name__}: {exc}"
+    return parts, errors
+
+
+def compute_chunk(
+    prepared: PreparedMarket,
+    rows: PortfolioRows,
+    previous: Mapping[int, Previous],
+    *,
+    run_id: uuid.UUID,
+    detail: bool,
+) -> DateChunk:
+    """Value the chunk's books in effect on the market's date and build its result rows.
+
+    ``previous`` holds each portfolio's previous computed session (for the ``history``
+    block); ``detail`` keeps position rows and correlation matrices.
+    """
+    day = prepared.as_of
+    ids = [int(i) for i in rows.portfolios["id"]]
+    states = [rows.timelines[pid].state_on(day) for pid in ids]
+    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate)
+    kept_ids = [int(i) for i in dated.books.portfolio_ids]
+    prior = [previous.get(pid) for pid in kept_ids]
+    flows = [
+        float(_flow(rows.timelines[pid], before.as_of if before else None, day))
+        for pid, before in zip(kept_ids, prior, strict=True)
+    ]
+    parts, errors = _compute_isolating(prepared, dated.books, detail)
+    statuses: dict[str, str] = {dated.external_ids[p]: "error" for p in errors}
+    summary: list[dict[str, Any]] = []
+    collected: dict[str, list[pd.DataFrame]] = {}
+    carry: dict[int, Previous] = {}
+    for part in parts:
+        tables, part_statuses, part_summary = result_frames(
+            as_of=day,
+            data_as_of=prepared.market.panel.dates[-1],
+            factors=prepared.factors,
+            dated=dated,
+            flows=flows,
+            previous=prior,
+            part=part,
+            run_id=run_id,
+            detail=detail,
+        )
+        statuses.update(part_statuses)
+        summary.extend(part_summary)
+        for name, frame in tables.items():
+            collected.setdefault(name, []).append(frame)
+        snap = tables["portfolio_snapshot"]
+        for pid, nav, twr in zip(
+            snap["portfolio_id"], snap["nav"], snap["twr_cumulative"], strict=True
+        ):
+            carry[int(pid)] = Previous(
+                as_of=day,
+                nav=float(nav) if np.isfinite(nav) else None,
+                twr_cumulative=None if pd.isna(twr) else float(twr),
+            )
+    return DateChunk(
+        frames={name: pd.concat(p, ignore_index=True) for name, p in collected.items()},
+        statuses=statuses,
+        errors={dated.external_ids[p]: message for p, message in errors.items()},
+        summary=summary,
+        missing=dated.missing,
+        carry=carry,
+    )
+
+
+def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
+    """External flows since the previous computed session (or the previous session)."""
+    return timeline.flow_between(after if after is not None else previous_trading_day(day), day)
+
+
+def previous_of(
+    stored: Mapping[int, tuple[dt.date, float | None, float | None]],
+) -> dict[int, Previous]:
+    """``results.previous_snapshots`` rows as :class:`Previous` entries."""
+    return {
+        pid: Previous(as_of=day, nav=nav, twr_cumulative=twr)
+        for pid, (day, nav, twr) in stored.items()
+    }
+
+
+def assets_on(timelines: Mapping[int, Timeline], day: dt.date) -> list[str]:
+    """The assets of every portfolio's book in effect on ``day`` (as ``held_symbols``)."""
+    found: set[str] = set()
+    for line in timelines.values():
+        found |= line.assets_on(day)
+    return sorted(found)

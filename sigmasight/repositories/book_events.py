@@ -1,0 +1,110 @@
+"""Trades and external cash flows: idempotent upserts on their natural keys, and checks.
+
+A trade's natural key is (portfolio, ``trade_id``) when the file gives an id, otherwise
+(portfolio, trade date, symbol, quantity, price); a cash flow's is (portfolio, date).
+Importing the same file twice changes nothing.
+"""
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from models import CashFlow, Portfolio, PortfolioBook, Trade
+from sigmasight.domain import CashFlowSpec, TradeSpec
+from sigmasight.repositories.reference import _INSERTED, ChangeCounts
+
+
+def portfolio_ids(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
+    """``{external id: id}`` of those portfolios that exist."""
+    rows = session.execute(
+        select(Portfolio.external_id, Portfolio.id).where(
+            Portfolio.external_id.in_(list(set(external_ids)))
+        )
+    ).all()
+    return {str(ext): int(pid) for ext, pid in rows}
+
+
+def first_book_dates(session: Session, ids: Sequence[int]) -> dict[int, dt.date]:
+    """Each portfolio's earliest book date (a trade before it has no book to apply to)."""
+    rows = session.execute(
+        select(PortfolioBook.portfolio_id, func.min(PortfolioBook.book_date))
+        .where(PortfolioBook.portfolio_id.in_(list(ids)))
+        .group_by(PortfolioBook.portfolio_id)
+    ).all()
+    return {int(pid): day for pid, day in rows}
+
+
+def _trade_row(spec: TradeSpec, portfolio_id: int) -> dict[str, object]:
+    option = spec.option
+    return {
+        "portfolio_id": portfolio_id,
+        "trade_date": spec.trade_date,
+        "symbol": spec.symbol,
+        "quantity": spec.quantity,
+        "price": spec.price,
+        "fees": spec.fees,
+        "trade_id": spec.trade_id,
+        "underlying": option.underlying if option else None,
+        "strike": option.strike if option else None,
+        "expiry_date": option.expiry if option else None,
+        "option_right": option.right if option else None,
+        "multiplier": option.multiplier if option else None,
+        "implied_vol": option.implied_vol if option else None,
+    }
+
+
+def upsert_trades(
+    session: Session, trades: Sequence[TradeSpec], ids: Mapping[str, int], counts: ChangeCounts
+) -> None:
+    """Insert new trades, update those with a known ``trade_id`` whose fields changed."""
+    table = Trade.__table__
+    with_id = [_trade_row(t, ids[t.portfolio]) for t in trades if t.trade_id is not None]
+    without = [_trade_row(t, ids[t.portfolio]) for t in trades if t.trade_id is None]
+    if with_id:
+        stmt = insert(Trade).values(with_id)
+        values = [c for c in with_id[0] if c not in ("portfolio_id", "trade_id")]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["portfolio_id", "trade_id"],
+            index_where=table.c.trade_id.is_not(None),
+            set_={c: stmt.excluded[c] for c in values},
+            where=func.row(*[table.c[c] for c in values]).is_distinct_from(
+                func.row(*[stmt.excluded[c] for c in values])
+            ),
+        )
+        result = session.execute(stmt.returning(_INSERTED)).all()
+        inserted = sum(1 for r in result if r[0])
+        counts.add("trade", inserted=inserted, updated=len(result) - inserted)
+    if without:
+        stmt = (
+            insert(Trade)
+            .values(without)
+            .on_conflict_do_nothing(
+                index_elements=["portfolio_id", "trade_date", "symbol", "quantity", "price"],
+                index_where=table.c.trade_id.is_(None),
+            )
+        )
+        counts.add("trade", inserted=len(session.execute(stmt.returning(Trade.id)).all()))
+
+
+def upsert_cash_flows(
+    session: Session, flows: Sequence[CashFlowSpec], ids: Mapping[str, int], counts: ChangeCounts
+) -> None:
+    """Insert or update external flows by (portfolio, date)."""
+    if not flows:
+        return
+    rows = [
+        {"portfolio_id": ids[f.portfolio], "flow_date": f.flow_date, "amount": f.amount}
+        for f in flows
+    ]
+    stmt = insert(CashFlow).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["portfolio_id", "flow_date"],
+        set_={"amount": stmt.excluded.amount},
+        where=CashFlow.__table__.c.amount.is_distinct_from(stmt.excluded.amount),
+    )
+    result = session.execute(stmt.returning(_INSERTED)).all()
+    inserted = sum(1 for r in result if r[0])
+    counts.add("cash_flow", inserted=inserted, updated=len(result) - inserted)
