@@ -12,11 +12,12 @@ killed rerun leaves the date exactly as it was, like a new date that was never f
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import Row, Select, delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from models import (
@@ -28,6 +29,7 @@ from models import (
     StressResult,
 )
 from sigmasight.db import raw_connection
+from sigmasight.history import HistoryPoint
 
 #: Natural key of each result table (what a rerun for the same date matches on).
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
@@ -321,3 +323,86 @@ def prune_detail(session: Session, *, before: dt.date) -> dict[str, int]:
         result = session.execute(delete(model).where(model.as_of_date < before))
         dropped[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
     return dropped
+
+
+# ---- the actual history (RISK-CONVENTIONS C17/C18): the stored snapshot series ---------------
+def history_select(
+    portfolio_id: int, start: dt.date | None, end: dt.date | None
+) -> Select[*tuple[Any, ...]]:
+    """One portfolio's snapshots in ``[start, end]`` as :class:`HistoryPoint` columns (no order).
+
+    ``param_var_95``, ``ann_vol`` (full window) and ``gross_leverage`` have no column of their
+    own: they are read from the stored document (JSONB keeps a number's digits, so the value
+    parsed back is the double the run wrote).
+    """
+    snap = PortfolioSnapshot
+    document = snap.document
+    stmt: Select[*tuple[Any, ...]] = select(
+        snap.as_of_date,
+        snap.run_id,
+        snap.status,
+        snap.is_current,
+        snap.book_date,
+        snap.nav,
+        snap.cash,
+        snap.pnl,
+        snap.external_flow,
+        snap.twr_daily,
+        snap.twr_cumulative,
+        snap.hist_var_95,
+        snap.hist_var_99,
+        document[("risk", "full", "param_var_95", "fraction")].label("param_var_95"),
+        snap.cvar_95,
+        document[("risk", "full", "ann_vol")].label("ann_vol"),
+        snap.beta_spy,
+        document[("valuation", "gross_leverage")].label("gross_leverage"),
+        snap.daily_pnl,
+        snap.daily_return,
+    ).where(snap.portfolio_id == portfolio_id)
+    if start is not None:
+        stmt = stmt.where(snap.as_of_date >= start)
+    if end is not None:
+        stmt = stmt.where(snap.as_of_date <= end)
+    return stmt
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a float; ``null``, a missing key or anything else as None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def history_point(row: Row[Any]) -> HistoryPoint:
+    """A row of :func:`history_select` as a :class:`HistoryPoint`."""
+    return HistoryPoint(
+        as_of=row.as_of_date,
+        run_id=row.run_id,
+        status=row.status,
+        is_current=row.is_current,
+        book_date=row.book_date,
+        nav=row.nav,
+        cash=row.cash,
+        pnl=row.pnl,
+        external_flow=row.external_flow,
+        twr_daily=row.twr_daily,
+        twr_cumulative=row.twr_cumulative,
+        hist_var_95=row.hist_var_95,
+        hist_var_99=row.hist_var_99,
+        param_var_95=_number(row.param_var_95),
+        cvar_95=row.cvar_95,
+        ann_vol=_number(row.ann_vol),
+        beta_spy_150d=row.beta_spy,
+        gross_leverage=_number(row.gross_leverage),
+        daily_pnl=row.daily_pnl,
+        daily_return=row.daily_return,
+    )
+
+
+def load_history(
+    session: Session, portfolio_id: int, *, start: dt.date | None, end: dt.date | None
+) -> list[HistoryPoint]:
+    """Every stored snapshot of one portfolio in ``[start, end]``, oldest first (one query)."""
+    stmt = history_select(portfolio_id, start, end).order_by(PortfolioSnapshot.as_of_date)
+    rows = session.execute(stmt).all()
+    return [history_point(row) for row in rows]
