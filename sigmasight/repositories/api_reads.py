@@ -27,6 +27,8 @@ from models import (
     Report,
     User,
 )
+from sigmasight.history import HistoryPoint
+from sigmasight.repositories import results
 from sigmasight.repositories.backups import GOOD_STATUSES
 
 #: Backup statuses that count as a good backup (upload completed, checksum matched).
@@ -269,16 +271,17 @@ def snapshot_history(
     end: dt.date | None,
     limit: int,
     offset: int,
-) -> tuple[list[PortfolioSnapshot], int]:
-    """Snapshots newest first within ``[start, end]``, one page, and the total count."""
-    stmt = select(PortfolioSnapshot).where(PortfolioSnapshot.portfolio_id == portfolio_id)
-    if start is not None:
-        stmt = stmt.where(PortfolioSnapshot.as_of_date >= start)
-    if end is not None:
-        stmt = stmt.where(PortfolioSnapshot.as_of_date <= end)
-    return _page(
-        session, stmt.order_by(PortfolioSnapshot.as_of_date.desc()), limit=limit, offset=offset
-    )
+) -> tuple[list[HistoryPoint], int]:
+    """The actual history newest first within ``[start, end]``, one page, and the total count.
+
+    The same columns as ``sigmasight export history`` (``results.history_select``).
+    """
+    stmt = results.history_select(portfolio_id, start, end)
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = session.execute(
+        stmt.order_by(PortfolioSnapshot.as_of_date.desc()).limit(limit).offset(offset)
+    ).all()
+    return [results.history_point(row) for row in rows], total
 
 
 # ---- reports --------------------------------------------------------------------------------
