@@ -59,6 +59,26 @@ class Valuation(_Block):
     net_leverage: float | None
 
 
+class Book(_Block):
+    """Where the valued book came from (FORMATS section 8, RISK-CONVENTIONS C15, C16)."""
+
+    book_date: dt.date | None = None
+    trades_applied: int | None = None
+    realized_pnl: float | None = None
+    cost_basis: float | None = None
+    unrealized_pnl: float | None = None
+
+
+class History(_Block):
+    """The actual day against the previous computed session (RISK-CONVENTIONS C17)."""
+
+    pnl: float | None = None
+    external_flow: float | None = None
+    twr_daily: float | None = None
+    twr_cumulative: float | None = None
+    previous_as_of: dt.date | None = None
+
+
 class DailyPnl(_Block):
     """The day's P&L in currency and as a return."""
 
@@ -179,8 +199,10 @@ class RiskDocument(_Block):
     data_as_of: dt.date | None = None
     conventions: dict[str, str | int] = Field(default_factory=dict)
     valuation: Valuation
+    book: Book | None = None
     positions: list[Position] = Field(default_factory=list)
     daily_pnl: DailyPnl | None = None
+    history: History | None = None
     risk: dict[str, RiskWindow]
     beta_spy: BetaSpy
     factor_exposures: FactorExposures | None = None
