@@ -22,16 +22,20 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from models import PortfolioSnapshot
 from sigmasight.books import Timeline
 from sigmasight.domain import ScenarioSpec
 from sigmasight.repositories import risk_inputs
+from sigmasight.repositories.documents import Detail, DetailSource, position_entry
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
+from sigmasight.risk import document as doc
 from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
 from sigmasight.risk.engine import prepare_market as _prepare
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
@@ -324,3 +328,52 @@ def assets_on(timelines: Mapping[int, Timeline], day: dt.date) -> list[str]:
     for line in timelines.values():
         found |= line.assets_on(day)
     return sorted(found)
+
+
+def detail_rebuilder(settings: Settings) -> DetailSource:
+    """A ``documents_for(..., rebuild=)`` source: position detail computed again per date.
+
+    The inputs are point in time, so the rebuilt positions and correlations are those the
+    night computed (the headline figures stay as stored).
+    """
+
+    def rebuild(session: Session, snaps: Sequence[PortfolioSnapshot]) -> dict[DetailKey, Detail]:
+        found: dict[DetailKey, Detail] = {}
+        by_date: dict[dt.date, list[int]] = {}
+        for snap in snaps:
+            by_date.setdefault(snap.as_of_date, []).append(snap.portfolio_id)
+        for day, ids in sorted(by_date.items()):
+            found.update(_rebuild_date(session, settings, day, sorted(set(ids))))
+        return found
+
+    return rebuild
+
+
+DetailKey = tuple[int, dt.date]
+
+
+def _rebuild_date(
+    session: Session, settings: Settings, day: dt.date, ids: list[int]
+) -> dict[DetailKey, Detail]:
+    held = risk_inputs.held_symbols(session, day)
+    inputs = load_inputs(session, settings, day, day, held)
+    prepared = market_on(inputs, day, held, correlations=True)
+    rows = risk_inputs.load_timelines(session, ids, through=day)
+    done = compute_chunk(prepared, rows, {}, run_id=uuid.UUID(int=0), detail=True)
+    positions = done.frames.get("position_risk")
+    correlations = done.frames.get("correlation_result")
+    found: dict[DetailKey, Detail] = {}
+    if positions is None or correlations is None:
+        return found
+    clean = positions.astype(object).where(positions.notna(), None)
+    entries: dict[int, list[dict[str, Any]]] = {}
+    for row in clean.itertuples(index=False):
+        entries.setdefault(int(cast(int, row.portfolio_id)), []).append(position_entry(row))
+    for pid, symbols, matrix in zip(
+        correlations["portfolio_id"], correlations["symbols"], correlations["matrix"], strict=True
+    ):
+        found[(int(pid), day)] = (
+            sorted(entries.get(int(pid), []), key=lambda e: str(e["symbol"])),
+            doc.correlation_block(orjson.loads(symbols), orjson.loads(matrix)),
+        )
+    return found

@@ -25,6 +25,7 @@ from sigmasight.dated_risk import (
     assets_on,
     compute_chunk,
     detail_kept,
+    detail_rebuilder,
     load_inputs,
     market_on,
     previous_of,
@@ -221,10 +222,21 @@ def _prune(session: Session, settings: Settings, day: dt.date) -> None:
             log.info("position detail before %s dropped: %s", window[0], dropped)
 
 
-def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[RiskDocument]:
-    """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones)."""
+def export_documents(
+    settings: Settings, as_of: dt.date | None, external_id: str | None = None
+) -> list[RiskDocument]:
+    """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones).
+
+    A date older than the detail retention gets its positions and correlations rebuilt
+    from its point-in-time inputs, so the document is the one the night produced.
+    """
     with session_scope() as session:
-        documents = documents_for(session, as_of, None if external_id is None else [external_id])
+        documents = documents_for(
+            session,
+            as_of,
+            None if external_id is None else [external_id],
+            rebuild=detail_rebuilder(settings),
+        )
     if external_id is not None and not documents:
         when = as_of.isoformat() if as_of else "the current snapshot"
         raise InputError(f"--portfolio {external_id}: no risk results for {when}")

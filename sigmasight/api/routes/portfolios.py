@@ -34,12 +34,14 @@ from sigmasight.api.schemas import (
     StressOut,
     StressResults,
 )
+from sigmasight.dated_risk import detail_rebuilder
 from sigmasight.db import get_sessionmaker
 from sigmasight.documents import RiskDocument
 from sigmasight.repositories import api_reads
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories.documents import stored_document
 from sigmasight.risk.document import GREEK_KEYS
+from sigmasight.settings import Settings
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
 
@@ -155,7 +157,9 @@ def _etag_matches(request: Request, etag: str) -> bool:
     return wanted.strip() == "*" or etag in {tag.strip() for tag in wanted.split(",")}
 
 
-def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDocument:
+def _document(
+    session: Session, cache: DocumentCache, key: CacheKey, settings: Settings
+) -> CachedDocument:
     """Check the stored rows' fingerprint; reuse the cached bytes or build them again."""
     user_id, external_id, as_of = key
     version = api_reads.document_version(session, user_id, external_id, as_of)
@@ -175,16 +179,19 @@ def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDo
     snap = api_reads.get_snapshot(session, version.snapshot_id)
     assert snap is not None
     body = json.dumps(
-        stored_document(session, snap).as_json(), allow_nan=False, separators=(",", ":")
+        # A date older than the detail retention has its positions rebuilt (point in time).
+        stored_document(session, snap, rebuild=detail_rebuilder(settings)).as_json(),
+        allow_nan=False,
+        separators=(",", ":"),
     )
     return cache.put(key, version.snapshot_id, version.fingerprint, body.encode())
 
 
-def _checked_document(cache: DocumentCache, key: CacheKey) -> CachedDocument:
+def _checked_document(cache: DocumentCache, key: CacheKey, settings: Settings) -> CachedDocument:
     # Its own session, not the request's: the check is shared by every request waiting
     # for this document and must outlive any one of them.
     with get_sessionmaker()() as session:
-        return _document(session, cache, key)
+        return _document(session, cache, key, settings)
 
 
 @router.get(
@@ -211,7 +218,10 @@ async def risk_document(
     if entry is None:
         # All of the database work in one thread-pool call (the event loop never blocks).
         entry = await cache.shared(
-            key, lambda: anyio.to_thread.run_sync(_checked_document, cache, key)
+            key,
+            lambda: anyio.to_thread.run_sync(
+                _checked_document, cache, key, request.app.state.settings
+            ),
         )
     headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
     if _etag_matches(request, entry.etag):

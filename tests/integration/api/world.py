@@ -156,7 +156,9 @@ def write_reports(
     reports_dir: Path, as_of: dt.date, external_ids: list[str], run_id: uuid.UUID
 ) -> None:
     """Report files and their index rows (the reports flow is another issue's work)."""
-    documents = {d.portfolio_id: d.as_json() for d in risk_run.export_documents(as_of)}
+    documents = {
+        d.portfolio_id: d.as_json() for d in risk_run.export_documents(get_settings(), as_of)
+    }
     with session_scope() as session:
         ids = dict(session.execute(select(Portfolio.external_id, Portfolio.id)).all())
         names = dict(session.execute(select(Portfolio.external_id, Portfolio.name)).all())
