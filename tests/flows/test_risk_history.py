@@ -265,3 +265,32 @@ def test_bad_ranges_are_refused_and_write_nothing(history, args, message, capsys
             ).scalar_one()
             == 0
         )
+
+
+def test_the_nightly_flow_catches_up_missed_sessions_first(history, monkeypatch, capfd):
+    from flows.nightly import nightly
+
+    monkeypatch.setenv("SIGMASIGHT_CATCHUP_MAX_SESSIONS", "4")
+    get_settings.cache_clear()
+    single_date(world.FIRST)
+    state = nightly(as_of=world.LAST, provider="synthetic", return_state=True)
+    assert state.is_completed(), state.message
+    with session_scope() as session:
+        computed = sorted(
+            session.execute(text("SELECT DISTINCT as_of_date FROM portfolio_snapshot")).scalars()
+        )
+        history_runs = session.execute(
+            text(
+                "SELECT as_of_date, inputs->>'from', status FROM flow_run WHERE flow = 'risk-history'"
+            )
+        ).all()
+    missed = world.RANGE[1:-1]
+    assert computed == [world.FIRST, *missed[-4:], world.LAST]
+    assert history_runs == [(missed[-1], missed[-4].isoformat(), "succeeded")]
+    left = f"{missed[0]} --to {missed[-5]}"
+    err = capfd.readouterr().err
+    assert f"run `sigmasight run risk --from {left}`" in err, "the hole left is named"
+    assert "crashed" not in err
+    # The first caught-up date links its history to the last computed one.
+    doc = documents([missed[-4]])[("HIST_A", missed[-4].isoformat())]
+    assert json.loads(doc)["history"]["previous_as_of"] == world.FIRST.isoformat()
