@@ -8,7 +8,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from models import Portfolio, PortfolioSnapshot, Position, PositionRisk
+from models import Portfolio, PortfolioSnapshot, PositionRisk
 from sigmasight.api.cache import CachedDocument, CacheKey, DocumentCache
 from sigmasight.api.deps import (
     PageDep,
@@ -34,9 +34,11 @@ from sigmasight.api.schemas import (
     StressOut,
     StressResults,
 )
+from sigmasight.books import Holding
 from sigmasight.dated_risk import detail_rebuilder
 from sigmasight.db import get_sessionmaker
 from sigmasight.documents import RiskDocument
+from sigmasight.domain import OptionRight, position_type_for
 from sigmasight.repositories import api_reads
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories.documents import stored_document
@@ -103,20 +105,23 @@ def list_portfolios(user: UserDep, session: SessionDep, page: PageDep) -> Page[P
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-def _position(position: Position, risk: PositionRisk | None) -> PositionOut:
+def _position(position: Holding, risk: PositionRisk | None) -> PositionOut:
     greeks = (
         {key: getattr(risk, key) for key in GREEK_KEYS}
         if risk is not None and position.underlying is not None
         else None
     )
+    right: OptionRight | None = (
+        "call" if position.right == "call" else "put" if position.right == "put" else None
+    )
     return PositionOut(
         symbol=position.symbol,
-        position_type=position.position_type.value,
+        position_type=position_type_for(position.quantity, right).value,
         quantity=float(position.quantity),
         underlying=position.underlying,
         strike=float(position.strike) if position.strike is not None else None,
-        expiry=position.expiry_date,
-        option_right=position.option_right,
+        expiry=position.expiry,
+        option_right=position.right,
         multiplier=position.multiplier,
         price=risk.price if risk else None,
         market_value=risk.market_value if risk else None,
@@ -130,7 +135,7 @@ def _position(position: Position, risk: PositionRisk | None) -> PositionOut:
 
 @router.get("/{portfolio_id}", response_model=PortfolioDetail, responses=ERRORS)
 def portfolio_detail(portfolio: PortfolioDep, session: SessionDep) -> PortfolioDetail:
-    """The book, each position valued as in the current snapshot."""
+    """The book in effect on the current snapshot's date, each position valued as in it."""
     snap = api_reads.snapshot_for(session, portfolio.id, None)
     as_of = snap.as_of_date if snap else None
     document = (snap.document or {}) if snap else {}

@@ -219,8 +219,8 @@ def populate(folder: Path) -> World:
     as_of = last_completed_session()
     days = sessions(as_of - dt.timedelta(days=HISTORY_SESSIONS * 2), as_of)[-HISTORY_SESSIONS:]
     dates = tuple(days[-3:])
-    seed_demo(as_of)
-    import_bundle_file(_extra_bundle(folder, as_of), today=as_of)
+    seed_demo(dates[0])  # the books of the oldest risk date (C15)
+    import_bundle_file(_extra_bundle(folder, dates[0]), today=as_of)
     store_prices(days[0], as_of)
     run_ids = tuple(run_risk(d) for d in dates)
     failed = ledger.open_run("market-data", as_of=as_of, inputs={"provider": "synthetic"})
