@@ -49,6 +49,7 @@ def books_from_rows(
         is_call=(positions["right"] == "call").to_numpy(),
         implied_vol=positions["implied_vol"].astype("float64").to_numpy(),
         dividend_yield=positions["dividend_yield"].astype("float64").fillna(0.0).to_numpy(),
+        sector=tuple(s if isinstance(s, str) and s else None for s in positions["sector"]),
     )
     return books, list(portfolios["external_id"]), [int(i) for i in positions["id"]]
 
@@ -71,6 +72,9 @@ def subset(books: Books, keep: int) -> Books:
         is_call=books.is_call[mask],
         implied_vol=books.implied_vol[mask],
         dividend_yield=books.dividend_yield[mask],
+        sector=tuple(s for s, m in zip(books.sector, mask, strict=True) if m)
+        if books.sector
+        else (),
     )
 
 
@@ -172,6 +176,7 @@ def result_frames(
     else:
         global_rows = np.concatenate([np.flatnonzero(books.pos_portfolio == p) for p in members])
     factor_betas = result.position_factor_betas
+    decomposition = result.position_decomposition
     positions = pd.DataFrame(
         {
             "portfolio_id": pids[part_books.pos_portfolio],
@@ -192,6 +197,11 @@ def result_frames(
             },
             **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
             "beta_spy_150d": result.position_beta_150,
+            # decomposition.positions is rebuilt from these (documents._joined).
+            "mctr_daily": decomposition["mctr_daily"],
+            "ctr_daily": decomposition["ctr_daily"],
+            "param_var_95_component": decomposition["param_var_95"],
+            "cvar_95_component": decomposition["cvar_95"],
             "factor_betas": [
                 dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
             ],

@@ -1,8 +1,8 @@
 """Stored risk documents: the ``sigmasight.risk/1`` document joined from its stored parts.
 
-The nightly run stores a headline document per snapshot and positions and correlations in
-their own tables; this is the one read model that joins them again, for the API, the CLI's
-``export risk`` and the reports.
+The nightly run stores a headline document per snapshot and positions (with their risk
+decomposition figures) and correlations in their own tables; this is the one read model that
+joins them again, for the API, the CLI's ``export risk`` and the reports.
 """
 
 import datetime as dt
@@ -74,6 +74,7 @@ def _joined(
             [position_entry(row) for row in rows],
             doc.correlation_block(corr.symbols, corr.matrix) if corr else None,
             factors,
+            [decomposition_row(row) for row in rows],
         )
     )
 
@@ -89,3 +90,16 @@ def position_entry(row: Any) -> dict[str, Any]:
     if row.underlying is not None:
         entry["greeks"] = {key: getattr(row, key) for key in doc.GREEK_KEYS}
     return entry
+
+
+def decomposition_row(row: Any) -> doc.DecompositionRow:
+    """A stored position row's risk-decomposition figures (``decomposition.positions``)."""
+    return doc.DecompositionRow(
+        symbol=row.symbol,
+        underlying=row.underlying if row.underlying is not None else row.symbol,
+        weight=row.weight,
+        mctr_daily=row.mctr_daily,
+        ctr_daily=row.ctr_daily,
+        param_var_95=row.param_var_95_component,
+        cvar_95=row.cvar_95_component,
+    )

@@ -11,7 +11,7 @@ from psycopg import sql
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Factor, Portfolio, Position, RateObservation, StressScenario
+from models import Factor, Portfolio, Position, RateObservation, Security, StressScenario
 from sigmasight.db import raw_connection
 from sigmasight.domain import ScenarioSpec
 
@@ -150,11 +150,15 @@ class BookRows:
     portfolios: pd.DataFrame  # id, external_id, cash, risk_free_rate, benchmark
     positions: (
         pd.DataFrame
-    )  # id, portfolio_id, symbol, quantity, underlying, strike, expiry, right, ...
+    )  # id, portfolio_id, symbol, quantity, underlying, strike, expiry, right, ..., sector
 
 
 def load_books(session: Session, portfolio_ids: Sequence[int]) -> BookRows:
-    """Portfolios and all their positions, for one chunk."""
+    """Portfolios and all their positions, for one chunk.
+
+    A position's ``sector`` is its security's, or for an option its underlying's (None when
+    the security master does not know it).
+    """
     ids = list(portfolio_ids)
     portfolios = pd.DataFrame(
         session.execute(
@@ -184,6 +188,10 @@ def load_books(session: Session, portfolio_ids: Sequence[int]) -> BookRows:
                 Position.multiplier,
                 Position.implied_vol,
                 Position.dividend_yield,
+                Security.sector,
+            )
+            .outerjoin(
+                Security, Security.symbol == func.coalesce(Position.underlying, Position.symbol)
             )
             .where(Position.portfolio_id.in_(ids))
             .order_by(Position.portfolio_id, Position.symbol)
@@ -200,6 +208,7 @@ def load_books(session: Session, portfolio_ids: Sequence[int]) -> BookRows:
             "multiplier",
             "implied_vol",
             "dividend_yield",
+            "sector",
         ],
     )
     return BookRows(portfolios, positions)
