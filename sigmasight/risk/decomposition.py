@@ -102,9 +102,11 @@ def position_moments(
     valid = ~np.isnan(port)
     counts = valid.sum(axis=0)
     mean_p, _ = stats.mean_std(port)
-    centred = np.where(valid, port - np.asarray(mean_p), 0.0)
-    mask = valid.astype(np.float64)
-    filled = np.where(np.isnan(returns), 0.0, returns)
+    # Performance: one row per series (transposed, contiguous) makes the per-position
+    # gathers below row copies, about twice as fast as gathering columns.
+    centred = np.ascontiguousarray(np.where(valid, port - np.asarray(mean_p), 0.0).T)
+    mask = np.ascontiguousarray(valid.T, dtype=np.float64)
+    filled = np.ascontiguousarray(np.where(np.isnan(returns), 0.0, returns).T)
 
     enough = counts >= 2
     tail_last = np.where(enough, np.floor((counts - 1) * alpha), 0).astype(np.intp)
@@ -121,11 +123,11 @@ def position_moments(
     for start in range(0, usable.size, step):
         rows = usable[start : start + step]
         cols, own = asset[rows], owner[rows]
-        x = filled[:, cols]
+        x = filled[cols]
         n = counts[own]
-        mean[rows] = np.einsum("tb,tb->b", x, mask[:, own]) / n
-        cov[rows] = np.einsum("tb,tb->b", x, centred[:, own]) / (n - 1)
-        tail_x = filled[tail_rows[:, own], cols[None, :]]
+        mean[rows] = np.einsum("bt,bt->b", x, mask[own]) / n
+        cov[rows] = np.einsum("bt,bt->b", x, centred[own]) / (n - 1)
+        tail_x = filled[cols[None, :], tail_rows[:, own]]
         tail_mean[rows] = np.einsum("jb,jb->b", tail_x, tail_weight[:, own])
     return PositionMoments(mean=mean, cov=cov, tail_mean=tail_mean)
 
