@@ -33,7 +33,12 @@ from models import PortfolioSnapshot
 from sigmasight.books import Timeline
 from sigmasight.domain import ScenarioSpec
 from sigmasight.repositories import risk_inputs
-from sigmasight.repositories.documents import Detail, DetailSource, position_entry
+from sigmasight.repositories.documents import (
+    Detail,
+    DetailSource,
+    decomposition_row,
+    position_entry,
+)
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
 from sigmasight.risk import document as doc
 from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
@@ -260,7 +265,7 @@ def compute_chunk(
     day = prepared.as_of
     ids = [int(i) for i in rows.portfolios["id"]]
     states = [rows.timelines[pid].state_on(day) for pid in ids]
-    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate)
+    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate, rows.sectors)
     kept_ids = [int(i) for i in dated.books.portfolio_ids]
     prior = [previous.get(pid) for pid in kept_ids]
     flows = [
@@ -366,14 +371,16 @@ def _rebuild_date(
     if positions is None or correlations is None:
         return found
     clean = positions.astype(object).where(positions.notna(), None)
-    entries: dict[int, list[dict[str, Any]]] = {}
-    for row in clean.itertuples(index=False):
-        entries.setdefault(int(cast(int, row.portfolio_id)), []).append(position_entry(row))
+    by_portfolio: dict[int, list[Any]] = {}
+    for row in clean.sort_values("symbol").itertuples(index=False):
+        by_portfolio.setdefault(int(cast(int, row.portfolio_id)), []).append(row)
     for pid, symbols, matrix in zip(
         correlations["portfolio_id"], correlations["symbols"], correlations["matrix"], strict=True
     ):
+        mine = by_portfolio.get(int(pid), [])
         found[(int(pid), day)] = (
-            sorted(entries.get(int(pid), []), key=lambda e: str(e["symbol"])),
+            [position_entry(row) for row in mine],
             doc.correlation_block(orjson.loads(symbols), orjson.loads(matrix)),
+            [decomposition_row(row) for row in mine],
         )
     return found

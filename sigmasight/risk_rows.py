@@ -7,7 +7,7 @@ results into one column-wise frame per result table, ready for ``repositories.re
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,12 @@ def books_on(
     states: Sequence[BookState | None],
     as_of: dt.date,
     default_rate: float,
+    sectors: Mapping[str, str | None],
 ) -> DatedBooks:
     """The books in effect on ``as_of`` (``states`` follow ``portfolios``' rows) as engine arrays.
 
-    ``portfolios`` has the columns of ``repositories.risk_inputs.PortfolioRows.portfolios``.
+    ``portfolios`` has the columns of ``repositories.risk_inputs.PortfolioRows.portfolios``;
+    ``sectors`` gives each asset's sector (an option takes its underlying's).
     """
     keep = [i for i, state in enumerate(states) if state is not None]
     kept: list[BookState] = [s for s in states if s is not None]
@@ -94,6 +96,7 @@ def books_on(
             [h.dividend_yield if h.dividend_yield is not None else 0.0 for h in hs],
             dtype=np.float64,
         ),
+        sector=tuple(sectors.get(_asset(h)) for h in hs),
     )
     return DatedBooks(
         books=books,
@@ -159,6 +162,9 @@ def subset(books: Books, keep: int) -> Books:
         is_call=books.is_call[mask],
         implied_vol=books.implied_vol[mask],
         dividend_yield=books.dividend_yield[mask],
+        sector=tuple(s for s, m in zip(books.sector, mask, strict=True) if m)
+        if books.sector
+        else (),
     )
 
 
@@ -286,6 +292,7 @@ def result_frames(
                 [np.flatnonzero(books.pos_portfolio == p) for p in members]
             )
         factor_betas = result.position_factor_betas
+        decomposition = result.position_decomposition
         detail_tables["position_risk"] = pd.DataFrame(
             {
                 "portfolio_id": pids[part_books.pos_portfolio],
@@ -306,6 +313,11 @@ def result_frames(
                 },
                 **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
                 "beta_spy_150d": result.position_beta_150,
+                # decomposition.positions is rebuilt from these (documents._joined).
+                "mctr_daily": decomposition["mctr_daily"],
+                "ctr_daily": decomposition["ctr_daily"],
+                "param_var_95_component": decomposition["param_var_95"],
+                "cvar_95_component": decomposition["cvar_95"],
                 "factor_betas": [
                     dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
                 ],

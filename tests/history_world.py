@@ -204,7 +204,8 @@ def load_events(
 ) -> None:
     """Write trades and flows (the portfolios must exist)."""
     with session_scope() as session:
-        ids = book_events.portfolio_ids(session, [t.portfolio for t in (*trades, *flows)])
+        owners = [t.portfolio for t in trades] + [f.portfolio for f in flows]
+        ids = book_events.portfolio_ids(session, owners)
         counts = ChangeCounts()
         book_events.upsert_trades(session, trades, ids, counts)
         book_events.upsert_cash_flows(session, flows, ids, counts)

@@ -1,8 +1,8 @@
 """Stored risk documents: the ``sigmasight.risk/1`` document joined from its stored parts.
 
-The nightly run stores a headline document per snapshot and positions and correlations in
-their own tables; this is the one read model that joins them again, for the API, the CLI's
-``export risk`` and the reports.
+The nightly run stores a headline document per snapshot and positions (with their risk
+decomposition figures) and correlations in their own tables; this is the one read model that
+joins them again, for the API, the CLI's ``export risk`` and the reports.
 """
 
 import datetime as dt
@@ -20,7 +20,7 @@ from sigmasight.risk import document as doc
 #: The position detail (``positions`` entries, ``correlation`` block) of snapshots whose
 #: stored detail was dropped by retention, rebuilt from point-in-time inputs
 #: (``sigmasight.dated_risk.detail_rebuilder``), by (portfolio id, date).
-Detail = tuple[list[dict[str, Any]], dict[str, Any]]
+Detail = tuple[list[dict[str, Any]], dict[str, Any], list[doc.DecompositionRow]]
 DetailSource = Callable[[Session, Sequence[PortfolioSnapshot]], dict[tuple[int, dt.date], Detail]]
 
 
@@ -66,12 +66,14 @@ def _documents(
         key = (snap.portfolio_id, snap.as_of_date)
         block: dict[str, Any] | None
         if key in rebuilt:
-            entries, block = rebuilt[key]
+            entries, block, decomposition = rebuilt[key]
         else:
-            entries = [position_entry(row) for row in positions.get(key, [])]
+            rows = positions.get(key, [])
+            entries = [position_entry(row) for row in rows]
+            decomposition = [decomposition_row(row) for row in rows]
             corr = correlations.get(key)
             block = doc.correlation_block(corr.symbols, corr.matrix) if corr else None
-        documents.append(_joined(snap, entries, block, factors))
+        documents.append(_joined(snap, entries, block, factors, decomposition))
     return documents
 
 
@@ -80,6 +82,7 @@ def _joined(
     entries: list[dict[str, Any]],
     correlation: dict[str, Any] | None,
     factors: tuple[str, ...],
+    decomposition: list[doc.DecompositionRow],
 ) -> RiskDocument:
     stored = dict(snap.document or {})
     head: dict[str, Any] = {}
@@ -88,7 +91,9 @@ def _joined(
             head[key] = stored.pop(key)
     head["run_id"] = str(snap.run_id)
     head.update(stored)
-    return RiskDocument.model_validate(doc.assemble(head, entries, correlation, factors))
+    return RiskDocument.model_validate(
+        doc.assemble(head, entries, correlation, factors, decomposition)
+    )
 
 
 def position_entry(row: Any) -> dict[str, Any]:
@@ -102,3 +107,16 @@ def position_entry(row: Any) -> dict[str, Any]:
     if row.underlying is not None:
         entry["greeks"] = {key: getattr(row, key) for key in doc.GREEK_KEYS}
     return entry
+
+
+def decomposition_row(row: Any) -> doc.DecompositionRow:
+    """A stored position row's risk-decomposition figures (``decomposition.positions``)."""
+    return doc.DecompositionRow(
+        symbol=row.symbol,
+        underlying=row.underlying if row.underlying is not None else row.symbol,
+        weight=row.weight,
+        mctr_daily=row.mctr_daily,
+        ctr_daily=row.ctr_daily,
+        param_var_95=row.param_var_95_component,
+        cvar_95=row.cvar_95_component,
+    )

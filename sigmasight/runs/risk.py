@@ -287,6 +287,7 @@ class _History:
     inputs: MarketInputs
     portfolios: pd.DataFrame
     timelines: dict[int, Timeline]
+    sectors: dict[str, str | None]
     previous: dict[int, Previous]
     newest: dt.date
 
@@ -332,7 +333,9 @@ def plan_history(
         n_symbols=len(inputs.panel.symbols),
         timings={"load_s": round(time.perf_counter() - started, 3)},
     )
-    _histories[run_id] = _History(plan, inputs, rows.portfolios, rows.timelines, previous, newest)
+    _histories[run_id] = _History(
+        plan, inputs, rows.portfolios, rows.timelines, rows.sectors, previous, newest
+    )
     return plan
 
 
@@ -363,6 +366,7 @@ def run_history_date(settings: Settings, day: dt.date, run_id: uuid.UUID) -> Dat
             rows = PortfolioRows(
                 frame[frame["id"].isin(chunk)].reset_index(drop=True),
                 {pid: held_run.timelines[pid] for pid in chunk},
+                held_run.sectors,
             )
             done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
             c1 = time.perf_counter()

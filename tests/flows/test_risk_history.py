@@ -139,7 +139,8 @@ def test_the_books_trades_and_flows_reach_the_document(history, capsys):
     docs = {k: json.loads(v) for k, v in documents(world.RANGE).items()}
 
     def doc(pid: str, day: str) -> dict[str, Any]:
-        return docs[(pid, day)]
+        found: dict[str, Any] = docs[(pid, day)]
+        return found
 
     # 11-21: the AAPL buy applied to BOOK_1 (average cost 210 -> (200*210+50*231.5)/250).
     d = doc("HIST_A", "2025-11-21")
@@ -222,7 +223,7 @@ def test_a_rerun_after_a_late_bar_changes_the_date_and_records_the_run(history, 
     after = documents([day])
     assert after[("HIST_A", day.isoformat())] != before[("HIST_A", day.isoformat())]
     with session_scope() as session:
-        runs = dict(
+        runs: dict[str, uuid.UUID] = dict(
             session.execute(
                 text(
                     "SELECT p.external_id, s.run_id FROM portfolio_snapshot s "

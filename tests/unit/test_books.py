@@ -12,13 +12,19 @@ from fractions import Fraction
 
 import pytest
 
-from sigmasight.books import Book, BookError, Holding, TradeEvent, timeline
+from sigmasight.books import Book, BookError, BookState, Holding, Timeline, TradeEvent, timeline
 
 D0 = dt.date(2025, 1, 2)
 
 
 def day(n: int) -> dt.date:
     return D0 + dt.timedelta(days=n)
+
+
+def at(line: Timeline, on: dt.date) -> BookState:
+    state = line.state_on(on)
+    assert state is not None
+    return state
 
 
 def reference(book: Book, trades: list[TradeEvent], flows: list[tuple[dt.date, Decimal]], on):
@@ -82,14 +88,15 @@ def test_random_trades_match_the_independent_ledger(seed):
     flows = [(day(rng.randint(1, 30)), Decimal(rng.choice([-5000, 2500, 10000]))) for _ in range(5)]
     line = timeline([book], trades, flows)
     for on in (day(0), day(7), day(15), day(30)):
-        state = line.state_on(on)
-        assert state is not None
+        state = at(line, on)
         qty, avg, realised, cash = reference(book, trades, flows, on)
         got = {h.symbol: h for h in state.holdings}
         assert set(got) == set(qty)
         for s, h in got.items():
             assert Fraction(h.quantity) == qty[s]
+            assert h.avg_cost is not None
             assert float(h.avg_cost) == pytest.approx(float(avg[s]), rel=1e-12)
+        assert state.realized_pnl is not None
         assert float(state.realized_pnl) == pytest.approx(float(realised), abs=1e-6)
         assert float(state.cash) == pytest.approx(float(cash), abs=1e-6)
         assert state.trades_applied == sum(1 for t in trades if D0 < t.trade_date <= on)
@@ -104,7 +111,7 @@ def test_textbook_cases_average_cost_reduce_and_cross_zero():
         TradeEvent(day(4), 4, "X", Decimal(40), Decimal(10)),  # short covered: (10 - 12) * -40
     ]
     line = timeline([book], trades)
-    s1, s2, s3, s4 = (line.state_on(day(i)) for i in range(1, 5))
+    s1, s2, s3, s4 = (at(line, day(i)) for i in range(1, 5))
     assert s1.holdings[0].avg_cost == 15 and s1.cash == 1000 - 2000 - 1
     assert s2.realized_pnl == 500 and s2.holdings[0].avg_cost == 15
     assert s3.holdings[0].quantity == -100 and s3.holdings[0].avg_cost == 12
@@ -122,10 +129,10 @@ def test_a_later_book_replaces_the_rolled_book_and_trades_on_its_date_are_inside
         TradeEvent(day(6), 3, "Y", Decimal(-1), Decimal(4)),
     ]
     line = timeline([second, first], trades, [(day(5), Decimal(99)), (day(6), Decimal(1))])
-    assert line.state_on(day(4)).holdings[0].quantity == 15
-    on5 = line.state_on(day(5))
+    assert at(line, day(4)).holdings[0].quantity == 15
+    on5 = at(line, day(5))
     assert on5.book_date == day(5) and on5.cash == 7 and on5.holdings[0].quantity == 3
-    on6 = line.state_on(day(6))
+    on6 = at(line, day(6))
     assert on6.holdings[0].quantity == 2 and on6.cash == 7 + 4 + 1
     assert on6.realized_pnl is None  # a reduction against an unknown cost
     assert on6.cost_basis is None
@@ -150,9 +157,9 @@ def test_options_use_their_multiplier_and_assets_include_a_closed_symbol():
     # Stored option trades always carry their terms (the importer reads them from the ticker).
     close = TradeEvent(day(2), 2, "O:SPY250620C00600000", Decimal(-2), Decimal(4), underlying="SPY")
     line = timeline([book], [call, close])
-    assert line.state_on(day(1)).cash == -700
-    assert line.state_on(day(2)).realized_pnl == Decimal("0.5") * 2 * 100
-    assert line.state_on(day(2)).holdings == ()
+    assert at(line, day(1)).cash == -700
+    assert at(line, day(2)).realized_pnl == Decimal("0.5") * 2 * 100
+    assert at(line, day(2)).holdings == ()
     assert line.assets_on(day(2)) == {"SPY"}
     assert line.assets_on(D0) == set()
 
