@@ -39,8 +39,10 @@ from sigmasight.repositories.documents import (
     decomposition_row,
     position_entry,
 )
+from sigmasight.repositories.results import StoredDay
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
 from sigmasight.risk import document as doc
+from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
 from sigmasight.risk.engine import prepare_market as _prepare
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
@@ -278,7 +280,7 @@ def compute_chunk(
     collected: dict[str, list[pd.DataFrame]] = {}
     carry: dict[int, Previous] = {}
     for part in parts:
-        tables, part_statuses, part_summary = result_frames(
+        tables, part_statuses, part_summary, part_carry = result_frames(
             as_of=day,
             data_as_of=prepared.market.panel.dates[-1],
             factors=prepared.factors,
@@ -293,15 +295,7 @@ def compute_chunk(
         summary.extend(part_summary)
         for name, frame in tables.items():
             collected.setdefault(name, []).append(frame)
-        snap = tables["portfolio_snapshot"]
-        for pid, nav, twr in zip(
-            snap["portfolio_id"], snap["nav"], snap["twr_cumulative"], strict=True
-        ):
-            carry[int(pid)] = Previous(
-                as_of=day,
-                nav=float(nav) if np.isfinite(nav) else None,
-                twr_cumulative=None if pd.isna(twr) else float(twr),
-            )
+        carry.update(part_carry)
     return DateChunk(
         frames={name: pd.concat(p, ignore_index=True) for name, p in collected.items()},
         statuses=statuses,
@@ -317,14 +311,30 @@ def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
     return timeline.flow_between(after if after is not None else previous_trading_day(day), day)
 
 
-def previous_of(
-    stored: Mapping[int, tuple[dt.date, float | None, float | None]],
-) -> dict[int, Previous]:
-    """``results.previous_snapshots`` rows as :class:`Previous` entries."""
-    return {
-        pid: Previous(as_of=day, nav=nav, twr_cumulative=twr)
-        for pid, (day, nav, twr) in stored.items()
-    }
+def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous]:
+    """``results.previous_snapshots`` rows (oldest first) as :class:`Previous` entries."""
+    found = {}
+    for pid, rows in stored.items():
+        if not rows:
+            continue
+        days = [
+            (r.pnl, r.prev_var_95 * r.prev_nav, r.prev_var_99 * r.prev_nav)
+            for r in rows
+            if r.pnl is not None
+            and r.prev_nav is not None
+            and r.prev_var_95 is not None
+            and r.prev_var_99 is not None
+        ]
+        last = rows[-1]
+        found[pid] = Previous(
+            as_of=last.as_of,
+            nav=last.nav,
+            twr_cumulative=last.twr_cumulative,
+            var_95=last.var_95,
+            var_99=last.var_99,
+            backtest_days=tuple(days[-BACKTEST_WINDOW:]),
+        )
+    return found
 
 
 def assets_on(timelines: Mapping[int, Timeline], day: dt.date) -> list[str]:

@@ -18,16 +18,44 @@ import pandas as pd
 from sigmasight.books import BookState, Holding
 from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
+from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
+from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.engine import BookResults, Books
 
 
 @dataclass(frozen=True)
 class Previous:
-    """What a date's ``history`` block needs from the portfolio's previous computed session."""
+    """What a date needs from the portfolio's previous computed session.
+
+    NAV and cumulative TWR for the ``history`` block (C17); the session's historical VaR
+    fractions (full window) and its backtest days for the ``backtest`` block (C30).
+    """
 
     as_of: dt.date
     nav: float | None
     twr_cumulative: float | None
+    var_95: float | None = None
+    var_99: float | None = None
+    #: (pnl_t, VaR95_{t-1}, VaR99_{t-1}) in currency, oldest first, up to and including as_of.
+    backtest_days: tuple[tuple[float, float, float], ...] = ()
+
+
+def backtest_days(
+    previous: Previous | None, pnl: float | None
+) -> tuple[tuple[float, float, float], ...]:
+    """The backtest days up to today: the previous ones plus today's when it has both parts."""
+    if previous is None:
+        return ()
+    days = previous.backtest_days
+    if (
+        pnl is not None
+        and previous.nav is not None
+        and previous.var_95 is not None
+        and previous.var_99 is not None
+    ):
+        day = (pnl, previous.var_95 * previous.nav, previous.var_99 * previous.nav)
+        days = (*days, day)[-BACKTEST_WINDOW:]
+    return days
 
 
 @dataclass(frozen=True)
@@ -185,13 +213,14 @@ def result_frames(
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
     detail: bool = True,
-) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]]]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
     ``flows`` (external flows since the previous computed session) and ``previous`` follow
     ``dated``'s portfolio rows. Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
-    Also returns each portfolio's status and its summary row for the run's artifact.
+    Also returns each portfolio's status, its summary row for the run's artifact, and what
+    the next date needs from this one (by portfolio id).
     """
     books, external_ids, position_ids = dated.books, dated.external_ids, dated.position_ids
     part_books, result, members = part
@@ -205,6 +234,7 @@ def result_frames(
     heads: list[str] = []
     warnings: list[str] = []
     status_col: list[str] = []
+    carry: dict[int, Previous] = {}
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
     }
@@ -231,6 +261,19 @@ def result_frames(
         actual["external_flow"].append(flows[p])
         for key in ("pnl", "twr_daily", "twr_cumulative"):
             actual[key].append(None if history is None else history[key])
+        days = backtest_days(previous[p], None if history is None else history["pnl"])
+        head["backtest"], why = backtest_block(days)
+        if why is not None:
+            head["warnings"].append(why)
+        full_risk = head["risk"]["full"]
+        carry[int(books.portfolio_ids[p])] = Previous(
+            as_of=as_of,
+            nav=float(nav[local]) if np.isfinite(nav[local]) else None,
+            twr_cumulative=None if history is None else history["twr_cumulative"],
+            var_95=full_risk["hist_var_95"]["fraction"],
+            var_99=full_risk["hist_var_99"]["fraction"],
+            backtest_days=days,
+        )
         figures = RiskDocument.model_validate(head).headline()
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
@@ -392,4 +435,4 @@ def result_frames(
         "stress_result": pd.concat(frames, ignore_index=True),
     }
     tables.update(detail_tables)
-    return tables, statuses, summary
+    return tables, statuses, summary, carry

@@ -295,3 +295,38 @@ def test_the_nightly_flow_catches_up_missed_sessions_first(history, monkeypatch,
     # The first caught-up date links its history to the last computed one.
     doc = documents([missed[-4]])[("HIST_A", missed[-4].isoformat())]
     assert json.loads(doc)["history"]["previous_as_of"] == world.FIRST.isoformat()
+
+
+def test_the_backtest_counts_stored_pnl_against_the_previous_var(history, capsys):
+    """C30 on 70 computed sessions, checked against the stored snapshot rows."""
+    days = world.ALL_SESSIONS[-70:]
+    code = main(["run", "risk", "--from", days[0].isoformat(), "--to", days[-1].isoformat()])
+    assert code == 0, capsys.readouterr()
+    with session_scope() as session:
+        rows = session.execute(
+            text(
+                "SELECT s.as_of_date, s.nav, s.pnl, s.hist_var_95, s.hist_var_99 "
+                "FROM portfolio_snapshot s JOIN portfolio p ON p.id = s.portfolio_id "
+                "WHERE p.external_id = 'HIST_C' ORDER BY s.as_of_date"
+            )
+        ).all()
+    frame = pd.DataFrame(rows, columns=["day", "nav", "pnl", "v95", "v99"])
+    var95 = (frame["v95"] * frame["nav"]).shift(1)
+    var99 = (frame["v99"] * frame["nav"]).shift(1)
+    usable = frame["pnl"].notna() & var95.notna()
+    assert usable.sum() == 69
+    expected95 = int((-frame["pnl"][usable] > var95[usable]).sum())
+    expected99 = int((-frame["pnl"][usable] > var99[usable]).sum())
+    from_history = json.loads(documents([days[-1]])[("HIST_C", days[-1].isoformat())])
+    block = from_history["backtest"]
+    assert block["var_95"]["days"] == 69 and block["var_95"]["exceptions"] == expected95
+    assert block["var_99"]["exceptions"] == expected99
+    assert block["var_95"]["expected"] == pytest.approx(69 * 0.05)
+    # Nine sessions earlier there were only 60 days: still a backtest; at 59, none.
+    assert json.loads(documents([days[-10]])[("HIST_C", days[-10].isoformat())])["backtest"]
+    early = json.loads(documents([days[-11]])[("HIST_C", days[-11].isoformat())])
+    assert early["backtest"] is None
+    assert any(w.startswith("backtest: 59 sessions") for w in early["warnings"])
+    # A single-date rerun of the last date reads the same window back from the database.
+    single_date(days[-1])
+    assert json.loads(documents([days[-1]])[("HIST_C", days[-1].isoformat())]) == from_history
