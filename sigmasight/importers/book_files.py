@@ -105,9 +105,14 @@ class CashFlowLine:
     flow: CashFlowSpec
 
 
+def _cut(text: str) -> str:
+    """A cell cut short enough for a one-line message."""
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _show(text: str) -> str:
     """A cell as it may appear in a message: quoted and cut short."""
-    return repr(text if len(text) <= 40 else text[:37] + "...")
+    return repr(_cut(text))
 
 
 class _Problems:
@@ -234,14 +239,14 @@ def _stored(
         problems.add(row.line, f"{name} {_show(text)} is not a number")
         return None
     if not ok(value):
-        problems.add(row.line, f"{name} {text} must be {rule}")
+        problems.add(row.line, f"{name} {_cut(text)} must be {rule}")
         return None
     if abs(value) >= MAX_MAGNITUDE:
-        problems.add(row.line, f"{name} {text} is too large (magnitude must be below 1e12)")
+        problems.add(row.line, f"{name} {_cut(text)} is too large (magnitude must be below 1e12)")
         return None
     if value != value.quantize(STORED_STEP):
         # Stored with 8 decimals: anything finer would be rounded away.
-        problems.add(row.line, f"{name} {text} has more than 8 decimal places")
+        problems.add(row.line, f"{name} {_cut(text)} has more than 8 decimal places")
         return None
     return value
 
@@ -422,7 +427,7 @@ def _whole_contracts(
     if option is not None and quantity != quantity.to_integral_value():
         problems.add(
             row.line,
-            f"quantity {row['quantity']} must be a whole number of contracts for an option",
+            f"quantity {_cut(row['quantity'])} must be a whole number of contracts for an option",
         )
         return False
     return True
