@@ -11,8 +11,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from cli.main import main
+from models import CashFlow, Position, Trade
 from sigmasight.books import BookState
 from sigmasight.domain import InputError
+from sigmasight.repositories import reference
 from sigmasight.repositories.risk_inputs import load_timelines
 from sigmasight.runs.imports import (
     import_bundle_file,
@@ -422,3 +424,46 @@ def test_binary_garbage_and_a_missing_file_are_clean_errors(engine, tmp_path, po
     assert main(["import", "cashflows", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
     assert digests(engine) == before
+
+
+def test_no_batch_exceeds_postgresqls_parameter_limit():
+    widest = max(len(model.__table__.columns) for model in (Position, Trade, CashFlow))
+    assert reference.BATCH_ROWS * widest <= 65535
+
+
+def test_files_larger_than_a_batch_are_written_whole(engine, tmp_path, portfolios, monkeypatch):
+    """Several INSERTs per import (a batch of 7 rows here) are still one all-or-nothing import."""
+    monkeypatch.setattr(reference, "BATCH_ROWS", 7)
+    symbols = [f"S{i:02d}" for i in range(30)]
+    positions = "symbol,quantity\n" + "".join(f"{s},{i + 1}\n" for i, s in enumerate(symbols))
+    book = import_positions_file(
+        write(tmp_path, "pos.csv", positions), portfolio="LO_CORE", as_of=FIRST_BOOK, today=TODAY
+    )
+    # Updated: the book's cash (100,000 -> 0, no CASH row) and the AAPL row it drops.
+    assert (book.rows, book.inserted, book.updated) == (30, 30, 2)
+    trades = [f"{TRADES_HEADER}\n"]
+    trades += [f"LO_CORE,2025-01-03,{s},1,10,,\n" for s in symbols]
+    trades += [f"LO_CORE,2025-01-06,{s},-1,11,,id-{s}\n" for s in symbols]
+    path = write(tmp_path, "t.csv", "".join(trades))
+    assert import_trades_file(path, today=TODAY).inserted == 60
+    assert import_trades_file(path, today=TODAY).unchanged
+    days = [dt.date(2025, 1, 2) + dt.timedelta(days=i) for i in range(20)]
+    flows = "portfolio,date,amount\n" + "".join(
+        f"{p},{d},{i}\n" for p in ("LO_CORE", "OTHER") for i, d in enumerate(days)
+    )
+    path = write(tmp_path, "f.csv", flows)
+    assert import_cashflows_file(path, today=TODAY).inserted == 40
+    assert import_cashflows_file(path, today=TODAY).unchanged
+    # A bad last line: the batches before it must not be written either.
+    before = digests(engine)
+    bad = "".join(trades).replace("id-S29", "id-S00")
+    with pytest.raises(InputError, match=r"t2\.csv line 61: duplicate trade_id 'id-S00'"):
+        import_trades_file(write(tmp_path, "t2.csv", bad.replace(",1,10,", ",2,10,")), today=TODAY)
+    assert digests(engine) == before
+    state = state_on(engine, portfolios["LO_CORE"], dt.date(2025, 1, 6))
+    # 30 buys at 10, 30 sells at 11, and the flows after the book date up to 2025-01-06.
+    assert state.trades_applied == 60
+    assert state.cash == -30 * 10 + 30 * 11 + sum(range(1, 5))
+    assert {h.symbol: h.quantity for h in state.holdings} == {
+        s: Decimal(i + 1) for i, s in enumerate(symbols)
+    }
