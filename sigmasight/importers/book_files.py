@@ -23,6 +23,7 @@ what the caller looked up.
 import csv
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -146,6 +147,11 @@ class _Row:
         return self.cells.get(name, "")
 
 
+def _line_of(text: str, position: int) -> int:
+    """The 1-based line of ``position``, counting line breaks as the rows are split."""
+    return len(_LINE_BREAK_RE.findall(text, 0, position)) + 1
+
+
 def _text(data: bytes, source: str, expected: str) -> list[str]:
     """The file's lines as text (BOM, CRLF and CR handled); a binary file is one clean error."""
     data = data.removeprefix(b"\xef\xbb\xbf")
@@ -154,7 +160,7 @@ def _text(data: bytes, source: str, expected: str) -> list[str]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = _line_of(data[: exc.start].decode("utf-8"), exc.start)
         # The byte is named, never the text around it.
         raise InputError(
             f"{source} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
@@ -162,7 +168,7 @@ def _text(data: bytes, source: str, expected: str) -> list[str]:
         ) from None
     nul = text.find("\x00")
     if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
+        line = _line_of(text, nul)
         raise InputError(f"{source} line {line}: contains a NUL byte; is this a CSV file?")
     return _LINE_BREAK_RE.split(text)
 
@@ -182,16 +188,19 @@ def _read(
         header = [name.strip().lower() for name in next(csv.reader([lines[0]]))]
     except csv.Error as exc:
         raise InputError(f"{source} line 1: not a readable CSV header ({exc})") from None
+    known = {*required, *optional}
     missing = [name for name in required if name not in header]
-    unknown = [name for name in header if name not in (*required, *optional)]
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if missing or unknown or duplicated:
+    unknown = [name for name in header if name and name not in known]
+    duplicated = sorted(name for name, n in Counter(header).items() if n > 1 and name)
+    if missing or unknown or duplicated or "" in header:
         parts = []
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
         if unknown:
             shown = ", ".join(_show(name) for name in unknown[:5])
             parts.append(f"unknown column(s) {shown}{', ...' if len(unknown) > 5 else ''}")
+        if "" in header:
+            parts.append("a column without a name (a trailing comma?)")
         if duplicated:
             parts.append(f"duplicate column(s) {', '.join(_show(n) for n in duplicated[:5])}")
         raise InputError(f"{source} line 1: bad header ({'; '.join(parts)}); expected {expected}")

@@ -242,6 +242,10 @@ POSITION_ERRORS = [
         "symbol,quantity,quantity\nAAPL,1,1\n",
         "book.csv line 1: bad header (duplicate column(s) 'quantity')",
     ),
+    (
+        "symbol,quantity,\nAAPL,1,\n",
+        "book.csv line 1: bad header (a column without a name (a trailing comma?))",
+    ),
     ("symbol,quantity\n", "book.csv: no data rows after the header"),
     ("symbol,quantity\n\n\n", "book.csv: no data rows after the header"),
     ("", "book.csv: the file is empty (expected the header 'symbol,quantity[,asset_type"),
@@ -281,6 +285,12 @@ def test_problems_come_in_line_order_with_every_problem_of_a_line():
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "book.csv line 1: not UTF-8 text (byte 0x89)"),
         (b"symbol,quantity\nAAPL,1\n\xff\xfe", "book.csv line 3: not UTF-8 text (byte 0xff)"),
         (b"symbol,quantity\nAA\x00PL,1\n", "book.csv line 2: contains a NUL byte"),
+        (b"symbol,quantity\rAAPL,1\r\x00\r", "book.csv line 3: contains a NUL byte"),
+        (b"symbol,quantity\r\nAAPL,1\r\xc3", "book.csv line 3: not UTF-8 text (byte 0xc3)"),
+        (
+            b"symbol,quantity," + b"," * 100_000 + b"\nAAPL,1\n",
+            "book.csv line 1: bad header (a column",
+        ),
         (
             b"symbol,quantity\n" + b"A" * 200_000 + b",1\n",
             "book.csv line 2: not a readable CSV row",
@@ -304,6 +314,9 @@ def test_problems_come_in_line_order_with_every_problem_of_a_line():
         "png",
         "latin1",
         "nul",
+        "nul after CR",
+        "cut UTF-8",
+        "wide header",
         "long field",
         "many fields",
         "long number",
