@@ -419,7 +419,7 @@ def test_binary_garbage_and_a_missing_file_are_clean_errors(engine, tmp_path, po
     garbage.write_bytes(bytes(range(256)) * 64)
     assert main(["import", "trades", str(garbage)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("sigmasight: error: trades.csv line 2: not UTF-8 text (byte 0x80)"), err
+    assert err.startswith("sigmasight: error: trades.csv line 3: not UTF-8 text (byte 0x80)"), err
     assert len(err.splitlines()) == 1
     assert main(["import", "cashflows", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv: no such file" in capsys.readouterr().err
