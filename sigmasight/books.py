@@ -199,21 +199,23 @@ class Timeline:
                 continue  # flows before the first book: no book to carry them
             else:
                 cash, applied, realized = state.cash, state.trades_applied, state.realized_pnl
+                traded = False
                 for item in items:
                     if isinstance(item, TradeEvent):
                         change, gain = apply_trade(holdings, item)
                         cash += change
                         applied += 1
+                        traded = True
                         realized = None if realized is None or gain is None else realized + gain
                     elif isinstance(item, Decimal):
                         cash += item
-                state = BookState(
-                    state.book_date,
-                    cash,
-                    tuple(sorted(holdings.values(), key=lambda h: h.symbol)),
-                    applied,
-                    realized,
+                # A day of flows only shares the holdings of the day before.
+                lines = (
+                    tuple(sorted(holdings.values(), key=lambda h: h.symbol))
+                    if traded
+                    else state.holdings
                 )
+                state = BookState(state.book_date, cash, lines, applied, realized)
             version += 1
             self._dates.append(day)
             self._states.append(replace(state, version=version))
