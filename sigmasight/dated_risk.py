@@ -43,7 +43,15 @@ from sigmasight.repositories.results import StoredDay
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
 from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
-from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
+from sigmasight.risk.engine import (
+    BookResults,
+    Books,
+    Market,
+    Panel,
+    Scenario,
+    compute_books,
+    holding_pnl,
+)
 from sigmasight.risk.engine import prepare_market as _prepare
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
 from sigmasight.settings import Settings
@@ -274,6 +282,12 @@ def compute_chunk(
         float(_flow(rows.timelines[pid], before.as_of if before else None, day))
         for pid, before in zip(kept_ids, prior, strict=True)
     ]
+    held_pnl = _previous_book_pnl(prepared, rows, dated, prior)
+    market = prepared.market
+    factor_returns = {
+        f: float(market.returns[-1, market.index[f]]) if market.returns.size else float("nan")
+        for f in prepared.factors
+    }
     parts, errors = _compute_isolating(prepared, dated.books, detail)
     statuses: dict[str, str] = {dated.external_ids[p]: "error" for p in errors}
     summary: list[dict[str, Any]] = []
@@ -287,6 +301,8 @@ def compute_chunk(
             dated=dated,
             flows=flows,
             previous=prior,
+            held_pnl=held_pnl,
+            factor_returns=factor_returns,
             part=part,
             run_id=run_id,
             detail=detail,
@@ -304,6 +320,42 @@ def compute_chunk(
         missing=dated.missing,
         carry=carry,
     )
+
+
+def _previous_book_pnl(
+    prepared: PreparedMarket,
+    rows: PortfolioRows,
+    dated: DatedBooks,
+    prior: Sequence[Previous | None],
+) -> list[list[tuple[str, float]] | None]:
+    """Each portfolio's previous-session book valued over today (C28), by position.
+
+    None where the previous computed session is not the market's previous session (a gap
+    in the series): one day's holding P&L would not explain a longer P&L.
+    """
+    dates = prepared.market.panel.dates
+    last = dates[-2] if len(dates) > 1 else None
+    wanted = [
+        i
+        for i, before in enumerate(prior)
+        if before is not None and last is not None and before.as_of == last
+    ]
+    found: list[list[tuple[str, float]] | None] = [None] * len(prior)
+    if not wanted or last is None:
+        return found
+    ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
+    frame = rows.portfolios.set_index("id").loc[ids].reset_index()
+    states = [rows.timelines[pid].state_on(last) for pid in ids]
+    before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
+    pnl = holding_pnl(prepared.market, before.books)
+    row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
+    owners = before.books.pos_portfolio
+    for i, pid in zip(wanted, ids, strict=True):
+        if pid not in row_of:
+            continue
+        members = np.flatnonzero(owners == row_of[pid])
+        found[i] = [(before.books.pos_symbol[j], float(pnl[j])) for j in members]
+    return found
 
 
 def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
@@ -333,6 +385,7 @@ def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous
             var_95=last.var_95,
             var_99=last.var_99,
             backtest_days=tuple(days[-BACKTEST_WINDOW:]),
+            factor_betas=last.factor_betas,
         )
     return found
 

@@ -20,6 +20,7 @@ from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
+from sigmasight.risk.document import num
 from sigmasight.risk.engine import BookResults, Books
 
 
@@ -38,6 +39,40 @@ class Previous:
     var_99: float | None = None
     #: (pnl_t, VaR95_{t-1}, VaR99_{t-1}) in currency, oldest first, up to and including as_of.
     backtest_days: tuple[tuple[float, float, float], ...] = ()
+    #: The session's portfolio factor betas (raw, 150-day), for the next day's attribution.
+    factor_betas: dict[str, float | None] | None = None
+
+
+def attribution_block(
+    previous: Previous | None,
+    pnl: float | None,
+    positions: Sequence[tuple[str, float]] | None,
+    factor_returns: Mapping[str, float],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``attribution`` block of C28 for one portfolio, or None and why.
+
+    ``positions`` are the P&L of each position of the previous session's book over today
+    (None when the previous computed session is not the previous trading session).
+    """
+    if previous is None or positions is None or previous.nav is None:
+        return None, "attribution: needs the previous session computed (book and NAV of t-1)"
+    values = [v for _, v in positions]
+    holding = float(sum(values)) if all(np.isfinite(values)) else None
+    betas = previous.factor_betas or {}
+    by_factor: dict[str, float | None] = {}
+    for name, f in factor_returns.items():
+        beta = betas.get(name)
+        by_factor[name] = None if beta is None or not np.isfinite(f) else previous.nav * beta * f
+    known = [v for v in by_factor.values() if v is not None]
+    factor = float(sum(known)) if by_factor and len(known) == len(by_factor) else None
+    return {
+        "holding_pnl": holding,
+        "factor_pnl": factor,
+        "specific_pnl": None if holding is None or factor is None else holding - factor,
+        "trading_pnl": None if holding is None or pnl is None else pnl - holding,
+        "by_factor": by_factor,
+        "positions": [{"symbol": sym, "pnl": num(v)} for sym, v in positions],
+    }, None
 
 
 def backtest_days(
@@ -210,14 +245,17 @@ def result_frames(
     dated: DatedBooks,
     flows: Sequence[float],
     previous: Sequence[Previous | None],
+    held_pnl: Sequence[list[tuple[str, float]] | None],
+    factor_returns: Mapping[str, float],
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
     detail: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
-    ``flows`` (external flows since the previous computed session) and ``previous`` follow
-    ``dated``'s portfolio rows. Position rows and correlations are built only with
+    ``flows`` (external flows since the previous computed session), ``previous`` and
+    ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
+    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day. Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
     Also returns each portfolio's status, its summary row for the run's artifact, and what
     the next date needs from this one (by portfolio id).
@@ -261,6 +299,11 @@ def result_frames(
         actual["external_flow"].append(flows[p])
         for key in ("pnl", "twr_daily", "twr_cumulative"):
             actual[key].append(None if history is None else history[key])
+        head["attribution"], why = attribution_block(
+            previous[p], None if history is None else history["pnl"], held_pnl[p], factor_returns
+        )
+        if why is not None:
+            head["warnings"].append(why)
         days = backtest_days(previous[p], None if history is None else history["pnl"])
         head["backtest"], why = backtest_block(days)
         if why is not None:
@@ -273,6 +316,7 @@ def result_frames(
             var_95=full_risk["hist_var_95"]["fraction"],
             var_99=full_risk["hist_var_99"]["fraction"],
             backtest_days=days,
+            factor_betas=dict(head["factor_exposures"]["betas"]),
         )
         figures = RiskDocument.model_validate(head).headline()
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was

@@ -299,6 +299,7 @@ class StoredDay:
     prev_nav: float | None
     prev_var_95: float | None
     prev_var_99: float | None
+    factor_betas: dict[str, float | None] | None = None
 
 
 #: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
@@ -315,7 +316,8 @@ def previous_snapshots(
     rows = session.execute(
         text(
             "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
-            "prev_nav, prev_var_95, prev_var_99 FROM ("
+            "prev_nav, prev_var_95, prev_var_99, "
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
             " SELECT s.*, row_number() OVER w AS back,"
             " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
             " lag(hist_var_99) OVER a AS prev_var_99"

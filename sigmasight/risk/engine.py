@@ -400,6 +400,16 @@ def _value_positions(
     }
 
 
+def holding_pnl(market: Market, books: Books) -> FloatArray:
+    """Each position's P&L over the market's last session, the book held through it (C28).
+
+    Stocks ``q (P_t - P_{t-1})`` in the panel's adjusted basis; options the change of model
+    value with the underlying and time moved (vol and rate as stored). NaN where unvalued.
+    """
+    warnings: list[list[str]] = [[] for _ in range(books.portfolio_ids.size)]
+    return _value_positions(market, books, warnings)["daily_pnl"]
+
+
 def compute_books(
     market: Market,
     books: Books,

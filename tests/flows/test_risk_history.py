@@ -330,3 +330,35 @@ def test_the_backtest_counts_stored_pnl_against_the_previous_var(history, capsys
     # A single-date rerun of the last date reads the same window back from the database.
     single_date(days[-1])
     assert json.loads(documents([days[-1]])[("HIST_C", days[-1].isoformat())]) == from_history
+
+
+def test_pnl_attribution_splits_the_day_into_holding_factor_and_trading(history, capsys):
+    """C28 against the generated prices and the previous day's stored document."""
+    assert (
+        main(["run", "risk", "--from", world.FIRST.isoformat(), "--to", world.LAST.isoformat()])
+        == 0
+    )
+    docs = {k: json.loads(v) for k, v in documents(world.RANGE).items()}
+    prices = pd.read_csv(history / "prices.csv", index_col="date")
+    for day, before in (("2025-11-25", "2025-11-24"), ("2025-12-01", "2025-11-28")):
+        today, prev = docs[("HIST_A", day)], docs[("HIST_A", before)]
+        block = today["attribution"]
+        # The book held through the day is the previous document's.
+        held = {p["symbol"]: p["quantity"] for p in prev["positions"]}
+        change = prices.loc[day] - prices.loc[before]
+        expected = {s: q * change[s] for s, q in held.items()}
+        assert {p["symbol"]: p["pnl"] for p in block["positions"]} == pytest.approx(expected)
+        assert block["holding_pnl"] == pytest.approx(sum(expected.values()))
+        factor_returns = prices.loc[day] / prices.loc[before] - 1.0
+        betas = prev["factor_exposures"]["betas"]
+        by_factor = {f: prev["valuation"]["nav"] * b * factor_returns[f] for f, b in betas.items()}
+        assert block["by_factor"] == pytest.approx(by_factor)
+        assert block["factor_pnl"] == pytest.approx(sum(by_factor.values()))
+        assert block["specific_pnl"] == pytest.approx(block["holding_pnl"] - block["factor_pnl"])
+        pnl = today["history"]["pnl"]
+        assert block["holding_pnl"] + block["trading_pnl"] == pytest.approx(pnl, abs=1e-6)
+    # On 12-01 a new book replaced the old one: the difference is trading P&L, not holding.
+    assert abs(docs[("HIST_A", "2025-12-01")]["attribution"]["trading_pnl"]) > 1.0
+    first = docs[("HIST_A", world.FIRST.isoformat())]
+    assert first["attribution"] is None
+    assert any(w.startswith("attribution:") for w in first["warnings"])
