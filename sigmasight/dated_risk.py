@@ -16,6 +16,7 @@ same code, they store the same figures to the last bit.
 """
 
 import bisect
+import dataclasses
 import datetime as dt
 import logging
 import uuid
@@ -51,8 +52,10 @@ from sigmasight.risk.engine import (
     Scenario,
     compute_books,
     holding_pnl,
+    window_returns,
 )
 from sigmasight.risk.engine import prepare_market as _prepare
+from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_sessions, previous_trading_day
@@ -66,8 +69,13 @@ class RiskDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class MarketInputs:
-    """What every date of a run shares, loaded once: prices, rates, factors, scenarios."""
+    """What every date of a run shares, loaded once: prices, rates, factors, scenarios.
 
+    The panel starts one session before the first date's window (``start``), so the first
+    date also has the previous session's window (C29).
+    """
+
+    start: dt.date
     first: dt.date
     last: dt.date
     factors: tuple[str, ...]
@@ -90,6 +98,8 @@ class PreparedMarket:
     default_rate: float
     #: Whether this date keeps position detail (and so prepared the correlations).
     detail: bool = True
+    #: The previous session, the symbols and its window's returns (C29), when loaded.
+    previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -116,7 +126,7 @@ def load_inputs(
 ) -> MarketInputs:
     """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs."""
     lookback = settings.risk_lookback_sessions
-    days = last_sessions(first, lookback + 1)
+    days = last_sessions(first, lookback + 2)
     if not days or days[-1] != first:
         raise RiskDataError(f"{first} is not an NYSE session")
     factors = tuple(risk_inputs.load_factors(session))
@@ -129,6 +139,7 @@ def load_inputs(
         session, "DGS10", start=days[0] - dt.timedelta(days=14), end=last
     )
     return MarketInputs(
+        start=days[0],
         first=first,
         last=last,
         factors=factors,
@@ -154,20 +165,8 @@ def market_on(
         raise RiskDataError(f"{day} is not an NYSE session")
     if not inputs.first <= day <= inputs.last:
         raise ValueError(f"{day} is outside the loaded range {inputs.first}..{inputs.last}")
-    data = inputs.panel
     symbols = tuple(sorted({*held, *inputs.factors, inputs.benchmark}))
-    position = {s: i for i, s in enumerate(data.symbols)}
-    absent = [s for s in symbols if s not in position]
-    if absent:
-        raise ValueError(f"assets not loaded for the range: {', '.join(absent[:5])}")
-    cols = np.array([position[s] for s in symbols], dtype=np.int64)
-    lo = bisect.bisect_left(data.dates, days[0])
-    hi = bisect.bisect_right(data.dates, day)
-    close = data.close[lo:hi][:, cols]
-    # A date counts when one of these symbols has a bar on it (as load_panel's query does).
-    rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
-    dates = tuple(data.dates[lo + int(r)] for r in rows)
-    prices = data.adj_close[lo:hi][:, cols][rows]
+    dates, prices = _cut(inputs, days[0], day, symbols)
     if not dates or dates[-1] != day:
         latest = dates[-1] if dates else "none"
         raise RiskDataError(
@@ -193,6 +192,20 @@ def market_on(
         benchmark=inputs.benchmark,
     )
     market = _prepare(panel, corr_symbols=tuple(sorted(held)) if correlations else ())
+    # C29: the previous session's window, for today's books (the same assets).
+    previous_window = None
+    if len(dates) > 1:
+        before = last_sessions(dates[-2], inputs.lookback + 1)
+        if before and before[0] >= inputs.start:
+            prev_dates, prev_prices = _cut(inputs, before[0], dates[-2], symbols)
+            if prev_dates and prev_dates[-1] == dates[-2]:
+                previous_window = (
+                    dates[-2],
+                    symbols,
+                    window_returns(
+                        dataclasses.replace(panel, dates=prev_dates, prices=prev_prices)
+                    ),
+                )
     return PreparedMarket(
         as_of=day,
         market=market,
@@ -200,7 +213,27 @@ def market_on(
         scenarios=inputs.scenarios,
         default_rate=inputs.default_rate,
         detail=correlations,
+        previous_window=previous_window,
     )
+
+
+def _cut(
+    inputs: MarketInputs, start: dt.date, day: dt.date, symbols: tuple[str, ...]
+) -> tuple[tuple[dt.date, ...], FloatArray]:
+    """The dates and prices a single-date load of ``symbols`` from ``start`` to ``day`` gives."""
+    data = inputs.panel
+    position = {s: i for i, s in enumerate(data.symbols)}
+    absent = [s for s in symbols if s not in position]
+    if absent:
+        raise ValueError(f"assets not loaded for the range: {', '.join(absent[:5])}")
+    cols = np.array([position[s] for s in symbols], dtype=np.int64)
+    lo = bisect.bisect_left(data.dates, start)
+    hi = bisect.bisect_right(data.dates, day)
+    close = data.close[lo:hi][:, cols]
+    # A date counts when one of these symbols has a bar on it (as load_panel's query does).
+    rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
+    dates = tuple(data.dates[lo + int(r)] for r in rows)
+    return dates, data.adj_close[lo:hi][:, cols][rows]
 
 
 def detail_kept(day: dt.date, latest: dt.date, retention_sessions: int) -> bool:
@@ -303,6 +336,7 @@ def compute_chunk(
             previous=prior,
             held_pnl=held_pnl,
             factor_returns=factor_returns,
+            previous_window=prepared.previous_window,
             part=part,
             run_id=run_id,
             detail=detail,

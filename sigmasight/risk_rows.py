@@ -21,7 +21,8 @@ from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.document import num
-from sigmasight.risk.engine import BookResults, Books
+from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
+from sigmasight.risk.types import FloatArray
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,32 @@ class Previous:
     backtest_days: tuple[tuple[float, float, float], ...] = ()
     #: The session's portfolio factor betas (raw, 150-day), for the next day's attribution.
     factor_betas: dict[str, float | None] | None = None
+
+
+def change_block(
+    previous: Previous | None,
+    previous_session: dt.date | None,
+    var_today: float | None,
+    var_book_on_previous: float | None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``change`` block of C29: the day's hist VaR 95 change, book effect + market effect.
+
+    ``var_book_on_previous`` is today's book on the previous session's window.
+    """
+    if previous is None or previous_session is None or previous.as_of != previous_session:
+        return None, "change: needs the previous session computed"
+    before = previous.var_95
+    if before is None or var_today is None or var_book_on_previous is None:
+        return None, "change: VaR unknown on the previous session, today, or for today's book then"
+    book = var_book_on_previous - before
+    return {
+        "previous_as_of": previous.as_of.isoformat(),
+        "hist_var_95": {
+            "previous": before,
+            "book_effect": book,
+            "market_effect": var_today - before - book,
+        },
+    }, None
 
 
 def attribution_block(
@@ -247,6 +274,7 @@ def result_frames(
     previous: Sequence[Previous | None],
     held_pnl: Sequence[list[tuple[str, float]] | None],
     factor_returns: Mapping[str, float],
+    previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
     detail: bool = True,
@@ -273,6 +301,14 @@ def result_frames(
     warnings: list[str] = []
     status_col: list[str] = []
     carry: dict[int, Previous] = {}
+    # C29: today's weights over the previous session's window (the book effect's first term).
+    book_on_previous = (
+        hist_var_on_window(
+            previous_window[2], previous_window[1], part_books, result.positions["weight"]
+        )
+        if previous_window is not None
+        else np.full(n_p, np.nan)
+    )
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
     }
@@ -301,6 +337,14 @@ def result_frames(
             actual[key].append(None if history is None else history[key])
         head["attribution"], why = attribution_block(
             previous[p], None if history is None else history["pnl"], held_pnl[p], factor_returns
+        )
+        if why is not None:
+            head["warnings"].append(why)
+        head["change"], why = change_block(
+            previous[p],
+            previous_window[0] if previous_window is not None else None,
+            head["risk"]["full"]["hist_var_95"]["fraction"],
+            num(book_on_previous[local]),
         )
         if why is not None:
             head["warnings"].append(why)

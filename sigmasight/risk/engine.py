@@ -400,6 +400,55 @@ def _value_positions(
     }
 
 
+def _book_series(
+    returns: FloatArray,
+    asset_idx: IntArray,
+    owner: IntArray,
+    weight: FloatArray,
+    usable: BoolArray,
+) -> FloatArray:
+    """Each portfolio's return series, static ``weight``s on the ``returns`` rows (n x P)."""
+    n_sym, n_p = returns.shape[1], usable.size
+    ok_pos = (asset_idx >= 0) & np.isfinite(weight)
+    w = sparse.csr_matrix((weight[ok_pos], (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p))
+    port = np.asarray((w.T @ returns.T).T) if returns.size else np.empty((0, n_p))
+    port[:, ~usable] = np.nan
+    # A position's asset without a return that day makes the book's return undefined.
+    held = sparse.csr_matrix(
+        (np.ones(ok_pos.sum()), (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p)
+    )
+    gaps = np.asarray((held.T @ np.isnan(returns).T.astype(np.float64)).T) > 0
+    port[gaps] = np.nan
+    return port
+
+
+def window_returns(panel: Panel) -> FloatArray:
+    """The return rows ``prepare_market`` derives from ``panel`` (forward-filled, simple)."""
+    return simple_returns(ffill_prices(panel.prices, FFILL_LIMIT))
+
+
+def hist_var_on_window(
+    returns: FloatArray,
+    symbols: tuple[str, ...],
+    books: Books,
+    weight: FloatArray,
+    alpha: float = 0.05,
+) -> FloatArray:
+    """Historical VaR (fraction, full window) of the books' ``weight``s over other ``returns``.
+
+    C29's book effect: today's weights on the previous session's window. NaN where a
+    portfolio's weights are unknown.
+    """
+    index = {s: i for i, s in enumerate(symbols)}
+    asset_idx = np.array([index.get(a, -1) for a in books.pos_asset], dtype=np.int64)
+    n_p = books.portfolio_ids.size
+    usable = np.ones(n_p, dtype=bool)
+    bad = books.pos_portfolio[~np.isfinite(weight) | (asset_idx < 0)]
+    usable[bad] = False
+    port = _book_series(returns, asset_idx, books.pos_portfolio, weight, usable)
+    return _arr(stats.hist_var(port, alpha), n_p)
+
+
 def holding_pnl(market: Market, books: Books) -> FloatArray:
     """Each position's P&L over the market's last session, the book held through it (C28).
 
@@ -467,17 +516,8 @@ def compute_books(
     }
 
     # Portfolio return series of today's book: R (n x symbols) @ W (symbols x portfolios).
-    ok_pos = (asset_idx >= 0) & np.isfinite(weight)
-    w = sparse.csr_matrix((weight[ok_pos], (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p))
+    port = _book_series(market.returns, asset_idx, owner, weight, usable)
     returns = market.returns
-    port = np.asarray((w.T @ returns.T).T) if returns.size else np.empty((0, n_p))
-    port[:, ~usable] = np.nan
-    # A position's asset without a return that day makes the book's return undefined.
-    held = sparse.csr_matrix(
-        (np.ones(ok_pos.sum()), (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p)
-    )
-    gaps = np.asarray((held.T @ np.isnan(returns).T.astype(np.float64)).T) > 0
-    port[gaps] = np.nan
 
     risk: dict[str, dict[str, FloatArray]] = {}
     full_valid = ~np.isnan(port)

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import text
@@ -362,3 +363,30 @@ def test_pnl_attribution_splits_the_day_into_holding_factor_and_trading(history,
     first = docs[("HIST_A", world.FIRST.isoformat())]
     assert first["attribution"] is None
     assert any(w.startswith("attribution:") for w in first["warnings"])
+
+
+def test_the_var_change_splits_into_book_and_market_effects(history, capsys):
+    """C29: today's weights over yesterday's window, against numpy on the generated prices."""
+    assert (
+        main(["run", "risk", "--from", world.FIRST.isoformat(), "--to", world.LAST.isoformat()])
+        == 0
+    )
+    docs = {k: json.loads(v) for k, v in documents(world.RANGE).items()}
+    prices = pd.read_csv(history / "prices.csv", index_col="date")
+    for day, before in (("2025-11-25", "2025-11-24"), ("2025-12-01", "2025-11-28")):
+        today, prev = docs[("HIST_A", day)], docs[("HIST_A", before)]
+        change = today["change"]["hist_var_95"]
+        assert today["change"]["previous_as_of"] == before
+        assert change["previous"] == prev["risk"]["full"]["hist_var_95"]["fraction"]
+        weights = {p["symbol"]: p["weight"] for p in today["positions"]}
+        window = prices.loc[:before, list(weights)].pct_change().dropna()
+        series = window.to_numpy() @ np.array(list(weights.values()))
+        book_on_previous = -np.quantile(series, 0.05, method="linear")
+        assert change["previous"] + change["book_effect"] == pytest.approx(
+            book_on_previous, rel=1e-9
+        )
+        var_today = today["risk"]["full"]["hist_var_95"]["fraction"]
+        total = change["book_effect"] + change["market_effect"]
+        assert total == pytest.approx(var_today - change["previous"], rel=1e-9, abs=1e-15)
+    first = docs[("HIST_A", world.FIRST.isoformat())]
+    assert first["change"] is None
