@@ -155,43 +155,42 @@ def books_on(
     keep = [i for i, state in enumerate(states) if state is not None]
     kept: list[BookState] = [s for s in states if s is not None]
     ext = list(portfolios["external_id"])
-    holdings = [(row, h) for row, state in enumerate(kept) for h in state.holdings]
-    hs = [h for _, h in holdings]
-    is_option = np.array([h.underlying is not None for h in hs], dtype=bool)
+    cols = [s.columns for s in kept]
+    sizes = np.array([c.quantity.size for c in cols], dtype=np.int64)
+
+    def joined(name: str, dtype: Any) -> Any:
+        parts = [getattr(c, name) for c in cols]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+    def names(name: str) -> tuple[str, ...]:
+        return tuple(x for c in cols for x in getattr(c, name))
+
+    assets = names("asset")
+    # Years to expiry as before: whole days from the valuation date over 365.
+    years = (joined("expiry_ordinal", np.float64) - float(as_of.toordinal())) / 365.0
     rate = portfolios["risk_free_rate"].astype("float64").iloc[keep].fillna(default_rate).to_numpy()
     books = Books(
         portfolio_ids=portfolios["id"].to_numpy(dtype=np.int64)[keep],
         cash=np.array([float(s.cash) for s in kept], dtype=np.float64),
         rate=rate,
-        pos_portfolio=np.array([row for row, _ in holdings], dtype=np.int64),
-        pos_symbol=tuple(h.symbol for h in hs),
-        pos_asset=tuple(_asset(h) for h in hs),
-        quantity=np.array([float(h.quantity) for h in hs], dtype=np.float64),
-        is_option=is_option,
-        multiplier=np.array(
-            [float(h.multiplier) if h.multiplier is not None else 1.0 for h in hs], dtype=np.float64
-        ),
-        strike=np.array(
-            [float(h.strike) if h.strike is not None else np.nan for h in hs], dtype=np.float64
-        ),
-        years=np.array(
-            [(h.expiry - as_of).days / 365.0 if h.expiry is not None else np.nan for h in hs],
-            dtype=np.float64,
-        ),
-        is_call=np.array([h.right == "call" for h in hs], dtype=bool),
-        implied_vol=np.array(
-            [h.implied_vol if h.implied_vol is not None else np.nan for h in hs], dtype=np.float64
-        ),
-        dividend_yield=np.array(
-            [h.dividend_yield if h.dividend_yield is not None else 0.0 for h in hs],
-            dtype=np.float64,
-        ),
-        sector=tuple(sectors.get(_asset(h)) for h in hs),
+        pos_portfolio=np.repeat(np.arange(len(kept), dtype=np.int64), sizes),
+        pos_symbol=names("symbol"),
+        pos_asset=assets,
+        quantity=joined("quantity", np.float64),
+        is_option=joined("is_option", bool),
+        multiplier=joined("multiplier", np.float64),
+        strike=joined("strike", np.float64),
+        years=years,
+        is_call=joined("is_call", bool),
+        implied_vol=joined("implied_vol", np.float64),
+        dividend_yield=joined("dividend_yield", np.float64),
+        sector=tuple(sectors.get(a) for a in assets),
     )
+    position_ids = [x for c in cols for x in c.position_id]
     return DatedBooks(
         books=books,
         external_ids=[ext[i] for i in keep],
-        position_ids=pd.array([h.position_id for h in hs], dtype="Int64"),
+        position_ids=pd.array(position_ids, dtype="Int64"),
         states=kept,
         missing=[ext[i] for i, state in enumerate(states) if state is None],
     )
