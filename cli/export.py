@@ -20,6 +20,7 @@ from cli.common import (
     require_current_schema,
 )
 from sigmasight.domain import InputError
+from sigmasight.settings import get_settings
 
 
 def cmd_export_risk(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
     if output is not None and not output.parent.is_dir():
         raise InputError(f"-o {args.output}: the folder {output.parent} does not exist")
     require_current_schema()
-    documents = export_documents(args.as_of, args.portfolio)
+    documents = export_documents(get_settings(), args.as_of, args.portfolio)
     if not documents:
         raise InputError(
             f"no risk results for {args.as_of}: run `sigmasight run risk --as-of {args.as_of}` first"

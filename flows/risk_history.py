@@ -11,18 +11,28 @@ from typing import Any
 from prefect import State, flow
 
 from sigmasight.runs.risk import history_range_problem, release_history
+from sigmasight.trading_calendar import last_completed_session
 from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 from tasks.progress import Progress
 from tasks.risk import compute_history_date, finish_history, prepare_history
 
 
 @flow(name="risk-history", on_failure=[mark_run_failed], on_crashed=[mark_run_failed])
-def risk_history(from_date: dt.date, to_date: dt.date) -> dict[str, Any] | State[Any]:
-    """Compute and store every portfolio's risk on each NYSE session from ``from_date`` to ``to_date``."""
+def risk_history(
+    from_date: dt.date | None = None, to_date: dt.date | None = None
+) -> dict[str, Any] | State[Any]:
+    """Compute and store every portfolio's risk on each NYSE session from ``from_date`` to ``to_date``.
+
+    ``to_date`` defaults to the last completed session and ``from_date`` to ``to_date``.
+    """
+    to_date = to_date or last_completed_session()
+    from_date = from_date or to_date
     problem = history_range_problem(from_date, to_date)
     if problem is not None:  # a deployment run with bad parameters fails, saying why
         raise ValueError(problem)
-    with guarded("risk-history", None) as refused:
+    # The guard's date is the ledger row's (so a live run is never taken for a dead one);
+    # each date also holds its nightly-risk guard while it is computed.
+    with guarded("risk-history", to_date) as refused:
         if refused is not None:
             return refused
         run_id = open_run("risk-history", to_date, {"from": from_date.isoformat()})

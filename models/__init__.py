@@ -1,7 +1,14 @@
 """SQLAlchemy models: every table SigmaSight owns (Alembic's target metadata)."""
 
 from models.base import Base, TimestampMixin
-from models.market import DataQuality, Factor, PriceBar, RateObservation, StressScenario
+from models.market import (
+    CorporateAction,
+    DataQuality,
+    Factor,
+    PriceBar,
+    RateObservation,
+    StressScenario,
+)
 from models.portfolio import (
     UNDATED_BOOK_DATE,
     CashFlow,
@@ -30,6 +37,7 @@ __all__ = [
     "Backup",
     "Base",
     "CashFlow",
+    "CorporateAction",
     "CorrelationResult",
     "DataQuality",
     "Factor",

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -9,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -123,3 +125,27 @@ class DataQuality(Base):
     last_date: Mapped[dt.date | None]
     staleness_sessions: Mapped[int | None]
     issues: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+
+
+class CorporateAction(TimestampMixin, Base):
+    """A split or cash dividend of a symbol, effective on its ex-date (RISK-CONVENTIONS C19-C21).
+
+    ``value`` is new shares per old share for a split (4-for-1: 4; 1-for-10 reverse: 0.1) and
+    the amount per share, in the security's currency, for a cash dividend.
+    """
+
+    __tablename__ = "corporate_action"
+    __table_args__ = (
+        UniqueConstraint("symbol", "ex_date", "kind"),
+        CheckConstraint("kind IN ('split', 'cash_dividend')", name="kind"),
+        CheckConstraint("value > 0", name="positive_value"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    ex_date: Mapped[dt.date] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(Numeric(24, 12))
+    # Who served it: polygon, fmp, synthetic, csv; and the ingesting run (no FK, like bars).
+    source: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[uuid.UUID | None]

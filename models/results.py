@@ -106,6 +106,12 @@ class PositionRisk(RunResultMixin, Base):
     # The position's 150-day factor betas {ETF: beta} (those of the underlying for options),
     # estimated on the same rows as its portfolio's, so that weights x betas sum exactly.
     factor_betas: Mapped[dict[str, float | None] | None] = mapped_column(JSONB)
+    # Risk decomposition (RISK-CONVENTIONS.md C22-C25), daily fractions of NAV; the
+    # document's decomposition.positions is rebuilt from them.
+    mctr_daily: Mapped[float | None]
+    ctr_daily: Mapped[float | None]
+    param_var_95_component: Mapped[float | None]
+    cvar_95_component: Mapped[float | None]
 
 
 class FactorExposure(RunResultMixin, Base):

@@ -16,24 +16,46 @@ same code, they store the same figures to the last bit.
 """
 
 import bisect
+import dataclasses
 import datetime as dt
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import orjson
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from models import PortfolioSnapshot
 from sigmasight.books import Timeline
 from sigmasight.domain import ScenarioSpec
 from sigmasight.repositories import risk_inputs
+from sigmasight.repositories.documents import (
+    Detail,
+    DetailSource,
+    decomposition_row,
+    position_entry,
+)
+from sigmasight.repositories.results import StoredDay
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
-from sigmasight.risk.engine import BookResults, Books, Market, Panel, Scenario, compute_books
+from sigmasight.risk import document as doc
+from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
+from sigmasight.risk.engine import (
+    BookResults,
+    Books,
+    Market,
+    Panel,
+    Scenario,
+    compute_books,
+    holding_pnl,
+    window_returns,
+)
 from sigmasight.risk.engine import prepare_market as _prepare
+from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_sessions, previous_trading_day
@@ -47,8 +69,13 @@ class RiskDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class MarketInputs:
-    """What every date of a run shares, loaded once: prices, rates, factors, scenarios."""
+    """What every date of a run shares, loaded once: prices, rates, factors, scenarios.
 
+    The panel starts one session before the first date's window (``start``), so the first
+    date also has the previous session's window (C29).
+    """
+
+    start: dt.date
     first: dt.date
     last: dt.date
     factors: tuple[str, ...]
@@ -71,6 +98,8 @@ class PreparedMarket:
     default_rate: float
     #: Whether this date keeps position detail (and so prepared the correlations).
     detail: bool = True
+    #: The previous session, the symbols and its window's returns (C29), when loaded.
+    previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,7 +126,7 @@ def load_inputs(
 ) -> MarketInputs:
     """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs."""
     lookback = settings.risk_lookback_sessions
-    days = last_sessions(first, lookback + 1)
+    days = last_sessions(first, lookback + 2)
     if not days or days[-1] != first:
         raise RiskDataError(f"{first} is not an NYSE session")
     factors = tuple(risk_inputs.load_factors(session))
@@ -110,6 +139,7 @@ def load_inputs(
         session, "DGS10", start=days[0] - dt.timedelta(days=14), end=last
     )
     return MarketInputs(
+        start=days[0],
         first=first,
         last=last,
         factors=factors,
@@ -135,20 +165,8 @@ def market_on(
         raise RiskDataError(f"{day} is not an NYSE session")
     if not inputs.first <= day <= inputs.last:
         raise ValueError(f"{day} is outside the loaded range {inputs.first}..{inputs.last}")
-    data = inputs.panel
     symbols = tuple(sorted({*held, *inputs.factors, inputs.benchmark}))
-    position = {s: i for i, s in enumerate(data.symbols)}
-    absent = [s for s in symbols if s not in position]
-    if absent:
-        raise ValueError(f"assets not loaded for the range: {', '.join(absent[:5])}")
-    cols = np.array([position[s] for s in symbols], dtype=np.int64)
-    lo = bisect.bisect_left(data.dates, days[0])
-    hi = bisect.bisect_right(data.dates, day)
-    close = data.close[lo:hi][:, cols]
-    # A date counts when one of these symbols has a bar on it (as load_panel's query does).
-    rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
-    dates = tuple(data.dates[lo + int(r)] for r in rows)
-    prices = data.adj_close[lo:hi][:, cols][rows]
+    dates, prices = _cut(inputs, days[0], day, symbols)
     if not dates or dates[-1] != day:
         latest = dates[-1] if dates else "none"
         raise RiskDataError(
@@ -174,6 +192,20 @@ def market_on(
         benchmark=inputs.benchmark,
     )
     market = _prepare(panel, corr_symbols=tuple(sorted(held)) if correlations else ())
+    # C29: the previous session's window, for today's books (the same assets).
+    previous_window = None
+    if len(dates) > 1:
+        before = last_sessions(dates[-2], inputs.lookback + 1)
+        if before and before[0] >= inputs.start:
+            prev_dates, prev_prices = _cut(inputs, before[0], dates[-2], symbols)
+            if prev_dates and prev_dates[-1] == dates[-2]:
+                previous_window = (
+                    dates[-2],
+                    symbols,
+                    window_returns(
+                        dataclasses.replace(panel, dates=prev_dates, prices=prev_prices)
+                    ),
+                )
     return PreparedMarket(
         as_of=day,
         market=market,
@@ -181,7 +213,27 @@ def market_on(
         scenarios=inputs.scenarios,
         default_rate=inputs.default_rate,
         detail=correlations,
+        previous_window=previous_window,
     )
+
+
+def _cut(
+    inputs: MarketInputs, start: dt.date, day: dt.date, symbols: tuple[str, ...]
+) -> tuple[tuple[dt.date, ...], FloatArray]:
+    """The dates and prices a single-date load of ``symbols`` from ``start`` to ``day`` gives."""
+    data = inputs.panel
+    position = {s: i for i, s in enumerate(data.symbols)}
+    absent = [s for s in symbols if s not in position]
+    if absent:
+        raise ValueError(f"assets not loaded for the range: {', '.join(absent[:5])}")
+    cols = np.array([position[s] for s in symbols], dtype=np.int64)
+    lo = bisect.bisect_left(data.dates, start)
+    hi = bisect.bisect_right(data.dates, day)
+    close = data.close[lo:hi][:, cols]
+    # A date counts when one of these symbols has a bar on it (as load_panel's query does).
+    rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
+    dates = tuple(data.dates[lo + int(r)] for r in rows)
+    return dates, data.adj_close[lo:hi][:, cols][rows]
 
 
 def detail_kept(day: dt.date, latest: dt.date, retention_sessions: int) -> bool:
@@ -256,26 +308,35 @@ def compute_chunk(
     day = prepared.as_of
     ids = [int(i) for i in rows.portfolios["id"]]
     states = [rows.timelines[pid].state_on(day) for pid in ids]
-    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate)
+    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate, rows.sectors)
     kept_ids = [int(i) for i in dated.books.portfolio_ids]
     prior = [previous.get(pid) for pid in kept_ids]
     flows = [
         float(_flow(rows.timelines[pid], before.as_of if before else None, day))
         for pid, before in zip(kept_ids, prior, strict=True)
     ]
+    held_pnl = _previous_book_pnl(prepared, rows, dated, prior)
+    market = prepared.market
+    factor_returns = {
+        f: float(market.returns[-1, market.index[f]]) if market.returns.size else float("nan")
+        for f in prepared.factors
+    }
     parts, errors = _compute_isolating(prepared, dated.books, detail)
     statuses: dict[str, str] = {dated.external_ids[p]: "error" for p in errors}
     summary: list[dict[str, Any]] = []
     collected: dict[str, list[pd.DataFrame]] = {}
     carry: dict[int, Previous] = {}
     for part in parts:
-        tables, part_statuses, part_summary = result_frames(
+        tables, part_statuses, part_summary, part_carry = result_frames(
             as_of=day,
             data_as_of=prepared.market.panel.dates[-1],
             factors=prepared.factors,
             dated=dated,
             flows=flows,
             previous=prior,
+            held_pnl=held_pnl,
+            factor_returns=factor_returns,
+            previous_window=prepared.previous_window,
             part=part,
             run_id=run_id,
             detail=detail,
@@ -284,15 +345,7 @@ def compute_chunk(
         summary.extend(part_summary)
         for name, frame in tables.items():
             collected.setdefault(name, []).append(frame)
-        snap = tables["portfolio_snapshot"]
-        for pid, nav, twr in zip(
-            snap["portfolio_id"], snap["nav"], snap["twr_cumulative"], strict=True
-        ):
-            carry[int(pid)] = Previous(
-                as_of=day,
-                nav=float(nav) if np.isfinite(nav) else None,
-                twr_cumulative=None if pd.isna(twr) else float(twr),
-            )
+        carry.update(part_carry)
     return DateChunk(
         frames={name: pd.concat(p, ignore_index=True) for name, p in collected.items()},
         statuses=statuses,
@@ -303,19 +356,72 @@ def compute_chunk(
     )
 
 
+def _previous_book_pnl(
+    prepared: PreparedMarket,
+    rows: PortfolioRows,
+    dated: DatedBooks,
+    prior: Sequence[Previous | None],
+) -> list[list[tuple[str, float]] | None]:
+    """Each portfolio's previous-session book valued over today (C28), by position.
+
+    None where the previous computed session is not the market's previous session (a gap
+    in the series): one day's holding P&L would not explain a longer P&L.
+    """
+    dates = prepared.market.panel.dates
+    last = dates[-2] if len(dates) > 1 else None
+    wanted = [
+        i
+        for i, before in enumerate(prior)
+        if before is not None and last is not None and before.as_of == last
+    ]
+    found: list[list[tuple[str, float]] | None] = [None] * len(prior)
+    if not wanted or last is None:
+        return found
+    ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
+    frame = rows.portfolios.set_index("id").loc[ids].reset_index()
+    states = [rows.timelines[pid].state_on(last) for pid in ids]
+    before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
+    pnl = holding_pnl(prepared.market, before.books)
+    row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
+    owners = before.books.pos_portfolio
+    for i, pid in zip(wanted, ids, strict=True):
+        if pid not in row_of:
+            continue
+        members = np.flatnonzero(owners == row_of[pid])
+        found[i] = [(before.books.pos_symbol[j], float(pnl[j])) for j in members]
+    return found
+
+
 def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
     """External flows since the previous computed session (or the previous session)."""
     return timeline.flow_between(after if after is not None else previous_trading_day(day), day)
 
 
-def previous_of(
-    stored: Mapping[int, tuple[dt.date, float | None, float | None]],
-) -> dict[int, Previous]:
-    """``results.previous_snapshots`` rows as :class:`Previous` entries."""
-    return {
-        pid: Previous(as_of=day, nav=nav, twr_cumulative=twr)
-        for pid, (day, nav, twr) in stored.items()
-    }
+def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous]:
+    """``results.previous_snapshots`` rows (oldest first) as :class:`Previous` entries."""
+    found = {}
+    for pid, rows in stored.items():
+        if not rows:
+            continue
+        days = [
+            (r.pnl, r.prev_var_95 * r.prev_nav, r.prev_var_99 * r.prev_nav)
+            for r in rows
+            if r.pnl is not None
+            and r.prev_nav is not None
+            and r.prev_var_95 is not None
+            and r.prev_var_99 is not None
+        ]
+        last = rows[-1]
+        found[pid] = Previous(
+            as_of=last.as_of,
+            nav=last.nav,
+            twr_cumulative=last.twr_cumulative,
+            var_95=last.var_95,
+            var_99=last.var_99,
+            backtest_days=tuple(days[-BACKTEST_WINDOW:]),
+            factor_betas=last.factor_betas,
+        )
+    return found
 
 
 def assets_on(timelines: Mapping[int, Timeline], day: dt.date) -> list[str]:
@@ -324,3 +430,54 @@ def assets_on(timelines: Mapping[int, Timeline], day: dt.date) -> list[str]:
     for line in timelines.values():
         found |= line.assets_on(day)
     return sorted(found)
+
+
+def detail_rebuilder(settings: Settings) -> DetailSource:
+    """A ``documents_for(..., rebuild=)`` source: position detail computed again per date.
+
+    The inputs are point in time, so the rebuilt positions and correlations are those the
+    night computed (the headline figures stay as stored).
+    """
+
+    def rebuild(session: Session, snaps: Sequence[PortfolioSnapshot]) -> dict[DetailKey, Detail]:
+        found: dict[DetailKey, Detail] = {}
+        by_date: dict[dt.date, list[int]] = {}
+        for snap in snaps:
+            by_date.setdefault(snap.as_of_date, []).append(snap.portfolio_id)
+        for day, ids in sorted(by_date.items()):
+            found.update(_rebuild_date(session, settings, day, sorted(set(ids))))
+        return found
+
+    return rebuild
+
+
+DetailKey = tuple[int, dt.date]
+
+
+def _rebuild_date(
+    session: Session, settings: Settings, day: dt.date, ids: list[int]
+) -> dict[DetailKey, Detail]:
+    held = risk_inputs.held_symbols(session, day)
+    inputs = load_inputs(session, settings, day, day, held)
+    prepared = market_on(inputs, day, held, correlations=True)
+    rows = risk_inputs.load_timelines(session, ids, through=day)
+    done = compute_chunk(prepared, rows, {}, run_id=uuid.UUID(int=0), detail=True)
+    positions = done.frames.get("position_risk")
+    correlations = done.frames.get("correlation_result")
+    found: dict[DetailKey, Detail] = {}
+    if positions is None or correlations is None:
+        return found
+    clean = positions.astype(object).where(positions.notna(), None)
+    by_portfolio: dict[int, list[Any]] = {}
+    for row in clean.sort_values("symbol").itertuples(index=False):
+        by_portfolio.setdefault(int(cast(int, row.portfolio_id)), []).append(row)
+    for pid, symbols, matrix in zip(
+        correlations["portfolio_id"], correlations["symbols"], correlations["matrix"], strict=True
+    ):
+        mine = by_portfolio.get(int(pid), [])
+        found[(int(pid), day)] = (
+            [position_entry(row) for row in mine],
+            doc.correlation_block(orjson.loads(symbols), orjson.loads(matrix)),
+            [decomposition_row(row) for row in mine],
+        )
+    return found

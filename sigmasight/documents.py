@@ -164,6 +164,67 @@ class Correlation(_Block):
     min_overlap: int
 
 
+class DecompositionPosition(_Block):
+    """One position's contributions to risk (C22-C25); fractions of NAV, daily unless named."""
+
+    symbol: str
+    underlying: str
+    weight: float | None
+    mctr_daily: float | None
+    ctr_daily: float | None
+    ctr_annual: float | None
+    ctr_share: float | None
+    param_var_95: Amount
+    cvar_95: Amount
+
+
+class GroupContribution(_Block):
+    """Contributions summed over an underlying or a sector.
+
+    ``ctr_share`` is a share of the book's volatility; ``param_var_95`` and ``cvar_95`` are
+    fractions of NAV.
+    """
+
+    ctr_share: float | None
+    param_var_95: float | None
+    cvar_95: float | None
+
+
+class FactorRiskSplit(_Block):
+    """Variance of daily returns split into factor and specific parts (C26).
+
+    ``contributions`` are each factor's share of ``total_variance`` (keyed by ETF symbol,
+    in model order); with ``specific_variance / total_variance`` they sum to 1.
+    """
+
+    window: int
+    total_variance: float | None
+    systematic_variance: float | None
+    specific_variance: float | None
+    contributions: dict[str, float | None]
+
+
+class Decomposition(_Block):
+    """Risk decomposition over the full window (FORMATS.md section 8)."""
+
+    window: str
+    n_obs: int
+    sigma_daily: float | None
+    positions: list[DecompositionPosition] = Field(default_factory=list)
+    by_underlying: dict[str, GroupContribution] = Field(default_factory=dict)
+    by_sector: dict[str, GroupContribution] = Field(default_factory=dict)
+    factor: FactorRiskSplit | None = None
+
+
+class Benchmark(_Block):
+    """Benchmark-relative risk over the full window (C27)."""
+
+    symbol: str
+    tracking_error: float | None
+    information_ratio: float | None
+    active_beta: float | None
+
+
 class Headline(BaseModel):
     """The summary figures of one document: what a list, a run summary or an index shows.
 
@@ -211,6 +272,8 @@ class RiskDocument(_Block):
     stress: dict[str, StressImpact] = Field(default_factory=dict)
     stress_full_revaluation: dict[str, StressImpact] | None = None
     correlation: Correlation | None = None
+    decomposition: Decomposition | None = None
+    benchmark: Benchmark | None = None
     warnings: list[str] = Field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:

@@ -176,6 +176,22 @@ class CashFlowSpec:
     amount: Decimal
 
 
+ActionKind = Literal["split", "cash_dividend"]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A corporate action effective on ``ex_date`` (RISK-CONVENTIONS C19-C20).
+
+    ``value`` is new shares per old share for a split, the amount per share for a dividend.
+    """
+
+    symbol: str
+    ex_date: dt.date
+    kind: ActionKind
+    value: Decimal
+
+
 @dataclass(frozen=True)
 class UserSpec:
     """A login: email, full name and an already-hashed password (or None: cannot log in)."""

@@ -7,7 +7,7 @@ results into one column-wise frame per result table, ready for ``repositories.re
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +18,106 @@ import pandas as pd
 from sigmasight.books import BookState, Holding
 from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
-from sigmasight.risk.engine import BookResults, Books
+from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
+from sigmasight.risk.backtest import backtest_block
+from sigmasight.risk.document import num
+from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
+from sigmasight.risk.types import FloatArray
 
 
 @dataclass(frozen=True)
 class Previous:
-    """What a date's ``history`` block needs from the portfolio's previous computed session."""
+    """What a date needs from the portfolio's previous computed session.
+
+    NAV and cumulative TWR for the ``history`` block (C17); the session's historical VaR
+    fractions (full window) and its backtest days for the ``backtest`` block (C30).
+    """
 
     as_of: dt.date
     nav: float | None
     twr_cumulative: float | None
+    var_95: float | None = None
+    var_99: float | None = None
+    #: (pnl_t, VaR95_{t-1}, VaR99_{t-1}) in currency, oldest first, up to and including as_of.
+    backtest_days: tuple[tuple[float, float, float], ...] = ()
+    #: The session's portfolio factor betas (raw, 150-day), for the next day's attribution.
+    factor_betas: dict[str, float | None] | None = None
+
+
+def change_block(
+    previous: Previous | None,
+    previous_session: dt.date | None,
+    var_today: float | None,
+    var_book_on_previous: float | None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``change`` block of C29: the day's hist VaR 95 change, book effect + market effect.
+
+    ``var_book_on_previous`` is today's book on the previous session's window.
+    """
+    if previous is None or previous_session is None or previous.as_of != previous_session:
+        return None, "change: needs the previous session computed"
+    before = previous.var_95
+    if before is None or var_today is None or var_book_on_previous is None:
+        return None, "change: VaR unknown on the previous session, today, or for today's book then"
+    book = var_book_on_previous - before
+    return {
+        "previous_as_of": previous.as_of.isoformat(),
+        "hist_var_95": {
+            "previous": before,
+            "book_effect": book,
+            "market_effect": var_today - before - book,
+        },
+    }, None
+
+
+def attribution_block(
+    previous: Previous | None,
+    pnl: float | None,
+    positions: Sequence[tuple[str, float]] | None,
+    factor_returns: Mapping[str, float],
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The ``attribution`` block of C28 for one portfolio, or None and why.
+
+    ``positions`` are the P&L of each position of the previous session's book over today
+    (None when the previous computed session is not the previous trading session).
+    """
+    if previous is None or positions is None or previous.nav is None:
+        return None, "attribution: needs the previous session computed (book and NAV of t-1)"
+    values = [v for _, v in positions]
+    holding = float(sum(values)) if all(np.isfinite(values)) else None
+    betas = previous.factor_betas or {}
+    by_factor: dict[str, float | None] = {}
+    for name, f in factor_returns.items():
+        beta = betas.get(name)
+        by_factor[name] = None if beta is None or not np.isfinite(f) else previous.nav * beta * f
+    known = [v for v in by_factor.values() if v is not None]
+    factor = float(sum(known)) if by_factor and len(known) == len(by_factor) else None
+    return {
+        "holding_pnl": holding,
+        "factor_pnl": factor,
+        "specific_pnl": None if holding is None or factor is None else holding - factor,
+        "trading_pnl": None if holding is None or pnl is None else pnl - holding,
+        "by_factor": by_factor,
+        "positions": [{"symbol": sym, "pnl": num(v)} for sym, v in positions],
+    }, None
+
+
+def backtest_days(
+    previous: Previous | None, pnl: float | None
+) -> tuple[tuple[float, float, float], ...]:
+    """The backtest days up to today: the previous ones plus today's when it has both parts."""
+    if previous is None:
+        return ()
+    days = previous.backtest_days
+    if (
+        pnl is not None
+        and previous.nav is not None
+        and previous.var_95 is not None
+        and previous.var_99 is not None
+    ):
+        day = (pnl, previous.var_95 * previous.nav, previous.var_99 * previous.nav)
+        days = (*days, day)[-BACKTEST_WINDOW:]
+    return days
 
 
 @dataclass(frozen=True)
@@ -55,50 +145,52 @@ def books_on(
     states: Sequence[BookState | None],
     as_of: dt.date,
     default_rate: float,
+    sectors: Mapping[str, str | None],
 ) -> DatedBooks:
     """The books in effect on ``as_of`` (``states`` follow ``portfolios``' rows) as engine arrays.
 
-    ``portfolios`` has the columns of ``repositories.risk_inputs.PortfolioRows.portfolios``.
+    ``portfolios`` has the columns of ``repositories.risk_inputs.PortfolioRows.portfolios``;
+    ``sectors`` gives each asset's sector (an option takes its underlying's).
     """
     keep = [i for i, state in enumerate(states) if state is not None]
     kept: list[BookState] = [s for s in states if s is not None]
     ext = list(portfolios["external_id"])
-    holdings = [(row, h) for row, state in enumerate(kept) for h in state.holdings]
-    hs = [h for _, h in holdings]
-    is_option = np.array([h.underlying is not None for h in hs], dtype=bool)
+    cols = [s.columns for s in kept]
+    sizes = np.array([c.quantity.size for c in cols], dtype=np.int64)
+
+    def joined(name: str, dtype: Any) -> Any:
+        parts = [getattr(c, name) for c in cols]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+    def names(name: str) -> tuple[str, ...]:
+        return tuple(x for c in cols for x in getattr(c, name))
+
+    assets = names("asset")
+    # Years to expiry as before: whole days from the valuation date over 365.
+    years = (joined("expiry_ordinal", np.float64) - float(as_of.toordinal())) / 365.0
     rate = portfolios["risk_free_rate"].astype("float64").iloc[keep].fillna(default_rate).to_numpy()
     books = Books(
         portfolio_ids=portfolios["id"].to_numpy(dtype=np.int64)[keep],
         cash=np.array([float(s.cash) for s in kept], dtype=np.float64),
         rate=rate,
-        pos_portfolio=np.array([row for row, _ in holdings], dtype=np.int64),
-        pos_symbol=tuple(h.symbol for h in hs),
-        pos_asset=tuple(_asset(h) for h in hs),
-        quantity=np.array([float(h.quantity) for h in hs], dtype=np.float64),
-        is_option=is_option,
-        multiplier=np.array(
-            [float(h.multiplier) if h.multiplier is not None else 1.0 for h in hs], dtype=np.float64
-        ),
-        strike=np.array(
-            [float(h.strike) if h.strike is not None else np.nan for h in hs], dtype=np.float64
-        ),
-        years=np.array(
-            [(h.expiry - as_of).days / 365.0 if h.expiry is not None else np.nan for h in hs],
-            dtype=np.float64,
-        ),
-        is_call=np.array([h.right == "call" for h in hs], dtype=bool),
-        implied_vol=np.array(
-            [h.implied_vol if h.implied_vol is not None else np.nan for h in hs], dtype=np.float64
-        ),
-        dividend_yield=np.array(
-            [h.dividend_yield if h.dividend_yield is not None else 0.0 for h in hs],
-            dtype=np.float64,
-        ),
+        pos_portfolio=np.repeat(np.arange(len(kept), dtype=np.int64), sizes),
+        pos_symbol=names("symbol"),
+        pos_asset=assets,
+        quantity=joined("quantity", np.float64),
+        is_option=joined("is_option", bool),
+        multiplier=joined("multiplier", np.float64),
+        strike=joined("strike", np.float64),
+        years=years,
+        is_call=joined("is_call", bool),
+        implied_vol=joined("implied_vol", np.float64),
+        dividend_yield=joined("dividend_yield", np.float64),
+        sector=tuple(sectors.get(a) for a in assets),
     )
+    position_ids = [x for c in cols for x in c.position_id]
     return DatedBooks(
         books=books,
         external_ids=[ext[i] for i in keep],
-        position_ids=pd.array([h.position_id for h in hs], dtype="Int64"),
+        position_ids=pd.array(position_ids, dtype="Int64"),
         states=kept,
         missing=[ext[i] for i, state in enumerate(states) if state is None],
     )
@@ -159,6 +251,9 @@ def subset(books: Books, keep: int) -> Books:
         is_call=books.is_call[mask],
         implied_vol=books.implied_vol[mask],
         dividend_yield=books.dividend_yield[mask],
+        sector=tuple(s for s, m in zip(books.sector, mask, strict=True) if m)
+        if books.sector
+        else (),
     )
 
 
@@ -176,16 +271,21 @@ def result_frames(
     dated: DatedBooks,
     flows: Sequence[float],
     previous: Sequence[Previous | None],
+    held_pnl: Sequence[list[tuple[str, float]] | None],
+    factor_returns: Mapping[str, float],
+    previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
     detail: bool = True,
-) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]]]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
-    ``flows`` (external flows since the previous computed session) and ``previous`` follow
-    ``dated``'s portfolio rows. Position rows and correlations are built only with
+    ``flows`` (external flows since the previous computed session), ``previous`` and
+    ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
+    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day. Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
-    Also returns each portfolio's status and its summary row for the run's artifact.
+    Also returns each portfolio's status, its summary row for the run's artifact, and what
+    the next date needs from this one (by portfolio id).
     """
     books, external_ids, position_ids = dated.books, dated.external_ids, dated.position_ids
     part_books, result, members = part
@@ -199,6 +299,15 @@ def result_frames(
     heads: list[str] = []
     warnings: list[str] = []
     status_col: list[str] = []
+    carry: dict[int, Previous] = {}
+    # C29: today's weights over the previous session's window (the book effect's first term).
+    book_on_previous = (
+        hist_var_on_window(
+            previous_window[2], previous_window[1], part_books, result.positions["weight"]
+        )
+        if previous_window is not None
+        else np.full(n_p, np.nan)
+    )
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
     }
@@ -225,6 +334,33 @@ def result_frames(
         actual["external_flow"].append(flows[p])
         for key in ("pnl", "twr_daily", "twr_cumulative"):
             actual[key].append(None if history is None else history[key])
+        head["attribution"], why = attribution_block(
+            previous[p], None if history is None else history["pnl"], held_pnl[p], factor_returns
+        )
+        if why is not None:
+            head["warnings"].append(why)
+        head["change"], why = change_block(
+            previous[p],
+            previous_window[0] if previous_window is not None else None,
+            head["risk"]["full"]["hist_var_95"]["fraction"],
+            num(book_on_previous[local]),
+        )
+        if why is not None:
+            head["warnings"].append(why)
+        days = backtest_days(previous[p], None if history is None else history["pnl"])
+        head["backtest"], why = backtest_block(days)
+        if why is not None:
+            head["warnings"].append(why)
+        full_risk = head["risk"]["full"]
+        carry[int(books.portfolio_ids[p])] = Previous(
+            as_of=as_of,
+            nav=float(nav[local]) if np.isfinite(nav[local]) else None,
+            twr_cumulative=None if history is None else history["twr_cumulative"],
+            var_95=full_risk["hist_var_95"]["fraction"],
+            var_99=full_risk["hist_var_99"]["fraction"],
+            backtest_days=days,
+            factor_betas=dict(head["factor_exposures"]["betas"]),
+        )
         figures = RiskDocument.model_validate(head).headline()
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
@@ -286,6 +422,7 @@ def result_frames(
                 [np.flatnonzero(books.pos_portfolio == p) for p in members]
             )
         factor_betas = result.position_factor_betas
+        decomposition = result.position_decomposition
         detail_tables["position_risk"] = pd.DataFrame(
             {
                 "portfolio_id": pids[part_books.pos_portfolio],
@@ -306,6 +443,11 @@ def result_frames(
                 },
                 **{k: result.position_greeks[k] for k in doc.GREEK_KEYS},
                 "beta_spy_150d": result.position_beta_150,
+                # decomposition.positions is rebuilt from these (documents._joined).
+                "mctr_daily": decomposition["mctr_daily"],
+                "ctr_daily": decomposition["ctr_daily"],
+                "param_var_95_component": decomposition["param_var_95"],
+                "cvar_95_component": decomposition["cvar_95"],
                 "factor_betas": [
                     dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
                 ],
@@ -380,4 +522,4 @@ def result_frames(
         "stress_result": pd.concat(frames, ignore_index=True),
     }
     tables.update(detail_tables)
-    return tables, statuses, summary
+    return tables, statuses, summary, carry

@@ -21,14 +21,16 @@ from models import (
     FactorExposure,
     FlowRun,
     Portfolio,
+    PortfolioBook,
     PortfolioSnapshot,
     Position,
     PositionRisk,
     Report,
     User,
 )
+from sigmasight.books import Holding
 from sigmasight.history import HistoryPoint
-from sigmasight.repositories import results
+from sigmasight.repositories import results, risk_inputs
 from sigmasight.repositories.backups import GOOD_STATUSES
 
 #: Backup statuses that count as a good backup (upload completed, checksum matched).
@@ -100,11 +102,22 @@ def list_owned_portfolios(
     session: Session, user_id: int | None, *, limit: int | None = None, offset: int = 0
 ) -> list[OwnedPortfolio]:
     """``user_id``'s portfolios (every portfolio when None), each with its current risk headline."""
+    latest = (
+        select(PortfolioBook.portfolio_id, func.max(PortfolioBook.book_date).label("book_date"))
+        .group_by(PortfolioBook.portfolio_id)
+        .subquery()
+    )
+    # Positions of each portfolio's latest book (older books stay for history).
     counts = (
         select(
             Position.portfolio_id,
             func.count(Position.id).label("n"),
             func.count(Position.id).filter(Position.underlying.is_not(None)).label("n_opt"),
+        )
+        .join(
+            latest,
+            (latest.c.portfolio_id == Position.portfolio_id)
+            & (latest.c.book_date == Position.book_date),
         )
         .group_by(Position.portfolio_id)
         .subquery()
@@ -152,18 +165,20 @@ def snapshot_for(
 
 def positions_with_valuation(
     session: Session, portfolio_id: int, as_of: dt.date | None
-) -> list[tuple[Position, PositionRisk | None]]:
-    """The book's positions, each with its stored valuation on ``as_of`` when there is one."""
-    stmt = (
-        select(Position, PositionRisk)
-        .outerjoin(
-            PositionRisk,
-            (PositionRisk.position_id == Position.id) & (PositionRisk.as_of_date == as_of),
-        )
-        .where(Position.portfolio_id == portfolio_id)
-        .order_by(Position.symbol)
-    )
-    return [(position, risk) for position, risk in session.execute(stmt).all()]
+) -> list[tuple[Holding, PositionRisk | None]]:
+    """The book in effect on ``as_of`` (the latest, trades applied, when None), by symbol.
+
+    Each holding comes with its stored valuation on ``as_of`` when there is one.
+    """
+    through = as_of or dt.date.max
+    line = risk_inputs.load_timelines(session, [portfolio_id], through=through).timelines[
+        portfolio_id
+    ]
+    state = line.state_on(through)
+    if state is None:
+        return []
+    risks = {r.symbol: r for r in position_risks(session, portfolio_id, as_of)} if as_of else {}
+    return [(h, risks.get(h.symbol)) for h in state.holdings]
 
 
 def position_risks(session: Session, portfolio_id: int, as_of: dt.date) -> list[PositionRisk]:

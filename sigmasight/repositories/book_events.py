@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import CashFlow, Portfolio, PortfolioBook, Trade
 from sigmasight.domain import CashFlowSpec, TradeSpec
-from sigmasight.repositories.reference import _INSERTED, ChangeCounts
+from sigmasight.repositories.reference import _INSERTED, ChangeCounts, batches
 
 
 def portfolio_ids(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
@@ -63,9 +63,9 @@ def upsert_trades(
     table = Trade.__table__
     with_id = [_trade_row(t, ids[t.portfolio]) for t in trades if t.trade_id is not None]
     without = [_trade_row(t, ids[t.portfolio]) for t in trades if t.trade_id is None]
-    if with_id:
-        stmt = insert(Trade).values(with_id)
-        values = [c for c in with_id[0] if c not in ("portfolio_id", "trade_id")]
+    for batch in batches(with_id):
+        stmt = insert(Trade).values(list(batch))
+        values = [c for c in batch[0] if c not in ("portfolio_id", "trade_id")]
         stmt = stmt.on_conflict_do_update(
             index_elements=["portfolio_id", "trade_id"],
             index_where=table.c.trade_id.is_not(None),
@@ -77,10 +77,10 @@ def upsert_trades(
         result = session.execute(stmt.returning(_INSERTED)).all()
         inserted = sum(1 for r in result if r[0])
         counts.add("trade", inserted=inserted, updated=len(result) - inserted)
-    if without:
+    for batch in batches(without):
         stmt = (
             insert(Trade)
-            .values(without)
+            .values(list(batch))
             .on_conflict_do_nothing(
                 index_elements=["portfolio_id", "trade_date", "symbol", "quantity", "price"],
                 index_where=table.c.trade_id.is_(None),
@@ -93,18 +93,17 @@ def upsert_cash_flows(
     session: Session, flows: Sequence[CashFlowSpec], ids: Mapping[str, int], counts: ChangeCounts
 ) -> None:
     """Insert or update external flows by (portfolio, date)."""
-    if not flows:
-        return
     rows = [
         {"portfolio_id": ids[f.portfolio], "flow_date": f.flow_date, "amount": f.amount}
         for f in flows
     ]
-    stmt = insert(CashFlow).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["portfolio_id", "flow_date"],
-        set_={"amount": stmt.excluded.amount},
-        where=CashFlow.__table__.c.amount.is_distinct_from(stmt.excluded.amount),
-    )
-    result = session.execute(stmt.returning(_INSERTED)).all()
-    inserted = sum(1 for r in result if r[0])
-    counts.add("cash_flow", inserted=inserted, updated=len(result) - inserted)
+    for batch in batches(rows):
+        stmt = insert(CashFlow).values(list(batch))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["portfolio_id", "flow_date"],
+            set_={"amount": stmt.excluded.amount},
+            where=CashFlow.__table__.c.amount.is_distinct_from(stmt.excluded.amount),
+        )
+        result = session.execute(stmt.returning(_INSERTED)).all()
+        inserted = sum(1 for r in result if r[0])
+        counts.add("cash_flow", inserted=inserted, updated=len(result) - inserted)

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from models import DataQuality, Factor, Portfolio, Position, PriceBar, Security
+from models import DataQuality, Factor, Portfolio, Position, PriceBar, Security, Trade
 from sigmasight.market_data import QualityRow
 from sigmasight.providers.base import Profile
 
@@ -18,11 +18,14 @@ from sigmasight.providers.base import Profile
 def load_universe(session: Session, *, default_benchmark: str) -> dict[str, set[str]]:
     """Every symbol the nightly run needs, with why: ``{symbol: {roles}}``.
 
+    Every book's positions and every trade count (history runs value past books).
     Roles: ``holding`` (a stock/ETF position), ``underlying`` (of an option position),
     ``option`` (the contract itself), ``factor`` (an active factor ETF), ``benchmark``.
     """
     universe: dict[str, set[str]] = defaultdict(set)
-    rows = session.execute(select(Position.symbol, Position.underlying).distinct()).all()
+    held = select(Position.symbol, Position.underlying)
+    traded = select(Trade.symbol, Trade.underlying)  # holdings trades open after a book
+    rows = session.execute(held.union(traded)).all()
     for symbol, underlying in rows:
         if underlying is None:
             universe[symbol].add("holding")

@@ -5,10 +5,10 @@ so importing the same bundle twice changes nothing (not even ``updated_at``).
 """
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Date, delete, func, literal, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -36,6 +36,8 @@ from sigmasight.domain import (
 from sigmasight.stress_library import BUILTIN_SCENARIOS
 
 _BUILTIN_BY_NAME = {s.name: s for s in BUILTIN_SCENARIOS}
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -68,6 +70,16 @@ class ChangeCounts:
 
 _INSERTED: ColumnElement[bool] = literal_column("(xmax = 0)")  # true for inserted rows
 
+#: Rows per INSERT: PostgreSQL takes at most 65,535 bound parameters in one statement.
+BATCH_ROWS = 2000
+
+
+def batches(rows: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``rows`` in consecutive slices of at most ``BATCH_ROWS``."""
+    size = BATCH_ROWS
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
 
 def _upsert(
     session: Session,
@@ -85,20 +97,22 @@ def _upsert(
     """
     if not rows:
         return []
-    stmt = insert(model).values(list(rows))
     value_columns = [name for name in rows[0] if name not in keys and name not in insert_only]
     table = model.__table__
-    set_: dict[str, Any] = {name: stmt.excluded[name] for name in value_columns}
-    if touch_updated_at:
-        set_["updated_at"] = func.now()
-    if value_columns:
-        differs = tuple_(*[table.c[n] for n in value_columns]).is_distinct_from(
-            tuple_(*[stmt.excluded[n] for n in value_columns])
-        )
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_, where=differs)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    result = list(session.execute(stmt.returning(*[table.c[k] for k in keys], _INSERTED)).all())
+    result: list[Any] = []
+    for batch in batches(rows):
+        stmt = insert(model).values(list(batch))
+        set_: dict[str, Any] = {name: stmt.excluded[name] for name in value_columns}
+        if touch_updated_at:
+            set_["updated_at"] = func.now()
+        if value_columns:
+            differs = tuple_(*[table.c[n] for n in value_columns]).is_distinct_from(
+                tuple_(*[stmt.excluded[n] for n in value_columns])
+            )
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=set_, where=differs)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        result += session.execute(stmt.returning(*[table.c[k] for k in keys], _INSERTED)).all()
     inserted = sum(1 for row in result if row[-1])
     counts.add(table.name, inserted=inserted, updated=len(result) - inserted)
     return result

@@ -12,6 +12,7 @@ killed rerun leaves the date exactly as it was, like a new date that was never f
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -287,25 +288,53 @@ def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[Stre
     )
 
 
+@dataclass(frozen=True)
+class StoredDay:
+    """One stored snapshot with what the next date's history and backtest need."""
+
+    as_of: dt.date
+    nav: float | None
+    pnl: float | None
+    twr_cumulative: float | None
+    var_95: float | None
+    var_99: float | None
+    prev_nav: float | None
+    prev_var_95: float | None
+    prev_var_99: float | None
+    factor_betas: dict[str, float | None] | None = None
+
+
+#: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
+LOOKBACK_SNAPSHOTS = 260
+
+
 def previous_snapshots(
     session: Session, portfolio_ids: Sequence[int], *, before: dt.date
-) -> dict[int, tuple[dt.date, float | None, float | None]]:
-    """Each portfolio's latest snapshot before ``before``: (date, NAV, cumulative TWR)."""
+) -> dict[int, list[StoredDay]]:
+    """Each portfolio's latest snapshots before ``before``, oldest first (at most 260).
+
+    Each row carries the NAV and VaR of the snapshot before it, for the backtest (C30).
+    """
     rows = session.execute(
-        select(
-            PortfolioSnapshot.portfolio_id,
-            PortfolioSnapshot.as_of_date,
-            PortfolioSnapshot.nav,
-            PortfolioSnapshot.twr_cumulative,
-        )
-        .distinct(PortfolioSnapshot.portfolio_id)
-        .where(
-            PortfolioSnapshot.portfolio_id.in_(list(portfolio_ids)),
-            PortfolioSnapshot.as_of_date < before,
-        )
-        .order_by(PortfolioSnapshot.portfolio_id, PortfolioSnapshot.as_of_date.desc())
+        text(
+            "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
+            "prev_nav, prev_var_95, prev_var_99, "
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
+            " SELECT s.*, row_number() OVER w AS back,"
+            " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
+            " lag(hist_var_99) OVER a AS prev_var_99"
+            " FROM portfolio_snapshot s"
+            " WHERE portfolio_id = ANY(:ids) AND as_of_date < :before"
+            " WINDOW w AS (PARTITION BY portfolio_id ORDER BY as_of_date DESC),"
+            " a AS (PARTITION BY portfolio_id ORDER BY as_of_date)"
+            ") t WHERE back <= :n ORDER BY portfolio_id, as_of_date"
+        ),
+        {"ids": list(portfolio_ids), "before": before, "n": LOOKBACK_SNAPSHOTS},
     ).all()
-    return {int(pid): (day, nav, twr) for pid, day, nav, twr in rows}
+    found: dict[int, list[StoredDay]] = {}
+    for r in rows:
+        found.setdefault(int(r[0]), []).append(StoredDay(*r[1:]))
+    return found
 
 
 def latest_snapshot_date(session: Session, *, before: dt.date | None = None) -> dt.date | None:

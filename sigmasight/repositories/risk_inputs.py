@@ -2,7 +2,7 @@
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from models import (
     PortfolioBook,
     Position,
     RateObservation,
+    Security,
     StressScenario,
     Trade,
 )
@@ -181,10 +182,15 @@ def latest_price_date(
 
 @dataclass(frozen=True)
 class PortfolioRows:
-    """A chunk's portfolios (id, external_id, risk_free_rate, benchmark) and their timelines."""
+    """A chunk's portfolios (id, external_id, risk_free_rate, benchmark) and their timelines.
+
+    ``sectors`` gives the security master's sector of every asset the books and trades hold
+    (None when unknown); an option counts under its underlying.
+    """
 
     portfolios: pd.DataFrame
     timelines: dict[int, Timeline]
+    sectors: dict[str, str | None]
 
 
 def load_timelines(
@@ -271,7 +277,19 @@ def load_timelines(
         )
     ):
         flows[pid].append((day, amount))
-    return PortfolioRows(
-        portfolios,
-        {pid: timeline(books[pid], trades[pid], flows[pid]) for pid in ids},
+    lines = {pid: timeline(books[pid], trades[pid], flows[pid]) for pid in ids}
+    assets = {h.underlying or h.symbol for hs in holdings.values() for h in hs} | {
+        t.underlying or t.symbol for ts in trades.values() for t in ts
+    }
+    return PortfolioRows(portfolios, lines, sectors_of(session, assets))
+
+
+def sectors_of(session: Session, symbols: Iterable[str]) -> dict[str, str | None]:
+    """The security master's sector of each symbol (None when unknown or blank)."""
+    wanted = sorted(set(symbols))
+    found = dict(
+        session.execute(select(Security.symbol, Security.sector).where(Security.symbol.in_(wanted)))
+        .tuples()
+        .all()
     )
+    return {s: (found.get(s) or None) for s in wanted}

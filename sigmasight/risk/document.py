@@ -1,19 +1,23 @@
-"""The ``sigmasight.risk/1`` document (FORMATS.md section 5) from engine results.
+"""The ``sigmasight.risk/1`` document (FORMATS.md sections 5 and 8) from engine results.
 
 Pure: engine arrays in, JSON-able dicts out. A NaN becomes ``null``; the reason is in
 ``warnings``. The document is stored in two parts (the headline document, then positions and
-correlations in their own tables) and joined again by :func:`assemble`.
+correlations in their own tables) and joined again by :func:`assemble`. The per-position list
+``decomposition.positions`` is position-level detail too: it is stored with the positions
+(:class:`DecompositionRow`) and rebuilt by :func:`assemble`, while the rest of the
+``decomposition`` block stays in the headline document.
 """
 
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from sigmasight.risk.decomposition import GroupSums
 from sigmasight.risk.engine import CONVENTIONS, CORR_MIN_OVERLAP, FACTOR_WINDOW, BookResults, Books
-from sigmasight.risk.types import FloatArray
+from sigmasight.risk.types import TRADING_DAYS, FloatArray
 
 SCHEMA = "sigmasight.risk/1"
 RISK_KEYS = ("hist_var_95", "hist_var_99", "param_var_95", "param_var_99", "cvar_95", "cvar_99")
@@ -49,7 +53,7 @@ def headline(
     data_as_of: dt.date,
     factors: Sequence[str],
 ) -> dict[str, Any]:
-    """Everything but ``positions`` and ``correlation`` for portfolio row ``p``."""
+    """Everything but ``positions``, ``correlation`` and ``decomposition.positions`` for row ``p``."""
     nav = result.valuation["nav"][p]
     valuation = {
         key: num(result.valuation[key][p])
@@ -120,6 +124,9 @@ def headline(
         },
         "performance": {key: num(values[p]) for key, values in result.performance.items()},
         "stress": stress,
+        # Its positions are stored with the positions (see assemble).
+        "decomposition": decomposition_block(result, p, factors),
+        "benchmark": benchmark_block(result, p),
         "warnings": list(result.warnings[p]),
     }
     if result.has_options[p]:
@@ -131,6 +138,123 @@ def headline(
             for j, name in enumerate(result.stress_names)
         }
     return document
+
+
+GROUP_KEYS = ("ctr_share", "param_var_95", "cvar_95")
+DECOMPOSITION_KEY_ORDER = (
+    "window",
+    "n_obs",
+    "sigma_daily",
+    "positions",
+    "by_underlying",
+    "by_sector",
+    "factor",
+)
+
+
+def _groups(groups: GroupSums, p: int) -> dict[str, dict[str, float | None]]:
+    rows = range(int(groups.offsets[p]), int(groups.offsets[p + 1]))
+    return {groups.labels[j]: {key: num(groups.values[key][j]) for key in GROUP_KEYS} for j in rows}
+
+
+def decomposition_block(
+    result: BookResults, p: int, factors: Sequence[str]
+) -> dict[str, Any] | None:
+    """The ``decomposition`` block without its ``positions`` (None when not computable)."""
+    sigma = num(result.decomposition["sigma_daily"][p])
+    if sigma is None:
+        return None
+    split = result.factor_split
+    total = num(split["total_variance"][p])
+    factor = (
+        {
+            "window": FACTOR_WINDOW,
+            "total_variance": total,
+            "systematic_variance": num(split["systematic_variance"][p]),
+            "specific_variance": num(split["specific_variance"][p]),
+            "contributions": {
+                f: num(share)
+                for f, share in zip(factors, result.factor_contributions[p], strict=True)
+            },
+        }
+        if total is not None
+        else None
+    )
+    return {
+        "window": "full",
+        "n_obs": int(result.decomposition["n_obs"][p]),
+        "sigma_daily": sigma,
+        "by_underlying": _groups(result.decomposition_groups["underlying"], p),
+        "by_sector": _groups(result.decomposition_groups["sector"], p),
+        "factor": factor,
+    }
+
+
+def benchmark_block(result: BookResults, p: int) -> dict[str, Any] | None:
+    """The ``benchmark`` block (C27); None when the tracking error cannot be computed."""
+    tracking = num(result.benchmark["tracking_error"][p])
+    if tracking is None:
+        return None
+    return {
+        "symbol": result.benchmark_symbol,
+        "tracking_error": tracking,
+        "information_ratio": num(result.benchmark["information_ratio"][p]),
+        "active_beta": num(result.benchmark["active_beta"][p]),
+    }
+
+
+class DecompositionRow(NamedTuple):
+    """A position's stored decomposition figures (fractions of NAV, daily)."""
+
+    symbol: str
+    underlying: str
+    weight: float | None
+    mctr_daily: float | None
+    ctr_daily: float | None
+    param_var_95: float | None
+    cvar_95: float | None
+
+
+def decomposition_rows(
+    result: BookResults, books: Books, rows: Sequence[int]
+) -> list[DecompositionRow]:
+    """The stored decomposition figures of the given position rows (engine order)."""
+    figures = result.position_decomposition
+    return [
+        DecompositionRow(
+            symbol=books.pos_symbol[i],
+            underlying=books.pos_asset[i],
+            weight=num(result.positions["weight"][i]),
+            mctr_daily=num(figures["mctr_daily"][i]),
+            ctr_daily=num(figures["ctr_daily"][i]),
+            param_var_95=num(figures["param_var_95"][i]),
+            cvar_95=num(figures["cvar_95"][i]),
+        )
+        for i in rows
+    ]
+
+
+def _amount(fraction: float | None, nav: float | None) -> dict[str, float | None]:
+    currency = num(fraction * nav) if fraction is not None and nav is not None else None
+    return {"fraction": fraction, "currency": currency}
+
+
+def decomposition_entry(
+    row: DecompositionRow, sigma_daily: float | None, nav: float | None
+) -> dict[str, Any]:
+    """One ``decomposition.positions`` entry from its stored figures (C22-C25)."""
+    ctr = row.ctr_daily
+    return {
+        "symbol": row.symbol,
+        "underlying": row.underlying,
+        "weight": row.weight,
+        "mctr_daily": row.mctr_daily,
+        "ctr_daily": ctr,
+        "ctr_annual": num(ctr * math.sqrt(TRADING_DAYS)) if ctr is not None else None,
+        "ctr_share": num(ctr / sigma_daily) if ctr is not None and sigma_daily else None,
+        "param_var_95": _amount(row.param_var_95, nav),
+        "cvar_95": _amount(row.cvar_95, nav),
+    }
 
 
 def position_entries(
@@ -179,8 +303,14 @@ KEY_ORDER = (
     "stress",
     "stress_full_revaluation",
     "correlation",
+    "decomposition",
+    "benchmark",
     "warnings",
 )
+
+
+def _in_order(values: dict[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    return {k: values[k] for k in order if k in values} | values
 
 
 def assemble(
@@ -188,10 +318,13 @@ def assemble(
     positions: list[dict[str, Any]],
     correlation: dict[str, Any] | None,
     factors: Sequence[str] = (),
+    decomposition: Sequence[DecompositionRow] = (),
 ) -> dict[str, Any]:
     """Join the stored parts into the full document, keys in FORMATS.md order.
 
-    ``factors`` restores the model order of the factor betas (JSONB sorts object keys).
+    ``factors`` restores the model order of the factor betas and factor contributions
+    (JSONB sorts object keys); ``decomposition`` holds the positions' stored decomposition
+    figures, which become ``decomposition.positions`` when the document has that block.
     """
     parts = {
         **head,
@@ -201,8 +334,24 @@ def assemble(
     }
     exposures = parts.get("factor_exposures")
     if isinstance(exposures, dict) and factors and isinstance(exposures.get("betas"), dict):
-        betas = exposures["betas"]
-        exposures["betas"] = {f: betas[f] for f in factors if f in betas} | betas
+        exposures["betas"] = _in_order(exposures["betas"], factors)
+    block = parts.get("decomposition")
+    if isinstance(block, dict):
+        block = dict(block)
+        valuation = parts.get("valuation")
+        nav = valuation.get("nav") if isinstance(valuation, dict) else None
+        block["positions"] = [
+            decomposition_entry(row, block.get("sigma_daily"), nav) for row in decomposition
+        ]
+        for key in ("by_underlying", "by_sector"):
+            if isinstance(block.get(key), dict):
+                block[key] = dict(sorted(block[key].items()))
+        factor = block.get("factor")
+        if isinstance(factor, dict) and isinstance(factor.get("contributions"), dict):
+            block["factor"] = factor | {
+                "contributions": _in_order(factor["contributions"], factors)
+            }
+        parts["decomposition"] = _in_order(block, DECOMPOSITION_KEY_ORDER)
     ordered = {key: parts[key] for key in KEY_ORDER if key in parts}
     ordered.update({k: v for k, v in parts.items() if k not in ordered})
     return ordered

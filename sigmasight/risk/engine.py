@@ -29,6 +29,14 @@ from scipy import sparse
 
 from sigmasight.risk import stats
 from sigmasight.risk.correlation import clusters, pairwise_corr
+from sigmasight.risk.decomposition import (
+    GroupSums,
+    active_risk,
+    component_risk,
+    factor_variance_split,
+    group_sums,
+    position_moments,
+)
 from sigmasight.risk.options import bsm, desk_greeks, position_greeks
 from sigmasight.risk.regression import last_window_rows, ols_masked
 from sigmasight.risk.returns import ffill_prices, gap_too_long, simple_returns
@@ -45,6 +53,8 @@ ALPHAS = {"95": 0.05, "99": 0.01}
 MARKET_MOVES = (5, 10, 20)
 RATE_MOVES_BP = (50, 100)
 FULL_REVAL_FLOOR = 1e-4
+DECOMPOSITION_ALPHA = ALPHAS["95"]
+UNKNOWN_SECTOR = "Unknown"
 
 CONVENTIONS = {
     "returns": "simple",
@@ -230,6 +240,10 @@ class Books:
         Signed shares or contracts.
     is_option, multiplier, strike, years, is_call, implied_vol, dividend_yield : ndarray
         Option terms (ignored for stocks; ``implied_vol`` NaN when not stored).
+    sector : tuple of (str or None)
+        The sector of the priced asset (the underlying's for an option), for the risk
+        decomposition by sector; None, or an empty tuple for every position, groups
+        under ``"Unknown"``.
     """
 
     portfolio_ids: IntArray
@@ -246,11 +260,22 @@ class Books:
     is_call: BoolArray
     implied_vol: FloatArray
     dividend_yield: FloatArray
+    sector: tuple[str | None, ...] = ()
 
 
 @dataclass
 class BookResults:
-    """Every figure for a chunk: per-portfolio arrays, per-position arrays, warnings."""
+    """Every figure for a chunk: per-portfolio arrays, per-position arrays, warnings.
+
+    The risk decomposition (RISK-CONVENTIONS.md C22-C26) is ``decomposition`` (per portfolio:
+    ``n_obs``, ``sigma_daily``, NaN where it cannot be computed), ``position_decomposition``
+    (per position: ``mctr_daily``, ``ctr_daily``, ``param_var_95``, ``cvar_95`` as fractions of
+    NAV), ``decomposition_groups`` (``underlying`` and ``sector`` sums: ``ctr_share``,
+    ``param_var_95``, ``cvar_95``) and ``factor_split`` (``total_variance``,
+    ``systematic_variance``, ``specific_variance``) with ``factor_contributions`` as shares of
+    the total variance; ``benchmark`` holds C27 (``tracking_error``, ``information_ratio``,
+    ``active_beta``) against ``benchmark_symbol``.
+    """
 
     n_portfolios: int
     valuation: dict[str, FloatArray]
@@ -272,7 +297,14 @@ class BookResults:
     position_beta_150: FloatArray
     position_stress: FloatArray
     correlation: list[tuple[list[str], FloatArray, list[list[str]]]]
+    decomposition: dict[str, FloatArray]
+    position_decomposition: dict[str, FloatArray]
+    decomposition_groups: dict[str, GroupSums]
+    factor_split: dict[str, FloatArray]
+    factor_contributions: FloatArray
+    benchmark: dict[str, FloatArray]
     warnings: list[list[str]] = field(default_factory=list)
+    benchmark_symbol: str = "SPY"
 
 
 def _segment_sum(values: FloatArray, groups: IntArray, n: int) -> FloatArray:
@@ -368,6 +400,65 @@ def _value_positions(
     }
 
 
+def _book_series(
+    returns: FloatArray,
+    asset_idx: IntArray,
+    owner: IntArray,
+    weight: FloatArray,
+    usable: BoolArray,
+) -> FloatArray:
+    """Each portfolio's return series, static ``weight``s on the ``returns`` rows (n x P)."""
+    n_sym, n_p = returns.shape[1], usable.size
+    ok_pos = (asset_idx >= 0) & np.isfinite(weight)
+    w = sparse.csr_matrix((weight[ok_pos], (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p))
+    port = np.asarray((w.T @ returns.T).T) if returns.size else np.empty((0, n_p))
+    port[:, ~usable] = np.nan
+    # A position's asset without a return that day makes the book's return undefined.
+    held = sparse.csr_matrix(
+        (np.ones(ok_pos.sum()), (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p)
+    )
+    gaps = np.asarray((held.T @ np.isnan(returns).T.astype(np.float64)).T) > 0
+    port[gaps] = np.nan
+    return port
+
+
+def window_returns(panel: Panel) -> FloatArray:
+    """The return rows ``prepare_market`` derives from ``panel`` (forward-filled, simple)."""
+    return simple_returns(ffill_prices(panel.prices, FFILL_LIMIT))
+
+
+def hist_var_on_window(
+    returns: FloatArray,
+    symbols: tuple[str, ...],
+    books: Books,
+    weight: FloatArray,
+    alpha: float = 0.05,
+) -> FloatArray:
+    """Historical VaR (fraction, full window) of the books' ``weight``s over other ``returns``.
+
+    C29's book effect: today's weights on the previous session's window. NaN where a
+    portfolio's weights are unknown.
+    """
+    index = {s: i for i, s in enumerate(symbols)}
+    asset_idx = np.array([index.get(a, -1) for a in books.pos_asset], dtype=np.int64)
+    n_p = books.portfolio_ids.size
+    usable = np.ones(n_p, dtype=bool)
+    bad = books.pos_portfolio[~np.isfinite(weight) | (asset_idx < 0)]
+    usable[bad] = False
+    port = _book_series(returns, asset_idx, books.pos_portfolio, weight, usable)
+    return _arr(stats.hist_var(port, alpha), n_p)
+
+
+def holding_pnl(market: Market, books: Books) -> FloatArray:
+    """Each position's P&L over the market's last session, the book held through it (C28).
+
+    Stocks ``q (P_t - P_{t-1})`` in the panel's adjusted basis; options the change of model
+    value with the underlying and time moved (vol and rate as stored). NaN where unvalued.
+    """
+    warnings: list[list[str]] = [[] for _ in range(books.portfolio_ids.size)]
+    return _value_positions(market, books, warnings)["daily_pnl"]
+
+
 def compute_books(
     market: Market,
     books: Books,
@@ -425,17 +516,8 @@ def compute_books(
     }
 
     # Portfolio return series of today's book: R (n x symbols) @ W (symbols x portfolios).
-    ok_pos = (asset_idx >= 0) & np.isfinite(weight)
-    w = sparse.csr_matrix((weight[ok_pos], (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p))
+    port = _book_series(market.returns, asset_idx, owner, weight, usable)
     returns = market.returns
-    port = np.asarray((w.T @ returns.T).T) if returns.size else np.empty((0, n_p))
-    port[:, ~usable] = np.nan
-    # A position's asset without a return that day makes the book's return undefined.
-    held = sparse.csr_matrix(
-        (np.ones(ok_pos.sum()), (asset_idx[ok_pos], owner[ok_pos])), shape=(n_sym, n_p)
-    )
-    gaps = np.asarray((held.T @ np.isnan(returns).T.astype(np.float64)).T) > 0
-    port[gaps] = np.nan
 
     risk: dict[str, dict[str, FloatArray]] = {}
     full_valid = ~np.isnan(port)
@@ -474,7 +556,8 @@ def compute_books(
     pf = ols_masked(np.where(market.factor_rows[:, None], port, np.nan), fx, min_obs)
     for p in np.flatnonzero(usable & ~pf.fitted):
         warnings[p].append(
-            f"factor exposures need {min_obs} of the last {FACTOR_WINDOW} returns; the book has {int(pf.n_obs[p])}"
+            f"factor exposures and the factor risk split need {min_obs} of the last {FACTOR_WINDOW} "
+            f"returns; the book has {int(pf.n_obs[p])}"
         )
     # Position betas: the asset's betas on the same rows as its portfolio (exact additivity).
     pos_betas = np.full((books.quantity.size, k), np.nan)
@@ -537,6 +620,9 @@ def compute_books(
         scenarios,
     )
     correlation = _correlations(market, books, n_p) if correlations else []
+    explained = _explain(
+        market, books, port, weight, asset_idx, usable, fx, pf.betas, pf.fitted, warnings
+    )
     return BookResults(
         n_portfolios=n_p,
         valuation=valuation,
@@ -565,7 +651,107 @@ def compute_books(
         position_beta_150=pos_beta_150,
         position_stress=pos_stress,
         correlation=correlation,
+        decomposition=explained.portfolio,
+        position_decomposition=explained.positions,
+        decomposition_groups=explained.groups,
+        factor_split=explained.factor,
+        factor_contributions=explained.factor_shares,
+        benchmark={**explained.benchmark, "active_beta": beta_full - 1.0},
         warnings=warnings,
+        benchmark_symbol=market.panel.benchmark,
+    )
+
+
+@dataclass(frozen=True)
+class _Explained:
+    portfolio: dict[str, FloatArray]
+    positions: dict[str, FloatArray]
+    groups: dict[str, GroupSums]
+    factor: dict[str, FloatArray]
+    factor_shares: FloatArray
+    benchmark: dict[str, FloatArray]
+
+
+def _explain(
+    market: Market,
+    books: Books,
+    port: FloatArray,
+    weight: FloatArray,
+    asset_idx: IntArray,
+    usable: BoolArray,
+    factor_returns: FloatArray,
+    factor_betas: FloatArray,
+    factor_fitted: BoolArray,
+    warnings: list[list[str]],
+) -> _Explained:
+    """Risk decomposition (C22-C26) and benchmark-relative figures (C27) on the book's rows."""
+    n_p = port.shape[1]
+    n_pos = books.quantity.size
+    owner = books.pos_portfolio
+    if books.sector and len(books.sector) != n_pos:
+        raise ValueError(f"sector has {len(books.sector)} entries for {n_pos} positions")
+    n_obs = (~np.isnan(port)).sum(axis=0)
+    sigma = _arr(stats.mean_std(port)[1], n_p)
+    decomposed = usable & (sigma > 0)
+    sigma = np.where(decomposed, sigma, np.nan)
+    moments = position_moments(market.returns, port, asset_idx, owner, DECOMPOSITION_ALPHA)
+    parts = component_risk(moments, weight, sigma[owner], DECOMPOSITION_ALPHA)
+    outside = ~decomposed[owner]
+    positions = {
+        "mctr_daily": parts.mctr_daily,
+        "ctr_daily": parts.ctr_daily,
+        "param_var_95": parts.param_var,
+        "cvar_95": parts.cvar,
+    }
+    for values in positions.values():
+        values[outside] = np.nan
+    shares = {
+        "ctr_share": parts.ctr_daily / sigma[owner],
+        "param_var_95": parts.param_var,
+        "cvar_95": parts.cvar,
+    }
+    sectors = tuple(s or UNKNOWN_SECTOR for s in books.sector) or (UNKNOWN_SECTOR,) * n_pos
+    groups = {
+        "underlying": group_sums(owner, books.pos_asset, shares, n_p),
+        "sector": group_sums(owner, sectors, shares, n_p),
+    }
+
+    rows = market.factor_rows[:, None] & ~np.isnan(port)
+    total, systematic, contributions = factor_variance_split(
+        port, factor_returns, rows, factor_betas
+    )
+    split = usable & factor_fitted & (total > 0)
+    total = np.where(split, total, np.nan)
+    systematic = np.where(split, systematic, np.nan)
+    spy = market.returns[:, market.index[market.panel.benchmark]]
+    tracking, ratio = active_risk(port, spy)
+
+    for p in np.flatnonzero(usable & ~decomposed):
+        warnings[p].append(
+            "the risk decomposition needs at least 2 daily returns of today's book; "
+            f"it has {int(n_obs[p])}"
+            if n_obs[p] < 2
+            else "today's book has zero volatility: its risk cannot be decomposed"
+        )
+    for p in np.flatnonzero(usable & factor_fitted & ~split):
+        warnings[p].append(
+            "the factor risk split is undefined: the book's returns do not vary over the factor window"
+        )
+    for p in np.flatnonzero(usable & np.isfinite(tracking) & ~np.isfinite(ratio)):
+        warnings[p].append(
+            f"information ratio undefined: today's book tracks {market.panel.benchmark} exactly"
+        )
+    return _Explained(
+        portfolio={"n_obs": n_obs.astype(np.float64), "sigma_daily": sigma},
+        positions=positions,
+        groups=groups,
+        factor={
+            "total_variance": total,
+            "systematic_variance": systematic,
+            "specific_variance": total - systematic,
+        },
+        factor_shares=contributions / total[:, None],
+        benchmark={"tracking_error": tracking, "information_ratio": ratio},
     )
 
 

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from sigmasight.db import session_scope
 from sigmasight.domain import InputError
-from sigmasight.importers.bundle import parse_bundle
+from sigmasight.importers.book_files import (
+    check_flow_portfolios,
+    check_trades_against_books,
+    parse_cash_flows_csv,
+    parse_positions_csv,
+    parse_trades_csv,
+)
+from sigmasight.importers.bundle import PORTFOLIO_ID_RE, parse_bundle
 from sigmasight.importers.prices import parse_prices_csv
 from sigmasight.importers.rates import parse_rates_csv
+from sigmasight.repositories import book_events, reference, runs
 from sigmasight.repositories import prices as price_repo
-from sigmasight.repositories import reference, runs
 
 
 @dataclass(frozen=True)
@@ -159,3 +168,111 @@ def import_bundle_file(path: Path, *, today: dt.date | None = None) -> ImportRes
         sum(counts.updated.values()) + sum(counts.deleted.values()),
         {"portfolios": len(bundle.portfolios)},
     )
+
+
+def _record(
+    session: Session,
+    counts: reference.ChangeCounts,
+    flow: str,
+    *,
+    started: dt.datetime,
+    inputs: dict[str, Any],
+) -> str | None:
+    """The ledger row of an import that changed something; None (and no row) otherwise."""
+    if not counts.changed:
+        return None
+    run_id = uuid.uuid4()
+    runs.record_finished_run(
+        session, run_id, flow, started_at=started, inputs=inputs, counts=counts.as_dict()
+    )
+    return str(run_id)
+
+
+def _result(
+    run_id: str | None, rows: int, counts: reference.ChangeCounts, **details: Any
+) -> ImportResult:
+    return ImportResult(
+        run_id,
+        rows,
+        sum(counts.inserted.values()),
+        sum(counts.updated.values()) + sum(counts.deleted.values()),
+        details,
+    )
+
+
+def import_positions_file(
+    path: Path, *, portfolio: str, as_of: dt.date, today: dt.date | None = None
+) -> ImportResult:
+    """Make a positions CSV the book of ``portfolio`` on ``as_of``; other books stay; all-or-nothing.
+
+    Cash comes from the file's ``CASH`` row, and is 0 without one: the file is the whole book.
+    """
+    started = _now()
+    today = today or dt.date.today()
+    if not PORTFOLIO_ID_RE.fullmatch(portfolio):
+        raise InputError(
+            f"--portfolio {portfolio[:40]!r}: must be a portfolio id "
+            "(1-64 characters A-Z a-z 0-9 _ . -)"
+        )
+    if as_of > today:
+        raise InputError(f"--as-of {as_of} is in the future (today is {today})")
+    book = parse_positions_csv(_read(path), source=path.name, book_date=as_of)
+    counts = reference.ChangeCounts()
+    with session_scope() as session:
+        portfolio_id = book_events.portfolio_ids(session, [portfolio]).get(portfolio)
+        if portfolio_id is None:
+            raise InputError(
+                f"--portfolio {portfolio}: no such portfolio "
+                "(create it first with `sigmasight import portfolios`)"
+            )
+        reference.replace_book(
+            session, portfolio_id, as_of, book.cash, book.positions, counts, source="positions"
+        )
+        run_id = _record(
+            session,
+            counts,
+            "import-positions",
+            started=started,
+            inputs={"file": str(path), "portfolio": portfolio, "as_of": as_of.isoformat()},
+        )
+    return _result(
+        run_id,
+        len(book.positions),
+        counts,
+        portfolio=portfolio,
+        book_date=as_of.isoformat(),
+        cash=str(book.cash),
+    )
+
+
+def import_trades_file(path: Path, *, today: dt.date | None = None) -> ImportResult:
+    """Validate and upsert a trades CSV; every trade needs a book on or before it; all-or-nothing."""
+    started = _now()
+    lines = parse_trades_csv(_read(path), source=path.name, today=today or dt.date.today())
+    trades = [line.trade for line in lines]
+    counts = reference.ChangeCounts()
+    with session_scope() as session:
+        ids = book_events.portfolio_ids(session, [t.portfolio for t in trades])
+        first_books = book_events.first_book_dates(session, list(ids.values()))
+        check_trades_against_books(lines, ids, first_books, source=path.name)
+        book_events.upsert_trades(session, trades, ids, counts)
+        run_id = _record(
+            session, counts, "import-trades", started=started, inputs={"file": str(path)}
+        )
+    return _result(run_id, len(trades), counts, portfolios=len(ids))
+
+
+def import_cashflows_file(path: Path, *, today: dt.date | None = None) -> ImportResult:
+    """Validate and upsert an external cash flows CSV by (portfolio, date); all-or-nothing."""
+    started = _now()
+    lines = parse_cash_flows_csv(_read(path), source=path.name, today=today or dt.date.today())
+    flows = [line.flow for line in lines]
+    counts = reference.ChangeCounts()
+    with session_scope() as session:
+        ids = book_events.portfolio_ids(session, [f.portfolio for f in flows])
+        check_flow_portfolios(lines, ids, source=path.name)
+        book_events.upsert_cash_flows(session, flows, ids, counts)
+        run_id = _record(
+            session, counts, "import-cashflows", started=started, inputs={"file": str(path)}
+        )
+    return _result(run_id, len(flows), counts, portfolios=len(ids))

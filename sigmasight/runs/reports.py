@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from sigmasight.dated_risk import detail_rebuilder
 from sigmasight.db import session_scope
 from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
@@ -341,7 +342,7 @@ def collect_inputs(
     """Everything the chunk's reports render from: stored documents, extras, narratives."""
     t0 = time.perf_counter()
     with session_scope() as session:
-        documents = documents_for(session, as_of, external_ids)
+        documents = documents_for(session, as_of, external_ids, rebuild=detail_rebuilder(settings))
     headlines = {d.portfolio_id: d.headline() for d in documents}
     found = set(headlines)
     # A portfolio deleted since the chunk was planned is reported, not fatal to the chunk.

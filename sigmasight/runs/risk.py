@@ -25,6 +25,7 @@ from sigmasight.dated_risk import (
     assets_on,
     compute_chunk,
     detail_kept,
+    detail_rebuilder,
     load_inputs,
     market_on,
     previous_of,
@@ -222,10 +223,21 @@ def _prune(session: Session, settings: Settings, day: dt.date) -> None:
             log.info("position detail before %s dropped: %s", window[0], dropped)
 
 
-def export_documents(as_of: dt.date | None, external_id: str | None = None) -> list[RiskDocument]:
-    """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones)."""
+def export_documents(
+    settings: Settings, as_of: dt.date | None, external_id: str | None = None
+) -> list[RiskDocument]:
+    """Stored ``sigmasight.risk/1`` documents for ``as_of`` (or the current ones).
+
+    A date older than the detail retention gets its positions and correlations rebuilt
+    from its point-in-time inputs, so the document is the one the night produced.
+    """
     with session_scope() as session:
-        documents = documents_for(session, as_of, None if external_id is None else [external_id])
+        documents = documents_for(
+            session,
+            as_of,
+            None if external_id is None else [external_id],
+            rebuild=detail_rebuilder(settings),
+        )
     if external_id is not None and not documents:
         when = as_of.isoformat() if as_of else "the current snapshot"
         raise InputError(f"--portfolio {external_id}: no risk results for {when}")
@@ -287,6 +299,7 @@ class _History:
     inputs: MarketInputs
     portfolios: pd.DataFrame
     timelines: dict[int, Timeline]
+    sectors: dict[str, str | None]
     previous: dict[int, Previous]
     newest: dt.date
 
@@ -332,7 +345,9 @@ def plan_history(
         n_symbols=len(inputs.panel.symbols),
         timings={"load_s": round(time.perf_counter() - started, 3)},
     )
-    _histories[run_id] = _History(plan, inputs, rows.portfolios, rows.timelines, previous, newest)
+    _histories[run_id] = _History(
+        plan, inputs, rows.portfolios, rows.timelines, rows.sectors, previous, newest
+    )
     return plan
 
 
@@ -363,6 +378,7 @@ def run_history_date(settings: Settings, day: dt.date, run_id: uuid.UUID) -> Dat
             rows = PortfolioRows(
                 frame[frame["id"].isin(chunk)].reset_index(drop=True),
                 {pid: held_run.timelines[pid] for pid in chunk},
+                held_run.sectors,
             )
             done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
             c1 = time.perf_counter()

@@ -48,14 +48,18 @@ def test_dask_local_cluster_matches_the_thread_pool(engine, monkeypatch: pytest.
 
     threads = nightly_risk(as_of=AS_OF, return_state=True)
     assert threads.is_completed(), threads.message
-    expected = {doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(AS_OF)}
+    expected = {
+        doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
+    }
 
     on_dask = nightly_risk.with_options(task_runner=dask_runner(local_workers=2))
     state = on_dask(as_of=AS_OF, return_state=True)
     assert state.is_completed(), state.message
     result = state.result()
     assert isinstance(result, dict) and result["chunks"] == 3
-    actual = {doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(AS_OF)}
+    actual = {
+        doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
+    }
 
     assert actual.keys() == expected.keys() == {"DEMO_HEDGE_FUND", "DEMO_HNW", "DEMO_INDIVIDUAL"}
     for portfolio, leaves in expected.items():

@@ -75,6 +75,8 @@ GREEK_KEYS = (
     "rho_usd_per_1pct_rate",
 )
 RISK_FREE = 0.043
+#: Sectors in the bundle's security master (NEWCO and the ETFs have none: "Unknown").
+SECTORS = {"AAPL": "Technology", "MSFT": "Technology", "JPM": "Financials", "XOM": "Energy"}
 OPTION_EXPIRY = dt.date(2026, 1, 16)
 CRASH = {"SPY": -0.10, "VTV": -0.09, "VUG": -0.12, "MTUM": -0.11, "QUAL": -0.09, "IWM": -0.13}
 
@@ -158,6 +160,10 @@ def _occ(underlying: str, expiry: dt.date, right: str, strike: float) -> str:
     return f"O:{underlying}{expiry:%y%m%d}{right[0].upper()}{round(strike * 1000):08d}"
 
 
+def _sector(symbol: str) -> dict[str, str]:
+    return {"sector": SECTORS[symbol]} if symbol in SECTORS else {}
+
+
 def _bundle(spy_close: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     call_strike = float(5 * round(spy_close * 1.02 / 5))
     put_strike = float(5 * round(spy_close * 0.95 / 5))
@@ -188,7 +194,7 @@ def _bundle(spy_close: float) -> tuple[dict[str, Any], dict[str, dict[str, Any]]
         "benchmark": "SPY",
         "factor_etfs": dict(zip(FACTORS, FACTOR_NAMES, strict=True)),
         "securities": {
-            **{s: {"asset_type": "stock"} for s in STOCKS},
+            **{s: {"asset_type": "stock", **_sector(s)} for s in STOCKS},
             **{f: {"asset_type": "etf"} for f in FACTORS},
         },
         "portfolios": [
@@ -469,6 +475,66 @@ def check_against_reference(document: dict[str, Any], ref: Reference) -> None:
             )
 
 
+def check_decomposition(document: dict[str, Any], book: dict[str, Any], ref: Reference) -> None:
+    """C22-C27 through storage and export: parts add up, figures match a covariance reference."""
+    block = document["decomposition"]
+    assert block["window"] == "full" and block["n_obs"] == len(ref.port)
+    full = document["risk"]["full"]
+    sigma = full["ann_vol"] / np.sqrt(252)
+    assert block["sigma_daily"] == pytest.approx(sigma, rel=1e-10)
+    entries = {e["symbol"]: e for e in block["positions"]}
+    assert list(entries) == [p["symbol"] for p in document["positions"]]
+    assert sum(e["ctr_daily"] for e in entries.values()) == pytest.approx(sigma, rel=1e-10)
+    for key in ("param_var_95", "cvar_95"):
+        total = sum(e[key]["fraction"] for e in entries.values())
+        assert total == pytest.approx(full[key]["fraction"], rel=1e-10), key
+
+    symbols = [p["symbol"] for p in book["positions"]]
+    assets = [
+        p["option"]["underlying"] if "option" in p else p["symbol"] for p in book["positions"]
+    ]
+    w = np.array([ref.exposure[s] / ref.nav for s in symbols])
+    x = ref.returns[assets].loc[ref.port.index].to_numpy()
+    cov = np.cov(x, rowvar=False, ddof=1)
+    ref_sigma = float(np.sqrt(w @ cov @ w))
+    mctr = cov @ w / ref_sigma
+    rp = pd.Series(x @ w)
+    tail = rp.nsmallest(int(np.floor((rp.size - 1) * 0.05)) + 1, keep="first").index
+    ref_cvar = -w * x[tail].mean(axis=0)
+    ref_pvar = -(w * x.mean(axis=0) - 1.6448536269514722 * w * mctr)
+    for i, symbol in enumerate(symbols):
+        entry = entries[symbol]
+        assert entry["underlying"] == assets[i]
+        assert entry["mctr_daily"] == approx_rel(mctr[i])
+        assert entry["ctr_annual"] == approx_rel(w[i] * mctr[i] * np.sqrt(252))
+        assert entry["ctr_share"] == approx_rel(w[i] * mctr[i] / ref_sigma)
+        assert entry["param_var_95"]["fraction"] == approx_rel(ref_pvar[i])
+        assert entry["cvar_95"]["fraction"] == approx_rel(ref_cvar[i])
+        assert entry["cvar_95"]["currency"] == approx_usd(ref_cvar[i] * ref.nav)
+    sectors = {SECTORS.get(a, "Unknown") for a in assets}
+    assert set(block["by_sector"]) == sectors
+    assert set(block["by_underlying"]) == set(assets)
+    for grouping in ("by_underlying", "by_sector"):
+        shares = sum(g["ctr_share"] for g in block[grouping].values())
+        assert shares == pytest.approx(1.0, rel=1e-10)
+
+    split = block["factor"]
+    total = split["total_variance"]
+    assert split["systematic_variance"] / total == pytest.approx(
+        document["factor_exposures"]["r2"], rel=1e-10
+    )
+    specific_share = split["specific_variance"] / total
+    assert sum(split["contributions"].values()) + specific_share == pytest.approx(1.0, rel=1e-10)
+
+    active = (ref.port - ref.spy.loc[ref.port.index]).to_numpy()
+    te = float(np.std(active, ddof=1) * np.sqrt(252))
+    benchmark = document["benchmark"]
+    assert benchmark["symbol"] == "SPY"
+    assert benchmark["tracking_error"] == approx_rel(te)
+    assert benchmark["information_ratio"] == approx_rel(float(np.mean(active)) * 252 / te)
+    assert benchmark["active_beta"] == approx_beta(ols(ref.port, ref.spy).params.iloc[1] - 1.0)
+
+
 def check_option_book(document: dict[str, Any], inputs: Inputs, ref: Reference) -> None:
     """Option value, desk Greeks (py_vollib) and the full-revaluation stress of the SPY book."""
     spot = next(p["price"] for p in document["positions"] if p["symbol"] == "SPY")
@@ -678,6 +744,7 @@ def test_nightly_risk_end_to_end_export_matches_reference_and_rerun_changes_noth
         assert document["run_id"] == result["run_id"]
         check_document_shape(document, portfolio_id, has_options=portfolio_id == "OPT_SPY")
         check_against_reference(document, reference(inputs, book, AS_OF))
+        check_decomposition(document, book, reference(inputs, book, AS_OF))
 
     # The late listing and the long gap show up as warnings, not as made-up numbers.
     ls = next(d for d in everything if d["portfolio_id"] == "LS_ALPHA")

@@ -156,7 +156,7 @@ def test_the_nightly_flow_writes_four_indexed_files_per_portfolio(demo):
 
 def test_json_markdown_and_csv_match_the_stored_results(demo):
     for portfolio in PORTFOLIOS:
-        document = export_documents(AS_OF, portfolio)[0].as_json()
+        document = export_documents(get_settings(), AS_OF, portfolio)[0].as_json()
         folder = demo.reports_dir / portfolio / "2026-11-25"
         assert (folder / "report.json").read_text() == json.dumps(document, indent=2) + "\n"
 
@@ -254,7 +254,7 @@ def test_the_run_publishes_a_markdown_and_a_table_artifact(demo):
     by_key = {a.key: a for a in artifacts}
     assert by_key["reports"].type == "markdown" and by_key["reports-summary"].type == "table"
     markdown = str(by_key["reports"].data)
-    document = export_documents(AS_OF, "DEMO_INDIVIDUAL")[0].as_json()
+    document = export_documents(get_settings(), AS_OF, "DEMO_INDIVIDUAL")[0].as_json()
     assert "## Book" in markdown and fmt.money(document["valuation"]["nav"], 0) in markdown
     # no API configured here: the artifact names the folder and the files, no file:// links
     assert f"files under `{demo.reports_dir}/<portfolio>/2026-11-25/`" in markdown

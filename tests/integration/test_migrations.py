@@ -1,5 +1,7 @@
 """The Alembic history against a real PostgreSQL, run by a role that is not a superuser."""
 
+import datetime as dt
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -79,3 +81,52 @@ def test_indexes_the_deployment_guide_asks_for(engine):
         and current[0]["unique"]
         and "is_current" in current[0]["dialect_options"]["postgresql_where"]
     )
+
+
+def test_dated_books_migration_keeps_every_position(empty_db_url):
+    """0009: today's positions become the book of their portfolio's valuation_date, losslessly."""
+    engine = sdb.get_engine()
+    migrate.upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO app_user (id, email) VALUES (1, 'a@example.com')"))
+        conn.execute(
+            text(
+                "INSERT INTO portfolio (id, external_id, owner_id, name, cash, valuation_date) "
+                "VALUES (1, 'DATED', 1, 'd', 1234.5, '2025-01-02'), "
+                "(2, 'UNDATED', 1, 'u', 99, NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO position (portfolio_id, symbol, position_type, quantity, entry_price) "
+                "VALUES (1, 'AAPL', 'LONG', 10, 150), (1, 'MSFT', 'SHORT', -5, NULL), "
+                "(2, 'SPY', 'LONG', 3, NULL)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        books = conn.execute(
+            text("SELECT portfolio_id, book_date, cash FROM portfolio_book ORDER BY 1")
+        ).all()
+        positions = conn.execute(
+            text(
+                "SELECT portfolio_id, book_date, symbol, quantity, entry_price FROM position "
+                "ORDER BY 1, 3"
+            )
+        ).all()
+    undated = dt.date(1900, 1, 1)
+    assert [(p, d, float(c)) for p, d, c in books] == [
+        (1, dt.date(2025, 1, 2), 1234.5),
+        (2, undated, 99.0),
+    ]
+    assert [
+        (p, d, s, float(q), None if e is None else float(e)) for p, d, s, q, e in positions
+    ] == [
+        (1, dt.date(2025, 1, 2), "AAPL", 10.0, 150.0),
+        (1, dt.date(2025, 1, 2), "MSFT", -5.0, None),
+        (2, undated, "SPY", 3.0, None),
+    ]
+    # And back: the single book per portfolio survives a downgrade.
+    migrate.downgrade(engine, "0008")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM position")).scalar_one() == 3

@@ -242,6 +242,19 @@ PORTFOLIOS: dict[str, tuple[float, float, tuple[Pos, ...]]] = {
         ),
     ),
 }
+#: Sector of each priced asset (an option takes its underlying's); the rest are unknown.
+SECTORS = {
+    "S01": "Technology",
+    "S02": "Technology",
+    "S03": "Health Care",
+    "S04": "Utilities",
+    "S05": "Energy",
+    "S06": "Technology",
+    "S07": "Financials",
+    "S08": "Financials",
+    "GAPA": "Energy",
+    "LATE": "Health Care",
+}
 IDS = tuple(PORTFOLIOS)
 ROW = {pid: i for i, pid in enumerate(IDS)}
 VALUED = tuple(p for p in IDS if p != "UNKNOWN")
@@ -265,6 +278,7 @@ def make_books(spec: dict[str, tuple[float, float, tuple[Pos, ...]]]) -> Books:
         is_call=arr([p.call for _, p in owners], dtype=bool),
         implied_vol=arr([p.iv for _, p in owners], dtype=np.float64),
         dividend_yield=arr([p.q for _, p in owners], dtype=np.float64),
+        sector=tuple(SECTORS.get(p.asset) for _, p in owners),
     )
 
 
@@ -286,6 +300,7 @@ def subset(books: Books, keep: int) -> Books:
         is_call=books.is_call[mask],
         implied_vol=books.implied_vol[mask],
         dividend_yield=books.dividend_yield[mask],
+        sector=tuple(books.sector[i] for i in pick),
     )
 
 
@@ -951,14 +966,30 @@ def _flatten(result: BookResults, p: int, rows: np.ndarray) -> Iterator[tuple[st
         value = getattr(result, f.name)
         if f.name == "n_portfolios":
             continue
-        if f.name in ("positions", "position_greeks"):
+        if f.name in ("positions", "position_greeks", "position_decomposition"):
             for key, arr in value.items():
                 yield f"{f.name}.{key}", arr[rows]
         elif f.name in ("position_factor_betas", "position_beta_150", "position_stress"):
             yield f.name, value[rows]
-        elif f.name in ("valuation", "beta_spy", "rate", "performance"):
+        elif f.name in (
+            "valuation",
+            "beta_spy",
+            "rate",
+            "performance",
+            "decomposition",
+            "factor_split",
+            "benchmark",
+        ):
             for key, arr in value.items():
                 yield f"{f.name}.{key}", arr[p]
+        elif f.name == "decomposition_groups":
+            for name, groups in value.items():
+                span = slice(groups.offsets[p], groups.offsets[p + 1])
+                yield f"{f.name}.{name}.labels", groups.labels[span]
+                for key, arr in groups.values.items():
+                    yield f"{f.name}.{name}.{key}", arr[span]
+        elif f.name == "benchmark_symbol":
+            yield f.name, value
         elif f.name == "risk":
             for label, block in value.items():
                 for key, arr in block.items():
@@ -985,7 +1016,7 @@ def test_chunk_equals_each_portfolio_alone(pid):
             assert single[key][0] == symbols
             np.testing.assert_array_equal(single[key][1], matrix)
             assert single[key][2] == found
-        elif key in ("warnings", "stress_names"):
+        elif key in ("warnings", "stress_names", "benchmark_symbol") or key.endswith(".labels"):
             assert single[key] == value, key
         else:
             np.testing.assert_allclose(

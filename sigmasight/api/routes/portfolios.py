@@ -9,7 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from models import Portfolio, PortfolioSnapshot, Position, PositionRisk
+from models import Portfolio, PortfolioSnapshot, PositionRisk
 from sigmasight.api.cache import CachedDocument, CacheKey, DocumentCache
 from sigmasight.api.deps import (
     PageDep,
@@ -35,12 +35,16 @@ from sigmasight.api.schemas import (
     StressOut,
     StressResults,
 )
+from sigmasight.books import Holding
+from sigmasight.dated_risk import detail_rebuilder
 from sigmasight.db import get_sessionmaker
 from sigmasight.documents import RiskDocument
+from sigmasight.domain import OptionRight, position_type_for
 from sigmasight.repositories import api_reads
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories.documents import stored_document
 from sigmasight.risk.document import GREEK_KEYS
+from sigmasight.settings import Settings
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
 
@@ -102,20 +106,23 @@ def list_portfolios(user: UserDep, session: SessionDep, page: PageDep) -> Page[P
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-def _position(position: Position, risk: PositionRisk | None) -> PositionOut:
+def _position(position: Holding, risk: PositionRisk | None) -> PositionOut:
     greeks = (
         {key: getattr(risk, key) for key in GREEK_KEYS}
         if risk is not None and position.underlying is not None
         else None
     )
+    right: OptionRight | None = (
+        "call" if position.right == "call" else "put" if position.right == "put" else None
+    )
     return PositionOut(
         symbol=position.symbol,
-        position_type=position.position_type.value,
+        position_type=position_type_for(position.quantity, right).value,
         quantity=float(position.quantity),
         underlying=position.underlying,
         strike=float(position.strike) if position.strike is not None else None,
-        expiry=position.expiry_date,
-        option_right=position.option_right,
+        expiry=position.expiry,
+        option_right=position.right,
         multiplier=position.multiplier,
         price=risk.price if risk else None,
         market_value=risk.market_value if risk else None,
@@ -129,7 +136,7 @@ def _position(position: Position, risk: PositionRisk | None) -> PositionOut:
 
 @router.get("/{portfolio_id}", response_model=PortfolioDetail, responses=ERRORS)
 def portfolio_detail(portfolio: PortfolioDep, session: SessionDep) -> PortfolioDetail:
-    """The book, each position valued as in the current snapshot."""
+    """The book in effect on the current snapshot's date, each position valued as in it."""
     snap = api_reads.snapshot_for(session, portfolio.id, None)
     as_of = snap.as_of_date if snap else None
     document = (snap.document or {}) if snap else {}
@@ -156,7 +163,9 @@ def _etag_matches(request: Request, etag: str) -> bool:
     return wanted.strip() == "*" or etag in {tag.strip() for tag in wanted.split(",")}
 
 
-def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDocument:
+def _document(
+    session: Session, cache: DocumentCache, key: CacheKey, settings: Settings
+) -> CachedDocument:
     """Check the stored rows' fingerprint; reuse the cached bytes or build them again."""
     user_id, external_id, as_of = key
     version = api_reads.document_version(session, user_id, external_id, as_of)
@@ -176,16 +185,19 @@ def _document(session: Session, cache: DocumentCache, key: CacheKey) -> CachedDo
     snap = api_reads.get_snapshot(session, version.snapshot_id)
     assert snap is not None
     body = json.dumps(
-        stored_document(session, snap).as_json(), allow_nan=False, separators=(",", ":")
+        # A date older than the detail retention has its positions rebuilt (point in time).
+        stored_document(session, snap, rebuild=detail_rebuilder(settings)).as_json(),
+        allow_nan=False,
+        separators=(",", ":"),
     )
     return cache.put(key, version.snapshot_id, version.fingerprint, body.encode())
 
 
-def _checked_document(cache: DocumentCache, key: CacheKey) -> CachedDocument:
+def _checked_document(cache: DocumentCache, key: CacheKey, settings: Settings) -> CachedDocument:
     # Its own session, not the request's: the check is shared by every request waiting
     # for this document and must outlive any one of them.
     with get_sessionmaker()() as session:
-        return _document(session, cache, key)
+        return _document(session, cache, key, settings)
 
 
 @router.get(
@@ -212,7 +224,10 @@ async def risk_document(
     if entry is None:
         # All of the database work in one thread-pool call (the event loop never blocks).
         entry = await cache.shared(
-            key, lambda: anyio.to_thread.run_sync(_checked_document, cache, key)
+            key,
+            lambda: anyio.to_thread.run_sync(
+                _checked_document, cache, key, request.app.state.settings
+            ),
         )
     headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
     if _etag_matches(request, entry.etag):

@@ -9,6 +9,7 @@ import pytest
 from werkzeug import Request, Response
 
 from sigmasight.runs.risk import export_documents
+from sigmasight.settings import get_settings
 
 URL = "/api/v1/portfolios/DEMO_HNW/analyze"
 KEY = "sk-test-0123456789abcdefSECRETKEY"
@@ -86,7 +87,7 @@ def test_offline_answer_is_built_from_the_stored_figures(client, hnw, world):
     assert body["note"] == "no language model configured; answer built from the stored figures"
     answer = body["answer"]
     assert answer.startswith("No language model configured; answer built from the stored figures.")
-    document = export_documents(world.as_of, "DEMO_HNW")[0].as_json()
+    document = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
     nav = document["valuation"]["nav"]
     var95 = document["risk"]["full"]["hist_var_95"]["currency"]
     assert f"NAV ${nav:,.0f}" in answer
@@ -130,7 +131,7 @@ def test_with_a_key_the_model_answers_after_calling_the_tools(
         response = client.post(URL, json={"question": "How big is the book?"}, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    nav = export_documents(world.as_of, "DEMO_HNW")[0].valuation.nav
+    nav = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].valuation.nav
     assert body["mode"] == "llm" and body["model"] == "gpt-4o-mini"
     assert body["answer"] == f"NAV is {nav:.2f} as of {world.as_of}."
     assert [c["name"] for c in body["tool_calls"]] == [

@@ -13,6 +13,7 @@ from cli.main import main
 from sigmasight.db import get_engine
 from sigmasight.history import HISTORY_COLUMNS
 from sigmasight.runs.risk import export_documents
+from sigmasight.settings import get_settings
 
 P = "/api/v1/portfolios"
 
@@ -83,7 +84,7 @@ def test_risk_document_is_exactly_the_exported_document(client, hnw, world):
     response = client.get(f"{P}/DEMO_HNW/risk", headers=hnw)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    exported = export_documents(world.as_of, "DEMO_HNW")[0].as_json()
+    exported = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
     assert response.json() == exported
     assert list(response.json()) == list(exported)  # same key order (FORMATS.md)
     assert response.json()["schema"] == "sigmasight.risk/1"
@@ -93,7 +94,7 @@ def test_risk_document_of_an_earlier_date(client, hnw, world):
     earlier = world.dates[0]
     response = client.get(f"{P}/DEMO_HNW/risk", params={"as_of": earlier.isoformat()}, headers=hnw)
     assert response.status_code == 200
-    assert response.json() == export_documents(earlier, "DEMO_HNW")[0].as_json()
+    assert response.json() == export_documents(get_settings(), earlier, "DEMO_HNW")[0].as_json()
     missing = client.get(f"{P}/DEMO_HNW/risk", params={"as_of": "2001-01-02"}, headers=hnw)
     assert missing.status_code == 404
     assert error(missing) == {
@@ -155,7 +156,7 @@ def test_factor_exposures(client, hnw, world):
     assert body["window"] == 150 and body["n_obs"] > 0 and 0 <= body["r2"] <= 1
     factors = [f["factor"] for f in body["factors"]]
     assert factors == ["SPY", "VTV", "VUG", "MTUM", "QUAL", "IWM", "USMV"]
-    document = export_documents(world.as_of, "DEMO_HNW")[0].as_json()
+    document = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
     for f in body["factors"]:
         assert f["beta"] == pytest.approx(document["factor_exposures"]["betas"][f["factor"]])
         assert f["name"]

@@ -156,7 +156,9 @@ def write_reports(
     reports_dir: Path, as_of: dt.date, external_ids: list[str], run_id: uuid.UUID
 ) -> None:
     """Report files and their index rows (the reports flow is another issue's work)."""
-    documents = {d.portfolio_id: d.as_json() for d in risk_run.export_documents(as_of)}
+    documents = {
+        d.portfolio_id: d.as_json() for d in risk_run.export_documents(get_settings(), as_of)
+    }
     with session_scope() as session:
         ids = dict(session.execute(select(Portfolio.external_id, Portfolio.id)).all())
         names = dict(session.execute(select(Portfolio.external_id, Portfolio.name)).all())
@@ -217,9 +219,7 @@ def populate(folder: Path) -> World:
     as_of = last_completed_session()
     days = sessions(as_of - dt.timedelta(days=HISTORY_SESSIONS * 2), as_of)[-HISTORY_SESSIONS:]
     dates = tuple(days[-3:])
-    # The books are dated on the first risk date: a book dated later is invisible on the
-    # earlier dates (RISK-CONVENTIONS C15), which would leave them without results.
-    seed_demo(dates[0])
+    seed_demo(dates[0])  # the books of the oldest risk date (C15)
     import_bundle_file(_extra_bundle(folder, dates[0]), today=as_of)
     store_prices(days[0], as_of)
     run_ids = tuple(run_risk(d) for d in dates)

@@ -1,0 +1,230 @@
+"""A small world with a history: generated prices, dated books, trades and cash flows.
+
+Used by the history tests. Everything is written through the real importers and
+repositories into the test's PostgreSQL. The range ``RANGE`` holds book changes (a second
+dated book mid-range, a portfolio whose first book starts mid-range), trades (adding,
+trimming, opening, crossing zero), external flows (one on a weekend) and an NYSE holiday
+(Thanksgiving 2025-11-27).
+"""
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sigmasight.db import session_scope
+from sigmasight.domain import CashFlowSpec, OptionSpec, TradeSpec
+from sigmasight.repositories import book_events
+from sigmasight.repositories.reference import ChangeCounts
+from sigmasight.runs.imports import import_bundle_file, import_prices_file, import_rates_file
+from sigmasight.trading_calendar import sessions
+
+LAST = dt.date(2025, 12, 5)
+FIRST = dt.date(2025, 11, 20)
+HOLIDAY = dt.date(2025, 11, 27)
+RANGE = sessions(FIRST, LAST)
+ALL_SESSIONS = sessions(LAST - dt.timedelta(days=520), LAST)[-330:]
+TODAY = LAST + dt.timedelta(days=3)
+FACTORS = ("SPY", "VTV", "VUG", "MTUM", "QUAL", "IWM", "USMV")
+STOCKS = ("AAPL", "MSFT", "JPM", "XOM", "NVDA")
+CALL = "O:SPY260320C00600000"
+
+BOOK_1 = dt.date(2025, 11, 19)  # before the range
+BOOK_2 = dt.date(2025, 12, 1)  # mid-range: replaces BOOK_1 for HIST_A
+LATE_BOOK = dt.date(2025, 11, 24)  # HIST_B's first book: no results before it
+
+TRADES = (
+    TradeSpec("HIST_A", dt.date(2025, 11, 21), "AAPL", Decimal(50), Decimal("231.5"), Decimal(1)),
+    TradeSpec("HIST_A", dt.date(2025, 11, 25), "MSFT", Decimal(-40), Decimal("433.1"), Decimal(1)),
+    TradeSpec("HIST_A", dt.date(2025, 11, 26), "NVDA", Decimal(100), Decimal("151.2")),
+    TradeSpec("HIST_A", dt.date(2025, 12, 3), "XOM", Decimal(-150), Decimal("118.4"), Decimal(2)),
+    TradeSpec("HIST_A", dt.date(2025, 12, 3), "JPM", Decimal(30), Decimal("245.0"), trade_id="T-9"),
+    TradeSpec("HIST_B", dt.date(2025, 11, 28), "JPM", Decimal(-20), Decimal("244.0")),
+    TradeSpec(
+        "HIST_C",
+        dt.date(2025, 12, 2),
+        CALL,
+        Decimal(2),
+        Decimal("14.5"),
+        option=OptionSpec("SPY", "call", Decimal(600), dt.date(2026, 3, 20), 100, 0.18),
+    ),
+)
+FLOWS = (
+    CashFlowSpec("HIST_A", dt.date(2025, 11, 24), Decimal(25000)),
+    CashFlowSpec("HIST_A", dt.date(2025, 11, 29), Decimal(-5000)),  # a Saturday: counts Monday
+    CashFlowSpec("HIST_B", dt.date(2025, 12, 2), Decimal(10000)),
+)
+
+
+def _prices(rng: np.random.Generator) -> pd.DataFrame:
+    n = len(ALL_SESSIONS)
+    market = rng.normal(0.0004, 0.009, n)
+    columns: dict[str, np.ndarray[Any, Any]] = {}
+    start = {"SPY": 560.0, "AAPL": 225.0, "MSFT": 420.0, "JPM": 240.0, "XOM": 115.0}
+    for i, symbol in enumerate((*FACTORS, *STOCKS)):
+        beta = 1.0 if symbol == "SPY" else 0.6 + 0.1 * i
+        noise = (
+            0.0 if symbol == "SPY" else rng.normal(0.0, 0.008 if symbol in FACTORS else 0.014, n)
+        )
+        r = beta * market + noise
+        columns[symbol] = np.round(start.get(symbol, 100.0 + 10 * i) * np.cumprod(1.0 + r), 4)
+    frame = pd.DataFrame(columns, index=[d.isoformat() for d in ALL_SESSIONS])
+    frame.index.name = "date"
+    return frame
+
+
+def _bundle(valuation_date: dt.date | None, portfolios: list[dict[str, Any]]) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "risk_free_rate": 0.043,
+        "benchmark": "SPY",
+        "factor_etfs": dict(zip(FACTORS, ("M", "V", "G", "Mo", "Q", "S", "L"), strict=True)),
+        "securities": {s: {"asset_type": "stock", "sector": "Tech"} for s in STOCKS},
+        "portfolios": portfolios,
+    }
+    if valuation_date is not None:
+        bundle["valuation_date"] = valuation_date.isoformat()
+    return bundle
+
+
+def _portfolio(pid: str, cash: float, positions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "name": pid,
+        "owner": "history@example.com",
+        "cash": cash,
+        "positions": positions,
+    }
+
+
+def _stock(symbol: str, quantity: float, cost: float | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"symbol": symbol, "quantity": quantity}
+    if cost is not None:
+        found["entry_price"] = cost
+    return found
+
+
+def bundles() -> list[tuple[str, dict[str, Any]]]:
+    """The world's bundles in import order (file stem, content)."""
+    call = {
+        "symbol": CALL,
+        "quantity": 3,
+        "option": {
+            "underlying": "SPY",
+            "type": "call",
+            "strike": 600.0,
+            "expiry": "2026-03-20",
+            "multiplier": 100,
+            "implied_vol": 0.18,
+        },
+    }
+    return [
+        (
+            "book1",
+            _bundle(
+                BOOK_1,
+                [
+                    _portfolio(
+                        "HIST_A",
+                        50000.0,
+                        [
+                            _stock("AAPL", 200, 210.0),
+                            _stock("MSFT", 100, 400.0),
+                            _stock("XOM", 100, 110.0),
+                        ],
+                    )
+                ],
+            ),
+        ),
+        (
+            "book_late",
+            _bundle(
+                LATE_BOOK,
+                [
+                    _portfolio(
+                        "HIST_B", 20000.0, [_stock("JPM", 50, 230.0), _stock("SPY", 20, 550.0)]
+                    )
+                ],
+            ),
+        ),
+        (
+            "undated",
+            _bundle(
+                None,
+                [_portfolio("HIST_C", 100000.0, [_stock("SPY", 100), _stock("NVDA", -50), call])],
+            ),
+        ),
+        (
+            "book2",
+            _bundle(
+                BOOK_2,
+                [
+                    _portfolio(
+                        "HIST_A",
+                        61000.0,
+                        [
+                            _stock("AAPL", 250, 212.0),
+                            _stock("MSFT", 60, 401.0),
+                            _stock("XOM", 100, 110.0),
+                            _stock("NVDA", 100, 151.2),
+                            _stock("QUAL", 40, 180.0),
+                        ],
+                    )
+                ],
+            ),
+        ),
+    ]
+
+
+def write_files(folder: Path, seed: int = 11) -> dict[str, Path]:
+    """The world's prices, rates and bundles as files in ``folder``."""
+    rng = np.random.default_rng(seed)
+    prices = _prices(rng)
+    files = {"prices": folder / "prices.csv", "rates": folder / "rates.csv"}
+    prices.to_csv(files["prices"])
+    rates = pd.DataFrame(
+        {
+            "date": [d.isoformat() for d in ALL_SESSIONS],
+            "value": np.round(4.2 + np.cumsum(rng.normal(0, 0.03, len(ALL_SESSIONS))), 3),
+        }
+    )
+    rates.to_csv(files["rates"], index=False)
+    for stem, content in bundles():
+        path = folder / f"{stem}.json"
+        path.write_text(json.dumps(content))
+        files[stem] = path
+    return files
+
+
+def load_events(
+    trades: tuple[TradeSpec, ...] = TRADES, flows: tuple[CashFlowSpec, ...] = FLOWS
+) -> None:
+    """Write trades and flows (the portfolios must exist)."""
+    with session_scope() as session:
+        owners = [t.portfolio for t in trades] + [f.portfolio for f in flows]
+        ids = book_events.portfolio_ids(session, owners)
+        counts = ChangeCounts()
+        book_events.upsert_trades(session, trades, ids, counts)
+        book_events.upsert_cash_flows(session, flows, ids, counts)
+
+
+def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Path]:
+    """Import the whole world (or only what is dated on or before ``through``)."""
+    files = write_files(folder)
+    if through is not None:
+        prices = pd.read_csv(files["prices"], index_col="date")
+        prices[prices.index <= through.isoformat()].to_csv(files["prices"])
+    import_prices_file(files["prices"], today=TODAY)
+    import_rates_file(files["rates"], series="DGS10", today=TODAY)
+    dated = {"book1": BOOK_1, "book_late": LATE_BOOK, "undated": None, "book2": BOOK_2}
+    for stem, day in dated.items():
+        if through is None or day is None or day <= through:
+            import_bundle_file(files[stem], today=TODAY)
+    load_events(
+        tuple(t for t in TRADES if through is None or t.trade_date <= through),
+        tuple(f for f in FLOWS if through is None or f.flow_date <= through),
+    )
+    return files
