@@ -9,6 +9,7 @@ trimming, opening, crossing zero), external flows (one on a weekend) and an NYSE
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from sigmasight.db import session_scope
 from sigmasight.domain import CashFlowSpec, OptionSpec, TradeSpec
 from sigmasight.repositories import book_events
 from sigmasight.repositories.reference import ChangeCounts
+from sigmasight.runs import ledger
+from sigmasight.runs import risk as risk_run
 from sigmasight.runs.imports import import_bundle_file, import_prices_file, import_rates_file
+from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import sessions
 
 LAST = dt.date(2025, 12, 5)
@@ -228,3 +232,20 @@ def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Pat
         tuple(f for f in FLOWS if through is None or f.flow_date <= through),
     )
     return files
+
+
+def compute_history(first: dt.date = FIRST, last: dt.date = LAST) -> uuid.UUID:
+    """``run risk --from first --to last`` through the risk-history run steps, without Prefect."""
+    settings = get_settings()
+    with ledger.run_guard("risk-history", last):
+        run_id = ledger.open_run("risk-history", as_of=last, inputs={"from": first.isoformat()})
+        try:
+            plan = risk_run.plan_history(settings, first, last, run_id)
+            for day in plan.dates:
+                report = risk_run.run_history_date(settings, day, run_id)
+                assert not report.errors, report.errors
+            risk_run.finish_history(settings, run_id)
+        finally:
+            risk_run.release_history(run_id)
+        ledger.close_run(run_id, "succeeded")
+    return run_id

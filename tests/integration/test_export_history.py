@@ -1,9 +1,10 @@
 """``sigmasight export history`` on a computed history: every row against the stored snapshots.
 
-A small dated world (``tests/history_data``) is computed for 8 sessions by the risk-history
-run steps. The exported CSV is compared, row by row, with what the snapshot rows hold (read
-here with plain SQL, the document's figures parsed from its JSON text) and with C17 computed
-here from the stored NAVs and the flows the test itself defined.
+The history world (``tests/history_world``: dated books, a book replaced mid-range, a late
+first book, trades, flows on a session and on a weekend, Thanksgiving) is computed by the
+risk-history run steps. The exported CSV is compared, row by row, with what the snapshot rows
+hold (read here with plain SQL, the document's figures parsed from its JSON text) and with C17
+computed here from the stored NAVs and the flows the world defines.
 """
 
 import csv
@@ -22,13 +23,15 @@ from cli.main import main
 from sigmasight.db import get_engine
 from sigmasight.history import HISTORY_COLUMNS
 from sigmasight.trading_calendar import previous_trading_day
-from tests.history_data import BOOK_DATE, FLOWING, FLOWS, HISTORY, PLAIN, import_world, run_history
+from tests import history_world as world
+
+PORTFOLIOS = ("HIST_A", "HIST_B", "HIST_C")
 
 
 @pytest.fixture
 def computed(db_url, tmp_path: Path) -> uuid.UUID:
-    import_world(tmp_path)
-    return run_history()
+    world.load_world(tmp_path)
+    return world.compute_history()
 
 
 def export(capsys, *argv: str) -> list[dict[str, str]]:
@@ -53,43 +56,54 @@ def stored(portfolio: str) -> list[dict[str, Any]]:
         return [dict(row) for row in found]
 
 
-def flows_between(after: dt.date, through: dt.date) -> float:
-    return float(sum((a for d, a in FLOWS if after < d <= through), Decimal(0)))
+def flows_between(portfolio: str, after: dt.date, through: dt.date) -> float:
+    amounts = (
+        f.amount for f in world.FLOWS if f.portfolio == portfolio and after < f.flow_date <= through
+    )
+    return float(sum(amounts, Decimal(0)))
 
 
 def number(cell: str) -> float | None:
     return None if cell == "" else float(cell)
 
 
-@pytest.mark.parametrize("portfolio", [FLOWING, PLAIN])
+def expected_dates(portfolio: str) -> list[dt.date]:
+    first = world.LATE_BOOK if portfolio == "HIST_B" else world.FIRST
+    return [d for d in world.RANGE if d >= first]
+
+
+@pytest.mark.parametrize("portfolio", PORTFOLIOS)
 def test_every_row_matches_the_snapshots_and_c17(computed, capsys, portfolio):
     rows = export(capsys, "--portfolio", portfolio)
     snaps = stored(portfolio)
-    assert [r["as_of"] for r in rows] == [d.isoformat() for d in HISTORY]
-    assert len(snaps) == len(HISTORY)
+    dates = expected_dates(portfolio)
+    assert [r["as_of"] for r in rows] == [d.isoformat() for d in dates]
+    assert [s["as_of_date"] for s in snaps] == dates
     cumulative = 1.0
     for i, (row, snap) in enumerate(zip(rows, snaps, strict=True)):
-        day = HISTORY[i]
         document = json.loads(snap["document"])
         # What was stored comes out bit for bit (repr round-trips every double).
         assert number(row["nav"]) == snap["nav"]
         assert number(row["cash"]) == snap["cash"]
         assert number(row["hist_var_95"]) == snap["hist_var_95"]
         assert number(row["cvar_95"]) == snap["cvar_95"]
-        assert number(row["beta_spy_150d"]) == snap["beta_spy"]
+        assert number(row["beta_spy_150d"]) == snap["beta_spy"] == document["beta_spy"]["150d"]
         assert number(row["param_var_95"]) == document["risk"]["full"]["param_var_95"]["fraction"]
         assert number(row["ann_vol"]) == document["risk"]["full"]["ann_vol"]
         assert number(row["gross_leverage"]) == document["valuation"]["gross_leverage"]
-        # VaR and vol are fractions of NAV; the currency VaR is the fraction times NAV.
-        assert number(row["hist_var_95"]) == document["risk"]["full"]["hist_var_95"]["fraction"]
-        assert 0 < float(row["hist_var_95"]) < 0.2 and 0 < float(row["ann_vol"]) < 2
+        # VaR, CVaR and vol are fractions of NAV (the document's currency VaR is fraction x NAV).
+        var = document["risk"]["full"]["hist_var_95"]
+        assert number(row["hist_var_95"]) == var["fraction"]
+        assert var["currency"] == pytest.approx(var["fraction"] * snap["nav"], rel=1e-12)
+        assert 0 < float(row["hist_var_95"]) <= float(row["cvar_95"]) < 0.2
+        assert 0 < float(row["ann_vol"]) < 2
         assert row["breaches"] == ""
         assert uuid.UUID(row["run_id"]) == snap["run_id"] == computed
-        assert snap["book_date"] == BOOK_DATE
-        # C17, computed here from the stored NAVs and the flows the test defined.
-        before = HISTORY[i - 1] if i else previous_trading_day(day)
-        flow = flows_between(before, day) if portfolio == FLOWING else 0.0
-        assert number(row["external_flow"]) == pytest.approx(flow, abs=1e-9)
+        assert snap["book_date"].isoformat() == document["book"]["book_date"]
+        # C17, computed here from the stored NAVs and the flows the world defines.
+        before = dates[i - 1] if i else previous_trading_day(dates[0])
+        flow = flows_between(portfolio, before, dates[i])
+        assert number(row["external_flow"]) == flow
         if i == 0:
             assert row["pnl"] == row["twr_daily"] == row["twr_cumulative"] == ""
             continue
@@ -99,29 +113,48 @@ def test_every_row_matches_the_snapshots_and_c17(computed, capsys, portfolio):
         assert number(row["pnl"]) == pytest.approx(pnl, rel=1e-12, abs=1e-7)
         assert number(row["twr_daily"]) == pytest.approx(pnl / previous, rel=1e-12, abs=1e-15)
         assert number(row["twr_cumulative"]) == pytest.approx(cumulative - 1.0, rel=1e-12)
-        # The document's history block says the same.
+        # The document's history block says the same, to the bit.
         assert document["history"]["pnl"] == number(row["pnl"])
-        assert document["history"]["previous_as_of"] == HISTORY[i - 1].isoformat()
-    if portfolio == FLOWING:
-        # The flows really moved NAV: a 50,000 deposit shows in NAV, not in P&L.
-        deposit = HISTORY.index(FLOWS[1][0])
-        jump = snaps[deposit]["nav"] - snaps[deposit - 1]["nav"]
-        assert jump - float(rows[deposit]["pnl"]) == pytest.approx(50000.0)
+        assert document["history"]["twr_cumulative"] == number(row["twr_cumulative"])
+        assert document["history"]["previous_as_of"] == dates[i - 1].isoformat()
+
+
+def test_flows_books_and_holidays_show_in_the_series(computed, capsys):
+    rows = {r["as_of"]: r for r in export(capsys, "--portfolio", "HIST_A")}
+    snaps = {s["as_of_date"].isoformat(): s for s in stored("HIST_A")}
+    # The 25,000 deposit of 11-24 is in NAV and the flow column, not in P&L.
+    deposit = rows["2025-11-24"]
+    assert float(deposit["external_flow"]) == 25000.0
+    jump = snaps["2025-11-24"]["nav"] - snaps["2025-11-21"]["nav"]
+    assert jump - float(deposit["pnl"]) == pytest.approx(25000.0, abs=1e-6)
+    # The Saturday withdrawal counts on Monday 12-01, the day the second book took over.
+    assert float(rows["2025-12-01"]["external_flow"]) == -5000.0
+    assert snaps["2025-11-28"]["book_date"] == world.BOOK_1
+    assert snaps["2025-12-01"]["book_date"] == world.BOOK_2
+    # Thanksgiving is no session: no row, and the day after follows the 26th.
+    assert world.HOLIDAY.isoformat() not in rows
+    nav_26, nav_28 = snaps["2025-11-26"]["nav"], snaps["2025-11-28"]["nav"]
+    assert float(rows["2025-11-28"]["pnl"]) == pytest.approx(nav_28 - nav_26, rel=1e-12)
 
 
 def test_range_and_output_file(computed, capsys, tmp_path: Path):
-    first, last = HISTORY[2], HISTORY[5]
-    window = export(capsys, "--portfolio", FLOWING, "--from", str(first), "--to", str(last))
-    assert [r["as_of"] for r in window] == [d.isoformat() for d in HISTORY[2:6]]
-    everything = export(capsys, "--portfolio", FLOWING)
+    first, last = world.RANGE[2], world.RANGE[5]
+    window = export(capsys, "--portfolio", "HIST_A", "--from", str(first), "--to", str(last))
+    assert [r["as_of"] for r in window] == [d.isoformat() for d in world.RANGE[2:6]]
+    everything = export(capsys, "--portfolio", "HIST_A")
     assert window == everything[2:6]
+    # Bounds need not be sessions: a weekend and a holiday bound the same rows.
+    loose = export(
+        capsys, "--portfolio", "HIST_A", "--from", "2025-11-22", "--to", str(world.HOLIDAY)
+    )
+    assert [r["as_of"] for r in loose] == ["2025-11-24", "2025-11-25", "2025-11-26"]
     target = tmp_path / "history.csv"
-    assert main(["export", "history", "--portfolio", FLOWING, "-o", str(target)]) == 0
+    assert main(["export", "history", "--portfolio", "HIST_A", "-o", str(target)]) == 0
     said = capsys.readouterr()
-    assert said.out == "" and f"wrote {len(HISTORY)} session(s)" in said.err
+    assert said.out == "" and f"wrote {len(everything)} session(s)" in said.err
     assert list(csv.DictReader(io.StringIO(target.read_text()))) == everything
     # A range with no computed session is a header, not an error.
-    assert export(capsys, "--portfolio", FLOWING, "--to", str(BOOK_DATE)) == []
+    assert export(capsys, "--portfolio", "HIST_B", "--to", str(world.FIRST)) == []
 
 
 @pytest.mark.parametrize(
@@ -129,12 +162,13 @@ def test_range_and_output_file(computed, capsys, tmp_path: Path):
     [
         (["--portfolio", "NOPE"], "--portfolio NOPE: no such portfolio"),
         (
-            ["--portfolio", FLOWING, "--from", "2025-11-20", "--to", "2025-11-19"],
+            ["--portfolio", "HIST_A", "--from", "2025-11-20", "--to", "2025-11-19"],
             "--from 2025-11-20 is after --to 2025-11-19",
         ),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(computed, capsys, tmp_path, argv, message):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(db_url, capsys, tmp_path, argv, message):
+    world.load_world(tmp_path)
     target = tmp_path / "out.csv"
     assert main(["export", "history", *argv, "-o", str(target)]) == 2
     said = capsys.readouterr()
@@ -144,6 +178,6 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(computed, capsys, tmp_p
 
 def test_a_malformed_date_is_refused_by_the_parser(db_url, capsys):
     with pytest.raises(SystemExit) as stopped:
-        main(["export", "history", "--portfolio", FLOWING, "--from", "2025-13-01"])
+        main(["export", "history", "--portfolio", "HIST_A", "--from", "2025-13-01"])
     assert stopped.value.code == 2
     assert "'2025-13-01' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
