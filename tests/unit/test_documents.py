@@ -116,7 +116,7 @@ def _document(nav: float = 1_000_000.0) -> dict[str, Any]:
         },
         "warnings": ["one", "two"],
         # A block a newer run might add: kept as it came, after the known keys.
-        "decomposition": {"window": "full", "n_obs": 250, "extra": [1, 2]},
+        "future_block": {"window": "full", "n_obs": 250, "extra": [1, 2]},
     }
 
 
