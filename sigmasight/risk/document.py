@@ -290,6 +290,7 @@ KEY_ORDER = (
     "run_id",
     "data_as_of",
     "conventions",
+    "price_basis",
     "valuation",
     "book",
     "positions",
@@ -305,6 +306,10 @@ KEY_ORDER = (
     "correlation",
     "decomposition",
     "benchmark",
+    "attribution",
+    "change",
+    "backtest",
+    "limits",
     "warnings",
 )
 
