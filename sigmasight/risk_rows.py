@@ -466,60 +466,59 @@ def result_frames(
             }
         )
 
-    k = len(factors)
-    betas = result.factor_betas.reshape(-1)
-    factor_frame = pd.DataFrame(
-        {
-            "portfolio_id": np.repeat(pids, k),
-            "as_of_date": as_of,
-            "run_id": str(run_id),
-            "factor_symbol": np.tile(np.asarray(factors, dtype=object), n_p),
-            "beta": betas,
-            "exposure_usd": betas * np.repeat(nav, k),
-            "window": 150,
-            "n_obs": np.repeat(result.factor_n_obs, k),
-            "r2": np.repeat(result.factor_r2, k),
-        }
-    )
-
-    n_s = len(result.stress_names)
-    names = np.tile(np.asarray(result.stress_names, dtype=object), n_p)
-    safe_nav = np.where(np.isfinite(nav) & (nav != 0), nav, np.nan)
-    frames = [
-        pd.DataFrame(
+    # Factor and stress rows are detail too: every snapshot's document keeps the figures.
+    if detail:
+        k = len(factors)
+        betas = result.factor_betas.reshape(-1)
+        factor_frame = pd.DataFrame(
             {
-                "portfolio_id": np.repeat(pids, n_s),
+                "portfolio_id": np.repeat(pids, k),
                 "as_of_date": as_of,
                 "run_id": str(run_id),
-                "scenario": names,
-                "method": "linear",
-                "return_impact": (result.stress_linear / safe_nav[:, None]).reshape(-1),
-                "pnl": result.stress_linear.reshape(-1),
+                "factor_symbol": np.tile(np.asarray(factors, dtype=object), n_p),
+                "beta": betas,
+                "exposure_usd": betas * np.repeat(nav, k),
+                "window": 150,
+                "n_obs": np.repeat(result.factor_n_obs, k),
+                "r2": np.repeat(result.factor_r2, k),
             }
         )
-    ]
-    with_options = np.flatnonzero(result.has_options)
-    if with_options.size:
-        full_pnl = result.stress_full[with_options]
-        frames.append(
+
+        n_s = len(result.stress_names)
+        names = np.tile(np.asarray(result.stress_names, dtype=object), n_p)
+        safe_nav = np.where(np.isfinite(nav) & (nav != 0), nav, np.nan)
+        frames = [
             pd.DataFrame(
                 {
-                    "portfolio_id": np.repeat(pids[with_options], n_s),
+                    "portfolio_id": np.repeat(pids, n_s),
                     "as_of_date": as_of,
                     "run_id": str(run_id),
-                    "scenario": np.tile(
-                        np.asarray(result.stress_names, dtype=object), with_options.size
-                    ),
-                    "method": "full_revaluation",
-                    "return_impact": (full_pnl / safe_nav[with_options, None]).reshape(-1),
-                    "pnl": full_pnl.reshape(-1),
+                    "scenario": names,
+                    "method": "linear",
+                    "return_impact": (result.stress_linear / safe_nav[:, None]).reshape(-1),
+                    "pnl": result.stress_linear.reshape(-1),
                 }
             )
-        )
-    tables = {
-        "portfolio_snapshot": snapshots,
-        "factor_exposure": factor_frame,
-        "stress_result": pd.concat(frames, ignore_index=True),
-    }
-    tables.update(detail_tables)
+        ]
+        with_options = np.flatnonzero(result.has_options)
+        if with_options.size:
+            full_pnl = result.stress_full[with_options]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "portfolio_id": np.repeat(pids[with_options], n_s),
+                        "as_of_date": as_of,
+                        "run_id": str(run_id),
+                        "scenario": np.tile(
+                            np.asarray(result.stress_names, dtype=object), with_options.size
+                        ),
+                        "method": "full_revaluation",
+                        "return_impact": (full_pnl / safe_nav[with_options, None]).reshape(-1),
+                        "pnl": full_pnl.reshape(-1),
+                    }
+                )
+            )
+        detail_tables["factor_exposure"] = factor_frame
+        detail_tables["stress_result"] = pd.concat(frames, ignore_index=True)
+    tables = {"portfolio_snapshot": snapshots, **detail_tables}
     return tables, statuses, summary, carry

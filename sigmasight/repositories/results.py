@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     CorrelationResult,
+    FactorExposure,
     Portfolio,
     PortfolioSnapshot,
     PositionRisk,
@@ -278,14 +279,37 @@ def correlations_of(
 
 
 def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[StressResult]:
-    """Stored stress results of one snapshot."""
-    return list(
+    """Stress results of one snapshot (rows, or the document's for an older date)."""
+    found = list(
         session.scalars(
             select(StressResult)
             .where(StressResult.portfolio_id == portfolio_id, StressResult.as_of_date == as_of)
             .order_by(StressResult.method, StressResult.scenario)
         )
     )
+    if found:
+        return found
+    # Older than the detail retention: the snapshot's document holds the same figures.
+    snap = session.scalar(
+        select(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.as_of_date == as_of
+        )
+    )
+    document = (snap.document or {}) if snap else {}
+    rows = [
+        StressResult(
+            portfolio_id=portfolio_id,
+            as_of_date=as_of,
+            run_id=snap.run_id if snap else None,
+            scenario=name,
+            method=method,
+            return_impact=figures.get("return_impact"),
+            pnl=figures.get("pnl"),
+        )
+        for method, key in (("full_revaluation", "stress_full_revaluation"), ("linear", "stress"))
+        for name, figures in sorted((document.get(key) or {}).items())
+    ]
+    return rows
 
 
 @dataclass(frozen=True)
@@ -346,9 +370,13 @@ def latest_snapshot_date(session: Session, *, before: dt.date | None = None) -> 
 
 
 def prune_detail(session: Session, *, before: dt.date) -> dict[str, int]:
-    """Drop position rows and correlation matrices dated before ``before`` (rebuilt on demand)."""
+    """Drop the detail rows dated before ``before``.
+
+    Position rows and correlation matrices are rebuilt on demand; stress results and factor
+    exposures stay in each snapshot's document, which the reads fall back to.
+    """
     dropped: dict[str, int] = {}
-    for model in (PositionRisk, CorrelationResult):
+    for model in (PositionRisk, CorrelationResult, StressResult, FactorExposure):
         result = session.execute(delete(model).where(model.as_of_date < before))
         dropped[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
     return dropped

@@ -390,3 +390,38 @@ def test_the_var_change_splits_into_book_and_market_effects(history, capsys):
         assert total == pytest.approx(var_today - change["previous"], rel=1e-9, abs=1e-15)
     first = docs[("HIST_A", world.FIRST.isoformat())]
     assert first["change"] is None
+
+
+def test_stress_and_factor_rows_of_an_old_date_come_back_from_its_document(history, monkeypatch):
+    from sigmasight.repositories import api_reads
+    from sigmasight.repositories import results as results_repo
+
+    def read(day: dt.date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        with session_scope() as session:
+            pid = session.execute(
+                text("SELECT id FROM portfolio WHERE external_id = 'HIST_C'")
+            ).scalar_one()
+            stress = [
+                (r.scenario, r.method, r.return_impact, r.pnl)
+                for r in results_repo.stress_for(session, pid, day)
+            ]
+            factors = [
+                (r.factor_symbol, name, r.beta, r.exposure_usd, r.window, r.n_obs, r.r2)
+                for r, name in api_reads.portfolio_factor_exposures(session, pid, day)
+            ]
+        return stress, factors
+
+    days = world.RANGE[:3]
+    monkeypatch.setenv("SIGMASIGHT_DETAIL_RETENTION_SESSIONS", "100")
+    get_settings.cache_clear()
+    assert main(["run", "risk", "--from", days[0].isoformat(), "--to", days[-1].isoformat()]) == 0
+    stored = read(days[0])
+    assert len(stored[0]) > 20 and len(stored[1]) == 7
+    clear_results()
+    monkeypatch.setenv("SIGMASIGHT_DETAIL_RETENTION_SESSIONS", "1")
+    get_settings.cache_clear()
+    assert main(["run", "risk", "--from", days[0].isoformat(), "--to", days[-1].isoformat()]) == 0
+    with session_scope() as session:
+        kept = session.execute(text("SELECT DISTINCT as_of_date FROM stress_result")).scalars()
+        assert list(kept) == [days[-1]]
+    assert read(days[0]) == stored
