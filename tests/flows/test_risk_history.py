@@ -425,3 +425,25 @@ def test_stress_and_factor_rows_of_an_old_date_come_back_from_its_document(histo
         kept = session.execute(text("SELECT DISTINCT as_of_date FROM stress_result")).scalars()
         assert list(kept) == [days[-1]]
     assert read(days[0]) == stored
+
+
+def test_the_run_summary_reads_the_figures_the_document_headline_gives(history):
+    settings, day = get_settings(), world.LAST
+    run_id = ledger.open_run("nightly-risk", as_of=day, inputs={"test": "summary"})
+    plan = risk_run.plan_risk(settings, day, run_id)
+    summary = [
+        row
+        for chunk in plan.chunks
+        for row in risk_run.run_chunk(settings, day, chunk, run_id).summary
+    ]
+    risk_run.finish_risk(settings, day, plan.portfolio_ids, run_id)
+    heads = {d.portfolio_id: d.headline() for d in risk_run.export_documents(settings, day)}
+    assert len(summary) == len(heads) == 3
+    for row in summary:
+        head = heads[row["portfolio"]]
+        assert (row["nav"], row["var95"], row["beta_spy"], row["warnings"]) == (
+            head.nav,
+            head.var_95,
+            head.beta_spy,
+            head.warnings,
+        )
