@@ -13,6 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -288,7 +289,11 @@ def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[Stre
 
 @dataclass(frozen=True)
 class StoredDay:
-    """One stored snapshot with what the next date's history and backtest need."""
+    """One stored snapshot with what the next date's history, backtest and limits need.
+
+    ``factor_betas`` and ``limits`` (the stored ``limits`` block) are read for the newest
+    snapshot only.
+    """
 
     as_of: dt.date
     nav: float | None
@@ -300,6 +305,7 @@ class StoredDay:
     prev_var_95: float | None
     prev_var_99: float | None
     factor_betas: dict[str, float | None] | None = None
+    limits: list[dict[str, Any]] | None = None
 
 
 #: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
@@ -317,7 +323,8 @@ def previous_snapshots(
         text(
             "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
             "prev_nav, prev_var_95, prev_var_99, "
-            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END, "
+            "CASE WHEN back = 1 THEN document->'limits' END FROM ("
             " SELECT s.*, row_number() OVER w AS back,"
             " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
             " lag(hist_var_99) OVER a AS prev_var_99"
