@@ -9,6 +9,7 @@ import pytest
 from sigmasight.documents import LimitState
 from sigmasight.risk.limits import (
     LIMIT_KEYS,
+    Bound,
     LimitBook,
     bound_problem,
     breaches_of,
@@ -131,7 +132,7 @@ def test_each_status_follows_today_and_the_previous_session(value, bound, breach
 
 def test_every_configured_limit_is_listed_in_key_order_and_only_those():
     figures = limit_figures(document(), 0.14)
-    limits = {
+    limits: dict[str, Bound] = {
         "worst_stress_fraction": 0.05,
         "hist_var_95_fraction": 0.03,
         "beta_spy_150d": (0.5, 1.5),
