@@ -239,3 +239,34 @@ def test_good_bounds():
     assert all(
         bound_problem(k, [1.0, 2.0] if k == "beta_spy_150d" else [1.0]) is None for k in LIMIT_KEYS
     )
+
+
+def test_the_bundle_example_of_formats_section_7_parses():
+    import copy
+    import datetime as dt
+
+    from sigmasight.importers.bundle import parse_bundle
+    from tests.unit.test_bundle import EXAMPLE
+
+    data = copy.deepcopy(EXAMPLE)
+    # FORMATS.md section 7, verbatim.
+    data["portfolios"][0]["limits"] = {
+        "hist_var_95_fraction": 0.03,
+        "gross_leverage": 2.5,
+        "beta_spy_150d": [0.5, 1.5],
+        "max_position_weight": 0.10,
+        "worst_stress_fraction": 0.25,
+    }
+    data["default_limits"] = {"net_leverage": 1, "gross_leverage": None}  # null: absent
+    bundle = parse_bundle(data, source="b.json", today=dt.date(2025, 6, 2))
+    assert bundle.portfolios[0].limits == {
+        "hist_var_95_fraction": 0.03,
+        "gross_leverage": 2.5,
+        "beta_spy_150d": (0.5, 1.5),
+        "max_position_weight": 0.1,
+        "worst_stress_fraction": 0.25,
+    }
+    assert bundle.default_limits == {"net_leverage": 1.0}
+    # Without the keys: None, so the stored limits stay as they are.
+    plain = parse_bundle(copy.deepcopy(EXAMPLE), source="b.json", today=dt.date(2025, 6, 2))
+    assert plain.portfolios[0].limits is None and plain.default_limits is None
