@@ -322,12 +322,16 @@ def result_frames(
         else np.full(n_p, np.nan)
     )
     # C31: the largest weight of one underlying (an option nets with its underlying).
-    max_weight = max_underlying_weight(
-        result.positions["weight"],
-        part_books.pos_portfolio,
-        part_books.pos_asset,
-        n_p,
-        np.isfinite(nav) & (nav > 0),
+    max_weight = (
+        max_underlying_weight(
+            result.positions["weight"],
+            part_books.pos_portfolio,
+            part_books.pos_asset,
+            n_p,
+            np.isfinite(nav) & (nav > 0),
+        )
+        if limits.defaults or limits.own
+        else np.full(n_p, np.nan)
     )
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
@@ -374,9 +378,10 @@ def result_frames(
             head["warnings"].append(why)
         pid = int(books.portfolio_ids[p])
         before = previous[p]
+        in_effect = limits.for_portfolio(pid)
         head["limits"] = limit_states(
-            limits.for_portfolio(pid),
-            limit_figures(head, num(max_weight[local])),
+            in_effect,
+            limit_figures(head, num(max_weight[local])) if in_effect else {},
             before.breaches if before is not None else frozenset(),
         )
         full_risk = head["risk"]["full"]

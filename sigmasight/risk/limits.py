@@ -147,12 +147,16 @@ def max_underlying_weight(
     """
     found = np.zeros(n_portfolios, dtype=np.float64)
     if len(asset):
-        names, code = np.unique(np.asarray(asset, dtype=object), return_inverse=True)
-        key = owner.astype(np.int64) * len(names) + code.astype(np.int64)
+        # A hash per position, not a sort of strings: this runs for every chunk.
+        index: dict[str, int] = {}
+        code = np.fromiter(
+            (index.setdefault(a, len(index)) for a in asset), dtype=np.int64, count=len(asset)
+        )
+        key = owner.astype(np.int64) * len(index) + code
         groups, inverse = np.unique(key, return_inverse=True)
         sums = np.zeros(groups.size, dtype=np.float64)
         np.add.at(sums, inverse, weight)
-        rows = groups // len(names)
+        rows = groups // len(index)
         gap = np.isnan(sums)
         np.maximum.at(found, rows, np.where(gap, 0.0, np.abs(sums)))
         # One position without a weight makes its portfolio's figure unknown.
