@@ -83,7 +83,14 @@ RESULT_TABLES = (
     "correlation_result",
     "stress_result",
 )
-INPUT_TABLES = ("price_bar", "rate_observation", "app_user", "portfolio", "portfolio_book", "position")
+INPUT_TABLES = (
+    "price_bar",
+    "rate_observation",
+    "app_user",
+    "portfolio",
+    "portfolio_book",
+    "position",
+)
 STAGES = ("load_s", "prepare_s", "load_books_s", "compute_s", "build_rows_s", "write_s")
 # The three stages of the target, as sums of the measured ones.
 GROUPS = {

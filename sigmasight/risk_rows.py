@@ -21,6 +21,13 @@ from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.document import num
 from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
+from sigmasight.risk.limits import (
+    BREACH_STATUSES,
+    LimitBook,
+    limit_figures,
+    limit_states,
+    max_underlying_weight,
+)
 from sigmasight.risk.types import FloatArray
 
 
@@ -29,7 +36,8 @@ class Previous:
     """What a date needs from the portfolio's previous computed session.
 
     NAV and cumulative TWR for the ``history`` block (C17); the session's historical VaR
-    fractions (full window) and its backtest days for the ``backtest`` block (C30).
+    fractions (full window) and its backtest days for the ``backtest`` block (C30); the
+    limits in breach on it for the ``limits`` block (C31).
     """
 
     as_of: dt.date
@@ -41,6 +49,8 @@ class Previous:
     backtest_days: tuple[tuple[float, float, float], ...] = ()
     #: The session's portfolio factor betas (raw, 150-day), for the next day's attribution.
     factor_betas: dict[str, float | None] | None = None
+    #: The limits in breach (``new`` or ``continuing``) on that session (C31).
+    breaches: frozenset[str] = frozenset()
 
 
 def change_block(
@@ -275,13 +285,15 @@ def result_frames(
     previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
+    limits: LimitBook,
     detail: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
     ``flows`` (external flows since the previous computed session), ``previous`` and
     ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
-    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day. Position rows and correlations are built only with
+    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day; ``limits``
+    are the limits in effect (C31). Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
     Also returns each portfolio's status, its summary row for the run's artifact, and what
     the next date needs from this one (by portfolio id).
@@ -305,6 +317,18 @@ def result_frames(
             previous_window[2], previous_window[1], part_books, result.positions["weight"]
         )
         if previous_window is not None
+        else np.full(n_p, np.nan)
+    )
+    # C31: the largest weight of one underlying (an option nets with its underlying).
+    max_weight = (
+        max_underlying_weight(
+            result.positions["weight"],
+            part_books.pos_portfolio,
+            part_books.pos_asset,
+            n_p,
+            np.isfinite(nav) & (nav > 0),
+        )
+        if limits.defaults or limits.own
         else np.full(n_p, np.nan)
     )
     actual: dict[str, list[float | None]] = {
@@ -350,8 +374,16 @@ def result_frames(
         head["backtest"], why = backtest_block(days)
         if why is not None:
             head["warnings"].append(why)
+        pid = int(books.portfolio_ids[p])
+        before = previous[p]
+        in_effect = limits.for_portfolio(pid)
+        head["limits"] = limit_states(
+            in_effect,
+            limit_figures(head, num(max_weight[local])) if in_effect else {},
+            before.breaches if before is not None else frozenset(),
+        )
         full_risk = head["risk"]["full"]
-        carry[int(books.portfolio_ids[p])] = Previous(
+        carry[pid] = Previous(
             as_of=as_of,
             nav=float(nav[local]) if np.isfinite(nav[local]) else None,
             twr_cumulative=None if history is None else history["twr_cumulative"],
@@ -359,6 +391,9 @@ def result_frames(
             var_99=full_risk["hist_var_99"]["fraction"],
             backtest_days=days,
             factor_betas=dict(head["factor_exposures"]["betas"]),
+            breaches=frozenset(
+                s["limit"] for s in head["limits"] if s["status"] in BREACH_STATUSES
+            ),
         )
         # The run summary's four figures, read as RiskDocument.headline() reads them
         # (tests hold the two equal); validating every document here cost ~0.3 ms each.

@@ -314,7 +314,11 @@ def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[Stre
 
 @dataclass(frozen=True)
 class StoredDay:
-    """One stored snapshot with what the next date's history and backtest need."""
+    """One stored snapshot with what the next date's history, backtest and limits need.
+
+    ``factor_betas`` and ``limits`` (the stored ``limits`` block) are read for the newest
+    snapshot only.
+    """
 
     as_of: dt.date
     nav: float | None
@@ -326,6 +330,7 @@ class StoredDay:
     prev_var_95: float | None
     prev_var_99: float | None
     factor_betas: dict[str, float | None] | None = None
+    limits: list[dict[str, Any]] | None = None
 
 
 #: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
@@ -343,7 +348,8 @@ def previous_snapshots(
         text(
             "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
             "prev_nav, prev_var_95, prev_var_99, "
-            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END, "
+            "CASE WHEN back = 1 THEN document->'limits' END FROM ("
             " SELECT s.*, row_number() OVER w AS back,"
             " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
             " lag(hist_var_99) OVER a AS prev_var_99"
@@ -415,6 +421,15 @@ def history_select(
         document[("valuation", "gross_leverage")].label("gross_leverage"),
         snap.daily_pnl,
         snap.daily_return,
+        # Limits in breach on the date (C31: new or continuing); none stored -> 0.
+        func.jsonb_array_length(
+            func.jsonb_path_query_array(
+                func.coalesce(document, text("'{}'::jsonb")),
+                text(
+                    """'$.limits[*] ? (@.status == "new" || @.status == "continuing")'::jsonpath"""
+                ),
+            )
+        ).label("breaches"),
     ).where(snap.portfolio_id == portfolio_id)
     if start is not None:
         stmt = stmt.where(snap.as_of_date >= start)
@@ -453,6 +468,7 @@ def history_point(row: Row[Any]) -> HistoryPoint:
         gross_leverage=_number(row.gross_leverage),
         daily_pnl=row.daily_pnl,
         daily_return=row.daily_return,
+        breaches=int(row.breaches),
     )
 
 

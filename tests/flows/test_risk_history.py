@@ -119,6 +119,10 @@ def test_a_history_run_stores_and_exports_exactly_what_single_date_runs_do(histo
     assert from_history.keys() == from_single.keys()
     for key, body in from_history.items():
         assert body == from_single[key], key
+    # The world's limits (C31) went through every state, identically in both kinds of run:
+    # a single-date run reads the previous session's breaches back from its stored document.
+    seen = {s["status"] for body in from_history.values() for s in json.loads(body)["limits"]}
+    assert {"ok", "new", "continuing", "resolved"} <= seen
     # HIST_B has no book before 2025-11-24; HIST_A and HIST_C have one every day.
     b_days = sorted(day for pid, day in from_history if pid == "HIST_B")
     assert b_days[0] == world.LATE_BOOK.isoformat()
