@@ -62,7 +62,9 @@ def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys, private_
     for external_id in PORTFOLIOS:
         line = next(row for row in out.splitlines() if row.startswith(external_id))
         # positions, date, NAV, VaR, beta, status: real numbers, not placeholders.
-        assert re.search(r"\s2026-11-25\s+[\d,]+\s+[\d,]+\s+-?\d+\.\d\d\s+(ok|warnings)$", line), line
+        assert re.search(r"\s2026-11-25\s+[\d,]+\s+[\d,]+\s+-?\d+\.\d\d\s+(ok|warnings)$", line), (
+            line
+        )
     with engine.connect() as conn:
         backups = conn.execute(text("SELECT status FROM backup")).scalars().all()
         current = conn.execute(
