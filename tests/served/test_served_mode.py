@@ -119,6 +119,7 @@ def test_manual_deployment_run_in_served_mode(engine, tmp_path, monkeypatch: pyt
         assert on_pool == {
             "market-data",
             "nightly-risk",
+            "risk-history",
             "reports",
             "nightly",
             "backup",
