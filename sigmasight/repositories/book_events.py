@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import CashFlow, Portfolio, PortfolioBook, Trade
 from sigmasight.domain import CashFlowSpec, TradeSpec
-from sigmasight.repositories.reference import _INSERTED, ChangeCounts, batches
+from sigmasight.repositories.reference import _INSERTED, ChangeCounts, batches, option_columns
 
 
 def portfolio_ids(session: Session, external_ids: Sequence[str]) -> dict[str, int]:
@@ -38,7 +38,6 @@ def first_book_dates(session: Session, ids: Sequence[int]) -> dict[int, dt.date]
 
 
 def _trade_row(spec: TradeSpec, portfolio_id: int) -> dict[str, object]:
-    option = spec.option
     return {
         "portfolio_id": portfolio_id,
         "trade_date": spec.trade_date,
@@ -47,12 +46,7 @@ def _trade_row(spec: TradeSpec, portfolio_id: int) -> dict[str, object]:
         "price": spec.price,
         "fees": spec.fees,
         "trade_id": spec.trade_id,
-        "underlying": option.underlying if option else None,
-        "strike": option.strike if option else None,
-        "expiry_date": option.expiry if option else None,
-        "option_right": option.right if option else None,
-        "multiplier": option.multiplier if option else None,
-        "implied_vol": option.implied_vol if option else None,
+        **option_columns(spec.option),
     }
 
 

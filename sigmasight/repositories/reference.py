@@ -27,6 +27,7 @@ from models import (
 )
 from sigmasight.domain import (
     Bundle,
+    OptionSpec,
     PortfolioSpec,
     PositionSpec,
     ScenarioSpec,
@@ -275,6 +276,18 @@ def replace_portfolio(
     return int(portfolio_id)
 
 
+def option_columns(option: OptionSpec | None) -> dict[str, Any]:
+    """The option terms as the ``position`` and ``trade`` tables store them (None for stock)."""
+    return {
+        "underlying": option.underlying if option else None,
+        "strike": option.strike if option else None,
+        "expiry_date": option.expiry if option else None,
+        "option_right": option.right if option else None,
+        "multiplier": option.multiplier if option else None,
+        "implied_vol": option.implied_vol if option else None,
+    }
+
+
 def replace_book(
     session: Session,
     portfolio_id: int,
@@ -317,12 +330,7 @@ def replace_book(
                 "quantity": p.quantity,
                 "entry_price": p.entry_price,
                 "entry_date": p.entry_date,
-                "underlying": option.underlying if option else None,
-                "strike": option.strike if option else None,
-                "expiry_date": option.expiry if option else None,
-                "option_right": option.right if option else None,
-                "multiplier": option.multiplier if option else None,
-                "implied_vol": option.implied_vol if option else None,
+                **option_columns(option),
                 "dividend_yield": option.dividend_yield if option else None,
             }
         )
