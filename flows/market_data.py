@@ -36,9 +36,7 @@ def _action_counts(actions: ActionOutcome, report: QualityReport) -> dict[str, A
         "restated": [
             {
                 "symbol": r.symbol,
-                "ex_date": r.ex_date.isoformat(),
-                "kind": r.kind,
-                "value": r.value,
+                "actions": list(r.actions),
                 "dates": [d.isoformat() for d in r.dates],
                 "portfolios": list(r.portfolios),
             }

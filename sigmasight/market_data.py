@@ -385,37 +385,36 @@ def plan_action_fetches(
 
     A symbol whose history is loaded (backfill, extension, gap) gets its actions over the
     same range. A symbol updated incrementally gets the ex-dates since its last stored bar
-    less ``recheck_days`` (a vendor may list an action days after its ex-date), and when the
-    provider lists the whole market's actions (``market_wide``) all of those share one
-    market request. A symbol without a price job is up to date: its actions were asked for
-    with its bars. Option contracts have no actions of their own (their underlying's apply).
+    less ``recheck_days`` (a vendor may list an action days after its ex-date). When the
+    provider lists the whole market's actions (``market_wide``), the symbols of the grouped
+    (nightly) jobs share one market request over a few weeks; a symbol further behind is
+    asked alone, so the market listing never spans months. A symbol without a price job is
+    up to date: its actions were asked for with its bars. Option contracts have no actions
+    of their own (their underlying's apply).
     """
-    ranges: dict[str, dt.date] = {}
-    incremental: dict[str, dt.date] = {}
+    alone: dict[str, dt.date] = {}
+    nightly: dict[str, dt.date] = {}
     for job in price_jobs:
         for symbol in job.symbols:
             if symbol.startswith("O:"):
                 continue
-            if job.kind == "range" and job.reason != "incremental":
-                ranges[symbol] = min(job.start, ranges.get(symbol, job.start))
-                continue
-            have = stored.get(symbol)
-            since = (have.last if have is not None else job.start) - dt.timedelta(days=recheck_days)
-            incremental[symbol] = min(since, incremental.get(symbol, since))
-    for symbol in ranges:
-        incremental.pop(symbol, None)
-    jobs = [
-        ActionJob("symbol", start, as_of, (symbol,)) for symbol, start in sorted(ranges.items())
-    ]
-    if market_wide and len(incremental) > 1:
-        jobs.append(
-            ActionJob("market", min(incremental.values()), as_of, tuple(sorted(incremental)))
-        )
-    else:
-        jobs += [
-            ActionJob("symbol", start, as_of, (symbol,))
-            for symbol, start in sorted(incremental.items())
-        ]
+            if job.reason == "incremental":
+                have = stored.get(symbol)
+                start = (have.last if have is not None else job.start) - dt.timedelta(
+                    days=recheck_days
+                )
+            else:
+                start = job.start
+            target = nightly if job.kind == "grouped" else alone
+            target[symbol] = min(start, target.get(symbol, start))
+    for symbol in alone:
+        nightly.pop(symbol, None)
+    if not (market_wide and len(nightly) > 1):
+        alone.update(nightly)
+        nightly = {}
+    jobs = [ActionJob("symbol", start, as_of, (symbol,)) for symbol, start in sorted(alone.items())]
+    if nightly:
+        jobs.append(ActionJob("market", min(nightly.values()), as_of, tuple(sorted(nightly))))
     return jobs
 
 
@@ -531,16 +530,34 @@ def late_actions(
     return [a for a in actions if a.symbol in last_stored and a.ex_date <= last_stored[a.symbol]]
 
 
-def restatement_note(action: ActionSpec, dates: Sequence[dt.date], portfolios: int) -> str:
-    """The data-quality note of a late action: what it changes, and how to re-run it (C21)."""
-    head = f"{describe_action(action)} arrived after bars from its ex-date were stored"
+def by_symbol(actions: Iterable[ActionSpec]) -> dict[str, list[ActionSpec]]:
+    """Actions grouped by symbol, each group by ex-date."""
+    grouped: dict[str, list[ActionSpec]] = defaultdict(list)
+    for action in sorted(actions, key=lambda a: (a.symbol, a.ex_date, a.kind)):
+        grouped[action.symbol].append(action)
+    return dict(grouped)
+
+
+def restatement_note(
+    actions: Sequence[ActionSpec], dates: Sequence[dt.date], portfolios: int
+) -> str:
+    """The data-quality note of one symbol's late actions: what they change, how to re-run (C21).
+
+    The changed dates are those from the earliest ex-date on, so one note covers them all.
+    """
+    named = ", ".join(describe_action(a) for a in actions[:5])
+    if len(actions) > 5:
+        named += f" and {len(actions) - 5} more"
+    verb = "arrived" if len(actions) == 1 else f"({len(actions)} actions) arrived"
+    head = f"{named} {verb} after bars from the ex-date were stored"
+    symbol = actions[0].symbol
     if not dates:
-        return f"{head}; no stored risk date holds {action.symbol}, nothing to re-run"
+        return f"{head}; no stored risk date holds {symbol}, nothing to re-run"
     shown = ", ".join(str(d) for d in dates[:5]) + (", ..." if len(dates) > 5 else "")
     return (
-        f"{head}: it changes the figures of {len(dates)} stored risk date"
-        f"{'s' if len(dates) > 1 else ''} of {portfolios} portfolio"
-        f"{'s' if portfolios > 1 else ''} ({shown}); re-run them with "
+        f"{head}: {'it changes' if len(actions) == 1 else 'they change'} the figures of "
+        f"{len(dates)} stored risk date{'s' if len(dates) > 1 else ''} of {portfolios} "
+        f"portfolio{'s' if portfolios > 1 else ''} ({shown}); re-run them with "
         f"`sigmasight run risk --from {dates[0]} --to {dates[-1]}`"
     )
 
@@ -561,12 +578,11 @@ class QualityRow:
 
 @dataclass(frozen=True)
 class Restatement:
-    """A late action (C21): the stored risk dates whose figures it changes."""
+    """A symbol's late actions (C21) and the stored risk dates whose figures they change."""
 
     symbol: str
-    ex_date: dt.date
-    kind: str
-    value: str
+    #: Each action as in messages: ``split 4 ex 2026-10-05``.
+    actions: tuple[str, ...]
     dates: tuple[dt.date, ...]
     portfolios: tuple[str, ...]
 

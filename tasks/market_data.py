@@ -170,11 +170,9 @@ def check_data_quality(
     logger.info("coverage %.1f%% of %d required symbols", 100 * report.coverage, report.required)
     for restated in report.restated:
         logger.warning(
-            "%s %s %s ex %s changes %d stored risk dates of %d portfolios; re-run %s..%s",
+            "%s: %s changes %d stored risk dates of %d portfolios; re-run %s..%s",
             restated.symbol,
-            restated.kind,
-            restated.value,
-            restated.ex_date,
+            ", ".join(restated.actions),
             len(restated.dates),
             len(restated.portfolios),
             restated.dates[0] if restated.dates else "-",

@@ -28,7 +28,7 @@ from sigmasight.importers.book_files import (
 from sigmasight.importers.bundle import PORTFOLIO_ID_RE, parse_bundle
 from sigmasight.importers.prices import parse_prices_csv
 from sigmasight.importers.rates import parse_rates_csv
-from sigmasight.market_data import late_actions, restatement_note
+from sigmasight.market_data import by_symbol, late_actions, restatement_note
 from sigmasight.repositories import actions as action_repo
 from sigmasight.repositories import book_events, reference, runs
 from sigmasight.repositories import prices as price_repo
@@ -309,11 +309,12 @@ def import_actions_file(path: Path) -> ImportResult:
             session, sorted({a.symbol for a in new}), until=dt.date.max
         )
         notes = []
-        for action in late_actions(new, {s: r.last for s, r in ranges.items()}):
+        late = late_actions(new, {s: r.last for s, r in ranges.items()})
+        for symbol, symbol_actions in by_symbol(late).items():
             dates, portfolios = action_repo.affected_risk_dates(
-                session, action.symbol, action.ex_date
+                session, symbol, symbol_actions[0].ex_date
             )
-            notes.append(restatement_note(action, dates, len(portfolios)))
+            notes.append(restatement_note(symbol_actions, dates, len(portfolios)))
         changed = counts.inserted + counts.updated
         if changed:
             runs.record_finished_run(

@@ -29,7 +29,8 @@ from sigmasight.market_data import (
     Sessions,
     assess_quality,
     backfill_start,
-    format_value,
+    by_symbol,
+    describe_action,
     late_actions,
     plan_action_fetches,
     plan_fetches,
@@ -370,19 +371,13 @@ def record_quality(
             )
             for symbol, flagged in unexplained_moves(checked, known).items():
                 notes.setdefault(symbol, []).extend(flagged)
-        for action in late:
-            dates, portfolios = action_repo.affected_risk_dates(
-                session, action.symbol, action.ex_date
-            )
-            notes.setdefault(action.symbol, []).append(
-                restatement_note(action, dates, len(portfolios))
-            )
+        for symbol, actions in by_symbol(late).items():
+            dates, portfolios = action_repo.affected_risk_dates(session, symbol, actions[0].ex_date)
+            notes.setdefault(symbol, []).append(restatement_note(actions, dates, len(portfolios)))
             restated.append(
                 Restatement(
-                    action.symbol,
-                    action.ex_date,
-                    action.kind,
-                    format_value(action.value),
+                    symbol,
+                    tuple(describe_action(a) for a in actions),
                     tuple(dates),
                     tuple(portfolios),
                 )

@@ -209,16 +209,14 @@ def test_a_split_learned_a_day_late_names_the_risk_dates_it_changes(engine):
     assert late["restated"] == [
         {
             "symbol": "NVDA",
-            "ex_date": SPLIT_DAY.isoformat(),
-            "kind": "split",
-            "value": "4",
+            "actions": [f"split 4 ex {SPLIT_DAY}"],
             "dates": [SPLIT_DAY.isoformat()],
             "portfolios": [external_id for _, external_id in holders],
         }
     ]
     notes = issues_of(engine, TUESDAY)["NVDA"]
     assert notes == [
-        f"split 4 ex {SPLIT_DAY} arrived after bars from its ex-date were stored: it changes "
+        f"split 4 ex {SPLIT_DAY} arrived after bars from the ex-date were stored: it changes "
         f"the figures of 1 stored risk date of {len(holders)} portfolio"
         f"{'s' if len(holders) > 1 else ''} ({SPLIT_DAY}); re-run them with "
         f"`sigmasight run risk --from {SPLIT_DAY} --to {SPLIT_DAY}`"

@@ -208,7 +208,7 @@ def test_a_late_split_names_the_stored_risk_dates_it_changes(world, tmp_path, ca
     # the portfolio that valued NVDA change; HOLDS_AAPL's do not.
     assert "1 rows validated; 1 inserted, 0 updated" in out
     assert (
-        "  split 4 ex 2025-11-24 arrived after bars from its ex-date were stored: it changes the "
+        "  split 4 ex 2025-11-24 arrived after bars from the ex-date were stored: it changes the "
         "figures of 2 stored risk dates of 1 portfolio (2025-11-24, 2025-11-25); re-run them "
         "with `sigmasight run risk --from 2025-11-24 --to 2025-11-25`\n"
     ) in out
@@ -220,7 +220,7 @@ def test_an_action_of_a_factor_etf_changes_every_portfolio(world, tmp_path):
     )
     result = import_actions_file(path)
     assert result.details["restated"] == [
-        "dividend 1.74 ex 2025-11-25 arrived after bars from its ex-date were stored: it changes "
+        "dividend 1.74 ex 2025-11-25 arrived after bars from the ex-date were stored: it changes "
         "the figures of 1 stored risk date of 2 portfolios (2025-11-25); re-run them with "
         "`sigmasight run risk --from 2025-11-25 --to 2025-11-25`"
     ]

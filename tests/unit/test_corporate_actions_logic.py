@@ -20,6 +20,7 @@ from sigmasight.market_data import (
     FetchJob,
     Move,
     StoredRange,
+    by_symbol,
     late_actions,
     plan_action_fetches,
     restatement_note,
@@ -200,13 +201,29 @@ def test_late_actions_are_those_on_or_before_the_last_stored_bar():
 
 
 def test_restatement_note_names_the_action_the_dates_and_the_rerun():
-    note = restatement_note(split("NVDA", FRI, "4"), [FRI, MON, TUE], 2)
+    note = restatement_note([split("NVDA", FRI, "4")], [FRI, MON, TUE], 2)
     assert note == (
-        "split 4 ex 2025-11-21 arrived after bars from its ex-date were stored: it changes the "
+        "split 4 ex 2025-11-21 arrived after bars from the ex-date were stored: it changes the "
         "figures of 3 stored risk dates of 2 portfolios (2025-11-21, 2025-11-24, 2025-11-25); "
         "re-run them with `sigmasight run risk --from 2025-11-21 --to 2025-11-25`"
     )
-    assert "nothing to re-run" in restatement_note(dividend("X", FRI, "1"), [], 0)
+    assert restatement_note([dividend("X", FRI, "1")], [], 0) == (
+        "dividend 1 ex 2025-11-21 arrived after bars from the ex-date were stored; no stored "
+        "risk date holds X, nothing to re-run"
+    )
+
+
+def test_one_note_covers_a_symbols_late_actions():
+    actions = [dividend("X", dt.date(2025, 11, d), "0.1") for d in (3, 4, 5, 6, 7, 10, 11)]
+    grouped = by_symbol([*reversed(actions), split("Y", FRI, "2")])
+    assert list(grouped) == ["X", "Y"] and grouped["X"] == actions
+    note = restatement_note(grouped["X"], [dt.date(2025, 11, 3), MON], 1)
+    assert note.startswith(
+        "dividend 0.1 ex 2025-11-03, dividend 0.1 ex 2025-11-04, dividend 0.1 ex 2025-11-05, "
+        "dividend 0.1 ex 2025-11-06, dividend 0.1 ex 2025-11-07 and 2 more (7 actions) arrived "
+        "after bars from the ex-date were stored: they change the figures of 2 stored risk "
+        "dates of 1 portfolio (2025-11-03, 2025-11-24)"
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -238,9 +255,29 @@ def test_nightly_increments_share_one_market_request_rechecking_a_month():
         ActionJob("market", since, AS_OF, ("AAA", "BBB")),
     ]
     assert plan_action_fetches(jobs, stored, as_of=AS_OF, market_wide=False) == [
-        ActionJob("symbol", dt.date(2023, 11, 27), AS_OF, ("NEW",)),
         ActionJob("symbol", MON - dt.timedelta(days=ACTION_RECHECK_DAYS), AS_OF, ("AAA",)),
         ActionJob("symbol", since, AS_OF, ("BBB",)),
+        ActionJob("symbol", dt.date(2023, 11, 27), AS_OF, ("NEW",)),
+    ]
+
+
+def test_a_symbol_far_behind_is_asked_alone_so_the_market_listing_stays_short():
+    stored = {
+        "AAA": StoredRange(dt.date(2023, 1, 3), MON, 700),
+        "BBB": StoredRange(dt.date(2023, 1, 3), FRI, 700),
+        "OLD": StoredRange(dt.date(2023, 1, 3), dt.date(2025, 6, 2), 600),
+    }
+    jobs = [
+        FetchJob("grouped", TUE, TUE, ("AAA", "BBB"), "incremental"),
+        FetchJob("range", dt.date(2025, 6, 3), AS_OF, ("OLD",), "incremental"),
+        FetchJob("range", dt.date(2023, 1, 3), AS_OF, ("GAP",), "gap"),
+    ]
+    assert plan_action_fetches(jobs, stored, as_of=AS_OF, market_wide=True) == [
+        ActionJob("symbol", dt.date(2023, 1, 3), AS_OF, ("GAP",)),
+        ActionJob(
+            "symbol", dt.date(2025, 6, 2) - dt.timedelta(days=ACTION_RECHECK_DAYS), AS_OF, ("OLD",)
+        ),
+        ActionJob("market", FRI - dt.timedelta(days=ACTION_RECHECK_DAYS), AS_OF, ("AAA", "BBB")),
     ]
 
 
