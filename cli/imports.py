@@ -1,4 +1,4 @@
-"""``sigmasight import``: prices, rates, portfolio bundles, positions, trades and cash flows."""
+"""``sigmasight import``: prices, rates, portfolio bundles, positions, trades, cash flows, actions."""
 
 import argparse
 from pathlib import Path
@@ -68,6 +68,17 @@ def cmd_import_cashflows(args: argparse.Namespace) -> int:
     return _print_import(str(args.file), import_cashflows_file(args.file))
 
 
+def cmd_import_actions(args: argparse.Namespace) -> int:
+    """Import a corporate actions CSV."""
+    from sigmasight.runs.imports import import_actions_file
+
+    result = import_actions_file(args.file)
+    code = _print_import(str(args.file), result)
+    for note in result.details.get("restated", []):
+        print(f"  {note}")
+    return code
+
+
 OPTION_COLUMNS_HELP = (
     "An option row has an OCC ticker (O:SPY251219C00600000) or the columns underlying, "
     "option_type (call/put), strike and expiry (stored under the OCC ticker they make); "
@@ -81,7 +92,7 @@ def register_import(commands: Subparsers) -> None:
     imports = add_group(
         commands,
         "import",
-        "import prices, rates, portfolios, positions, trades or cash flows",
+        "import prices, rates, portfolios, positions, trades, cash flows or corporate actions",
         "import_command",
         "WHAT",
     )
@@ -144,3 +155,19 @@ def register_import(commands: Subparsers) -> None:
         "again replaces its amount (0 cancels it). Dividends and fees are not external flows."
     )
     cashflows.add_argument("file", type=Path, metavar="FILE.csv")
+    actions = add_command(
+        imports,
+        "actions",
+        cmd_import_actions,
+        "upsert corporate actions (splits, cash dividends) from a CSV; re-importing changes nothing",
+    )
+    actions.epilog = (
+        "Header symbol,ex_date,type,value. type split: value = new shares per old share "
+        "(4-for-1: 4, 1-for-10 reverse: 0.1); type cash_dividend: value = the amount per share "
+        "in the security's currency. The ex-date must be an NYSE session; a dividend must be "
+        "below the symbol's last stored close before its ex-date; a stored action (same "
+        "symbol, ex_date and type) keeps its value, so a file giving another one is refused. "
+        "An action whose ex-date lies before stored prices of its symbol changes stored risk "
+        "figures: the command names the dates to re-run (`sigmasight run risk --from D1 --to D2`)."
+    )
+    actions.add_argument("file", type=Path, metavar="FILE.csv")

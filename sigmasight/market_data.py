@@ -8,7 +8,12 @@ The flow (``flows/market_data.py``) orders these steps; the functions here decid
   market in one call) when the provider has one, so a nightly run costs O(1) requests.
   No (symbol, session) is requested twice: a symbol is in one range job, or in the grouped
   job of each session it misses.
-* :func:`validate_bars` rejects impossible bars and flags suspicious jumps.
+* :func:`validate_bars` rejects impossible bars and finds the large close-to-close moves
+  (against the previous stored close too); :func:`unexplained_moves` keeps those that no
+  split or dividend explains, which the data-quality output flags.
+* :func:`plan_action_fetches` decides whose corporate actions to ask for, over which
+  ex-dates; :func:`validate_actions` rejects impossible or conflicting actions before they
+  are stored (RISK-CONVENTIONS C19-C21).
 * :func:`assess_quality` measures coverage (share of the required universe with a bar for
   the as-of date) and staleness per symbol.
 """
@@ -16,13 +21,15 @@ The flow (``flows/market_data.py``) orders these steps; the functions here decid
 import bisect
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from sigmasight.domain import ActionSpec
 from sigmasight.providers.base import BAR_COLUMNS
 
 #: Options are valued by model from their underlying, so their own bars are informational.
@@ -31,6 +38,13 @@ NOT_REQUIRED_ROLES = frozenset({"option"})
 SUSPICIOUS_MOVE = 0.5
 #: Incremental updates of at most this many sessions go through grouped requests.
 MAX_GROUPED_DAYS = 5
+#: A nightly run asks again for the actions of this many calendar days before the last stored
+#: bar: vendors list a split or dividend days after its ex-date at times (C21).
+ACTION_RECHECK_DAYS = 31
+#: Decimal places an action's value is stored with (``corporate_action.value`` numeric(24, 12)).
+ACTION_VALUE_STEP = Decimal("1e-12")
+#: Largest action value the column holds.
+MAX_ACTION_VALUE = Decimal("1e12")
 
 
 @dataclass(frozen=True)
@@ -167,13 +181,31 @@ def plan_fetches(
     return jobs
 
 
+@dataclass(frozen=True)
+class Move:
+    """A close-to-close move of one symbol between two consecutive bars."""
+
+    symbol: str
+    previous_date: dt.date
+    previous_close: float
+    date: dt.date
+    close: float
+
+    @property
+    def raw(self) -> float:
+        """The move as traded: ``close / previous_close - 1``."""
+        return self.close / self.previous_close - 1.0
+
+
 @dataclass
 class ValidationResult:
-    """Bars that passed, and what was rejected or flagged, per symbol."""
+    """Bars that passed, what was rejected per symbol, and the large moves to explain."""
 
     good: pd.DataFrame
     rejected: dict[str, list[str]] = field(default_factory=dict)
-    flagged: dict[str, list[str]] = field(default_factory=dict)
+    #: Moves above ``SUSPICIOUS_MOVE`` between good bars (or from the previous stored close);
+    #: flagged later unless a split or dividend explains them (:func:`unexplained_moves`).
+    moves: list[Move] = field(default_factory=list)
 
     @property
     def n_rejected(self) -> int:
@@ -181,13 +213,20 @@ class ValidationResult:
         return sum(len(v) for v in self.rejected.values())
 
 
-def validate_bars(bars: pd.DataFrame, *, today: dt.date) -> ValidationResult:
-    """Reject impossible bars, flag suspicious ones.
+def validate_bars(
+    bars: pd.DataFrame,
+    *,
+    today: dt.date,
+    previous: Mapping[str, tuple[dt.date, float]] | None = None,
+) -> ValidationResult:
+    """Reject impossible bars and find the large moves.
 
     Rejected: a non-positive price, ``low > min(open, close)`` or ``high < max(open,
     close)`` (which covers ``high < low``), a date after ``today``, and every copy of a
-    (symbol, date) that appears twice. Flagged (stored with a warning): a close-to-close
-    move above 50 %.
+    (symbol, date) that appears twice. Moves: a close-to-close move above 50 % between two
+    good bars of a symbol, or from ``previous[symbol]`` (the last stored close before the
+    symbol's first good bar, as ``(date, close)``) to that bar. The bars are stored either way;
+    a move is flagged unless an action explains it (:func:`unexplained_moves`).
     """
     result = ValidationResult(good=bars)
     if bars.empty:
@@ -222,17 +261,305 @@ def validate_bars(bars: pd.DataFrame, *, today: dt.date) -> ValidationResult:
             f"{row['date']}: {reasons[index]}"
         )
     good = frame[~bad].sort_values(["symbol", "date"]).reset_index(drop=True)
-    if len(good) > 1:
-        close = good["close"].to_numpy(dtype=np.float64)
-        same = good["symbol"].to_numpy()[1:] == good["symbol"].to_numpy()[:-1]
-        move = close[1:] / close[:-1] - 1.0
-        for index in np.flatnonzero(same & (np.abs(move) > SUSPICIOUS_MOVE)):
-            row = good.iloc[int(index) + 1]
-            result.flagged.setdefault(str(row["symbol"]), []).append(
-                f"{row['date']}: close moved {move[index]:+.0%} from the previous bar"
-            )
+    result.moves = large_moves(good, previous or {})
     result.good = good[list(BAR_COLUMNS)]
     return result
+
+
+def large_moves(bars: pd.DataFrame, previous: Mapping[str, tuple[dt.date, float]]) -> list[Move]:
+    """Close-to-close moves above ``SUSPICIOUS_MOVE`` in bars sorted by symbol and date.
+
+    The first bar of a symbol is compared with ``previous[symbol]`` when given.
+    """
+    if bars.empty:
+        return []
+    symbols = bars["symbol"].to_numpy()
+    dates = bars["date"].to_numpy()
+    close = bars["close"].to_numpy(dtype=np.float64)
+    first = np.ones(len(bars), dtype=bool)
+    first[1:] = symbols[1:] != symbols[:-1]
+    before_close = np.empty(len(bars))
+    before_close[1:] = close[:-1]
+    before_date = np.empty(len(bars), dtype=object)
+    before_date[1:] = dates[:-1]
+    for index in np.flatnonzero(first):
+        stored = previous.get(str(symbols[index]))
+        before_close[index], before_date[index] = (
+            (stored[1], stored[0]) if stored is not None else (np.nan, None)
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        move = close / before_close - 1.0
+    hits = np.flatnonzero(np.abs(move) > SUSPICIOUS_MOVE)
+    return [
+        Move(
+            str(symbols[i]),
+            before_date[i],
+            float(before_close[i]),
+            dates[i],
+            float(close[i]),
+        )
+        for i in hits.tolist()
+    ]
+
+
+def unexplained_moves(moves: Iterable[Move], actions: Iterable[ActionSpec]) -> dict[str, list[str]]:
+    """The data-quality notes of the moves that no stored split or dividend explains.
+
+    The actions with an ex-date in ``(previous_date, date]`` turn the previous close into the
+    basis of ``date`` (C19, C20: divided by a split's ratio, less a dividend); the move is
+    explained when what remains is within 50 %. A 4-for-1 split explains a -75 % raw move; an
+    action that no move matches (a 4-for-1 split on a day the price stood still) leaves a
+    +300 % move, which is flagged with the action named.
+    """
+    by_symbol: dict[str, list[ActionSpec]] = defaultdict(list)
+    for action in actions:
+        by_symbol[action.symbol].append(action)
+    notes: dict[str, list[str]] = {}
+    seen: set[tuple[str, dt.date]] = set()
+    for move in sorted(moves, key=lambda m: (m.symbol, m.date)):
+        if (move.symbol, move.date) in seen:
+            continue
+        seen.add((move.symbol, move.date))
+        between = sorted(
+            (
+                a
+                for a in by_symbol.get(move.symbol, ())
+                if move.previous_date < a.ex_date <= move.date
+            ),
+            key=lambda a: (a.ex_date, a.kind != "split"),
+        )
+        base = move.previous_close
+        for action in between:
+            base = (
+                base / float(action.value) if action.kind == "split" else base - float(action.value)
+            )
+        adjusted = move.close / base - 1.0 if base > 0 else float("inf")
+        if abs(adjusted) <= SUSPICIOUS_MOVE:
+            continue
+        text = (
+            f"{move.date}: close moved {move.raw:+.0%} from the previous bar ({move.previous_date})"
+        )
+        if between:
+            named = ", ".join(describe_action(a) for a in between)
+            shown = f"{adjusted:+.0%}" if base > 0 else "undefined (the dividends exceed the close)"
+            text += f"; after {named} it is still {shown}"
+        else:
+            text += "; no split or dividend explains it"
+        notes.setdefault(move.symbol, []).append(text)
+    return notes
+
+
+def describe_action(action: ActionSpec) -> str:
+    """``split 4 ex 2025-06-09`` / ``dividend 0.25 ex 2025-02-10``: an action in a message."""
+    kind = "split" if action.kind == "split" else "dividend"
+    return f"{kind} {format_value(action.value)} ex {action.ex_date}"
+
+
+def format_value(value: Decimal) -> str:
+    """A value without trailing zeros or an exponent (``4``, ``0.1``, ``0.25``)."""
+    return format(value.normalize(), "f")
+
+
+# --------------------------------------------------------------------------- corporate actions
+
+
+@dataclass(frozen=True)
+class ActionJob:
+    """Whose actions to ask for, over which ex-dates: one symbol, or many in one market call."""
+
+    kind: Literal["symbol", "market"]
+    start: dt.date
+    end: dt.date
+    symbols: tuple[str, ...]
+
+
+def plan_action_fetches(
+    price_jobs: Sequence[FetchJob],
+    stored: Mapping[str, StoredRange],
+    *,
+    as_of: dt.date,
+    market_wide: bool,
+    recheck_days: int = ACTION_RECHECK_DAYS,
+) -> list[ActionJob]:
+    """Ask for each symbol's actions once, over the ex-dates its price fetch covers.
+
+    A symbol whose history is loaded (backfill, extension, gap) gets its actions over the
+    same range. A symbol updated incrementally gets the ex-dates since its last stored bar
+    less ``recheck_days`` (a vendor may list an action days after its ex-date). When the
+    provider lists the whole market's actions (``market_wide``), the symbols of the grouped
+    (nightly) jobs share one market request over a few weeks; a symbol further behind is
+    asked alone, so the market listing never spans months. A symbol without a price job is
+    up to date: its actions were asked for with its bars. Option contracts have no actions
+    of their own (their underlying's apply).
+    """
+    alone: dict[str, dt.date] = {}
+    nightly: dict[str, dt.date] = {}
+    for job in price_jobs:
+        for symbol in job.symbols:
+            if symbol.startswith("O:"):
+                continue
+            if job.reason == "incremental":
+                have = stored.get(symbol)
+                start = (have.last if have is not None else job.start) - dt.timedelta(
+                    days=recheck_days
+                )
+            else:
+                start = job.start
+            target = nightly if job.kind == "grouped" else alone
+            target[symbol] = min(start, target.get(symbol, start))
+    for symbol in alone:
+        nightly.pop(symbol, None)
+    if not (market_wide and len(nightly) > 1):
+        alone.update(nightly)
+        nightly = {}
+    jobs = [ActionJob("symbol", start, as_of, (symbol,)) for symbol, start in sorted(alone.items())]
+    if nightly:
+        jobs.append(ActionJob("market", min(nightly.values()), as_of, tuple(sorted(nightly))))
+    return jobs
+
+
+def action_problem(
+    action: ActionSpec,
+    *,
+    previous_close: tuple[dt.date, float] | None,
+    is_session: Callable[[dt.date], bool],
+) -> str | None:
+    """Why ``action`` cannot be stored, or None (RISK-CONVENTIONS C19, C20).
+
+    A split ratio or dividend that is not positive (or too large for the column), an ex-date
+    that is not an NYSE session, and a dividend not below the close of the session before the
+    ex-date (``previous_close``, when one is stored) are refused.
+    """
+    what = "split ratio" if action.kind == "split" else "dividend"
+    if not action.value > 0:
+        return f"{what} {format_value(action.value)} is not positive"
+    if action.value >= MAX_ACTION_VALUE:
+        return f"{what} {format_value(action.value)} is too large (must be below 1e12)"
+    if not is_session(action.ex_date):
+        return f"ex-date {action.ex_date} ({action.ex_date:%A}) is not an NYSE session"
+    if action.kind == "cash_dividend" and previous_close is not None:
+        day, close = previous_close
+        if float(action.value) >= close:
+            return (
+                f"dividend {format_value(action.value)} is not below the previous close "
+                f"{close:g} ({day})"
+            )
+    return None
+
+
+@dataclass
+class ActionValidation:
+    """Actions that may be stored, those new to the database, and the rejected ones."""
+
+    good: list[ActionSpec] = field(default_factory=list)
+    #: The good actions that were not stored before (an identical stored one is not new).
+    new: list[ActionSpec] = field(default_factory=list)
+    rejected: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def n_rejected(self) -> int:
+        """Number of rejected actions."""
+        return sum(len(v) for v in self.rejected.values())
+
+
+ActionKey = tuple[str, dt.date, str]
+
+
+def validate_actions(
+    actions: Iterable[ActionSpec],
+    *,
+    stored: Mapping[ActionKey, tuple[Decimal, str]],
+    previous_closes: Mapping[tuple[str, dt.date], tuple[dt.date, float]],
+    is_session: Callable[[dt.date], bool],
+) -> ActionValidation:
+    """Check a vendor's actions before storing them; the rejected go to the data-quality output.
+
+    Values are rounded to the stored 12 decimals first. Besides :func:`action_problem`: two
+    actions of one (symbol, ex-date, kind) with different values are both rejected (the same
+    one twice counts once), and so is one whose stored twin (``stored``: key to value and
+    source) has another value; the stored one stays.
+    """
+    result = ActionValidation()
+    grouped: dict[ActionKey, list[Decimal]] = {}
+    for action in actions:
+        value = action.value
+        if value.is_finite() and abs(value) < MAX_ACTION_VALUE:
+            value = value.quantize(ACTION_VALUE_STEP)
+        values = grouped.setdefault((action.symbol, action.ex_date, action.kind), [])
+        if value not in values:
+            values.append(value)
+    for key, values in sorted(grouped.items()):
+        symbol, ex_date, kind = key
+        label = f"{'split' if kind == 'split' else 'dividend'} ex {ex_date}"
+        if len(values) > 1:
+            shown = ", ".join(format_value(v) for v in values)
+            result.rejected.setdefault(symbol, []).append(
+                f"{label}: rejected, the answer has it twice with different values ({shown})"
+            )
+            continue
+        action = ActionSpec(
+            symbol, ex_date, "split" if kind == "split" else "cash_dividend", values[0]
+        )
+        problem = action_problem(
+            action, previous_close=previous_closes.get((symbol, ex_date)), is_session=is_session
+        )
+        if problem is not None:
+            result.rejected.setdefault(symbol, []).append(f"{label}: rejected, {problem}")
+            continue
+        twin = stored.get(key)
+        if twin is not None and twin[0] != action.value:
+            result.rejected.setdefault(symbol, []).append(
+                f"{label}: rejected, {format_value(action.value)} differs from the stored "
+                f"{format_value(twin[0])} (from {twin[1]}), which stays"
+            )
+            continue
+        result.good.append(action)
+        if twin is None:
+            result.new.append(action)
+    return result
+
+
+def late_actions(
+    actions: Iterable[ActionSpec], last_stored: Mapping[str, dt.date]
+) -> list[ActionSpec]:
+    """Actions that arrived after the fact (C21).
+
+    Their ex-date is on or before the symbol's last bar stored before this run, so stored
+    figures of dates from the ex-date on were computed without them.
+    """
+    return [a for a in actions if a.symbol in last_stored and a.ex_date <= last_stored[a.symbol]]
+
+
+def by_symbol(actions: Iterable[ActionSpec]) -> dict[str, list[ActionSpec]]:
+    """Actions grouped by symbol, each group by ex-date."""
+    grouped: dict[str, list[ActionSpec]] = defaultdict(list)
+    for action in sorted(actions, key=lambda a: (a.symbol, a.ex_date, a.kind)):
+        grouped[action.symbol].append(action)
+    return dict(grouped)
+
+
+def restatement_note(
+    actions: Sequence[ActionSpec], dates: Sequence[dt.date], portfolios: int
+) -> str:
+    """The data-quality note of one symbol's late actions: what they change, how to re-run (C21).
+
+    The changed dates are those from the earliest ex-date on, so one note covers them all.
+    """
+    named = ", ".join(describe_action(a) for a in actions[:5])
+    if len(actions) > 5:
+        named += f" and {len(actions) - 5} more"
+    verb = "arrived" if len(actions) == 1 else f"({len(actions)} actions) arrived"
+    head = f"{named} {verb} after bars from the ex-date were stored"
+    symbol = actions[0].symbol
+    if not dates:
+        return f"{head}; no stored risk date holds {symbol}, nothing to re-run"
+    shown = ", ".join(str(d) for d in dates[:5]) + (", ..." if len(dates) > 5 else "")
+    return (
+        f"{head}: {'it changes' if len(actions) == 1 else 'they change'} the figures of "
+        f"{len(dates)} stored risk date{'s' if len(dates) > 1 else ''} of {portfolios} "
+        f"portfolio{'s' if portfolios > 1 else ''} ({shown}); re-run them with "
+        f"`sigmasight run risk --from {dates[0]} --to {dates[-1]}`"
+    )
 
 
 @dataclass(frozen=True)
@@ -250,14 +577,26 @@ class QualityRow:
 
 
 @dataclass(frozen=True)
+class Restatement:
+    """A symbol's late actions (C21) and the stored risk dates whose figures they change."""
+
+    symbol: str
+    #: Each action as in messages: ``split 4 ex 2026-10-05``.
+    actions: tuple[str, ...]
+    dates: tuple[dt.date, ...]
+    portfolios: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class QualityReport:
-    """Coverage of the required universe and the per-symbol rows."""
+    """Coverage of the required universe, the per-symbol rows and the late actions."""
 
     as_of: dt.date
     coverage: float
     required: int
     missing: tuple[str, ...]
     rows: tuple[QualityRow, ...]
+    restated: tuple[Restatement, ...] = ()
 
 
 def assess_quality(

@@ -23,6 +23,18 @@ def is_trading_day(day: dt.date) -> bool:
     return bool(_xnys().is_session(pd.Timestamp(day)))
 
 
+def is_session(day: dt.date) -> bool:
+    """``is_trading_day`` within the calendar's years; outside them, whether ``day`` is a weekday.
+
+    The calendar starts in 2000 and ends about a year ahead, while a corporate action may be
+    older (a long backfill) or announced further ahead; a weekend is never a session.
+    """
+    first = dt.date.fromisoformat(_CALENDAR_START)
+    if first <= day <= last_session():
+        return is_trading_day(day)
+    return day.weekday() < 5
+
+
 def previous_trading_day(day: dt.date) -> dt.date:
     """The last session strictly before ``day``."""
     session = _xnys().date_to_session(pd.Timestamp(day), direction="previous")

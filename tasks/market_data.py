@@ -10,9 +10,10 @@ import uuid
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from sigmasight.market_data import FetchJob, QualityReport
+from sigmasight.domain import ActionSpec
+from sigmasight.market_data import ActionJob, FetchJob, Move, QualityReport, describe_action
 from sigmasight.runs import market_data as market_run
-from sigmasight.runs.market_data import ChunkOutcome, MarketDataPlan
+from sigmasight.runs.market_data import ActionOutcome, ChunkOutcome, MarketDataPlan
 from sigmasight.settings import get_settings
 
 
@@ -36,12 +37,14 @@ def plan_market_data(
     for job in plan.jobs:
         reasons[f"{job.kind}/{job.reason}"] = reasons.get(f"{job.kind}/{job.reason}", 0) + 1
     get_run_logger().info(
-        "universe %d symbols; prices from %s, profiles from %s, rates from %s; jobs %s",
+        "universe %d symbols; prices from %s, profiles from %s, rates from %s; jobs %s; "
+        "action requests %d",
         len(plan.universe),
         plan.price_provider,
         plan.profile_provider,
         plan.rate_provider,
         reasons or "none (up to date)",
+        len(plan.action_jobs),
     )
     return plan
 
@@ -63,6 +66,42 @@ def fetch_prices(
         outcome.updated,
         outcome.seconds,
     )
+    return outcome
+
+
+@task
+def fetch_actions(
+    jobs: list[ActionJob],
+    provider: str,
+    run_id: uuid.UUID,
+    universe: list[str],
+    last_stored: dict[str, dt.date],
+) -> ActionOutcome:
+    """Fetch, validate and store the splits and dividends of the universe (after its prices)."""
+    outcome = market_run.fetch_and_store_actions(
+        get_settings(),
+        jobs,
+        provider=provider,
+        run_id=run_id,
+        universe=universe,
+        last_stored=last_stored,
+    )
+    logger = get_run_logger()
+    logger.info(
+        "actions from %s: %d requests, %d fetched, %d rejected, %d inserted, %d updated",
+        provider,
+        outcome.requests,
+        outcome.fetched,
+        outcome.rejected,
+        outcome.inserted,
+        outcome.updated,
+    )
+    for action in outcome.late:
+        logger.warning(
+            "%s of %s arrived after its ex-date's bars were stored (C21)",
+            describe_action(action),
+            action.symbol,
+        )
     return outcome
 
 
@@ -93,9 +132,24 @@ def check_data_quality(
     universe: dict[str, tuple[str, ...]],
     issues: dict[str, list[str]],
     threshold: float,
+    moves: list[Move] | None = None,
+    actions: ActionOutcome | None = None,
 ) -> QualityReport:
-    """Store coverage and staleness, publish them as a table, fail below the threshold."""
-    report = market_run.record_quality(as_of, run_id=run_id, universe=universe, issues=issues)
+    """Store coverage, staleness, unexplained moves and late actions; fail below the threshold."""
+    new: tuple[ActionSpec, ...] = actions.new if actions is not None else ()
+    late: tuple[ActionSpec, ...] = actions.late if actions is not None else ()
+    merged = {symbol: list(notes) for symbol, notes in issues.items()}
+    for symbol, notes in (actions.issues if actions is not None else {}).items():
+        merged.setdefault(symbol, []).extend(notes)
+    report = market_run.record_quality(
+        as_of,
+        run_id=run_id,
+        universe=universe,
+        issues=merged,
+        moves=moves or [],
+        new_actions=new,
+        late=late,
+    )
     create_table_artifact(
         key="market-data-quality",
         table=[
@@ -114,6 +168,16 @@ def check_data_quality(
     )
     logger = get_run_logger()
     logger.info("coverage %.1f%% of %d required symbols", 100 * report.coverage, report.required)
+    for restated in report.restated:
+        logger.warning(
+            "%s: %s changes %d stored risk dates of %d portfolios; re-run %s..%s",
+            restated.symbol,
+            ", ".join(restated.actions),
+            len(restated.dates),
+            len(restated.portfolios),
+            restated.dates[0] if restated.dates else "-",
+            restated.dates[-1] if restated.dates else "-",
+        )
     if report.coverage < threshold:
         missing = ", ".join(report.missing[:50]) + (" ..." if len(report.missing) > 50 else "")
         raise DataQualityError(

@@ -2,6 +2,12 @@
 
 Bars travel as a columnar :class:`pandas.DataFrame` (``BAR_COLUMNS``) rather than one object
 per bar: a backfill moves millions of rows and per-row objects would dominate the cost.
+
+Price basis: every price provider returns bars **as traded** (raw, neither split- nor
+dividend-adjusted), together with the splits and cash dividends that explain the jumps
+(:meth:`PriceProvider.corporate_actions`). The adjusted series is derived from the stored
+actions (RISK-CONVENTIONS C19-C21), so an action that becomes known later corrects every
+earlier date without downloading history again.
 """
 
 import datetime as dt
@@ -9,6 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pandas as pd
+
+from sigmasight.domain import ActionSpec
 
 #: Columns of a bar frame. ``date`` holds ``datetime.date`` values (America/New_York
 #: trading dates); prices are floats; ``volume`` is a float (vendors send fractions);
@@ -77,12 +85,20 @@ class ProviderBadResponse(ProviderError):
 
 
 class PriceProvider(Protocol):
-    """What the market-data flow needs from a price source."""
+    """What the market-data flow needs from a price source: raw bars and corporate actions."""
 
     name: str
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """Bars of ``symbol`` from ``start`` to ``end`` inclusive (empty when none)."""
+        """Raw (as-traded) bars of ``symbol`` from ``start`` to ``end`` inclusive (empty when none)."""
+        ...
+
+    def corporate_actions(self, symbol: str, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Splits and cash dividends of ``symbol`` with ex-date from ``start`` to ``end`` inclusive.
+
+        As the vendor sends them, ascending by ex-date (not validated: the market-data run
+        rejects a non-positive value, a non-session ex-date and conflicting duplicates).
+        """
         ...
 
     def close(self) -> None:
@@ -95,6 +111,14 @@ class GroupedPriceProvider(PriceProvider, Protocol):
 
     def grouped_daily(self, day: dt.date) -> pd.DataFrame:
         """Every symbol's bar for ``day`` (empty on a holiday)."""
+        ...
+
+
+class MarketActionProvider(PriceProvider, Protocol):
+    """A price source that can list every symbol's actions over a date range in a few requests."""
+
+    def market_actions(self, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Every symbol's splits and cash dividends with ex-date from ``start`` to ``end``."""
         ...
 
 

@@ -1,19 +1,27 @@
-"""Financial Modeling Prep (``/stable`` API): end-of-day bars and company profiles.
+"""Financial Modeling Prep (``/stable`` API): end-of-day bars, splits, dividends and profiles.
 
-Price basis: ``/stable/historical-price-eod/full`` is **split-adjusted, not dividend-adjusted**
-(the same basis as Polygon's ``adjusted=true``), so ``adj_close`` repeats ``close``.
+Price basis: bars come from ``/stable/historical-price-eod/non-split-adjusted``, so they are
+**as traded** (raw) and ``adj_close`` repeats ``close``. (``/full`` is split-adjusted as of the
+request date, so bars fetched on different days would be in different bases after a split.)
+Splits (``/stable/splits``) and cash dividends (``/stable/dividends``) come separately, and the
+adjusted series is derived from them.
 
-Vendor quirks handled here (providers.md section 2): rows come newest first and are capped at
-5000 per call, so long ranges are fetched in windows; the quota error ``Limit Reach`` may come
-with HTTP 200 and is then retried like a 429; error bodies may be plain text.
+Vendor quirks handled here (providers.md section 2 and docs/providers.md): rows come newest
+first and are capped at 5000 per call, so long ranges are fetched in windows; the unadjusted
+endpoint names its (unadjusted) prices ``adjOpen``/``adjHigh``/``adjLow``/``adjClose``; the
+split and dividend endpoints take no date range, so their rows are filtered here; the quota
+error ``Limit Reach`` may come with HTTP 200 and is then retried like a 429; error bodies may
+be plain text.
 """
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
 
+from sigmasight.domain import ActionSpec
 from sigmasight.providers.base import (
     Profile,
     ProviderBadResponse,
@@ -21,11 +29,15 @@ from sigmasight.providers.base import (
     ProviderError,
     ProviderRateLimited,
 )
-from sigmasight.providers.http import VendorHttp, bar_frame
+from sigmasight.providers.http import Query, VendorHttp, bar_frame
 
 #: Calendar days per request. FMP returns at most 5000 rows per call; a window shorter than
 #: 5000 calendar days cannot hold more, even for symbols that trade every day (crypto).
 WINDOW_DAYS = 4500
+#: The unadjusted (as-traded) end-of-day bars.
+EOD_PATH = "/stable/historical-price-eod/non-split-adjusted"
+#: Rows the split and dividend endpoints return at most (their ``limit`` maximum).
+ACTIONS_LIMIT = 1000
 
 _RATE_LIMIT_MARKERS = ("limit reach",)
 _ENTITLEMENT_MARKERS = (
@@ -38,7 +50,7 @@ _ERROR_MARKERS = ("error message", "invalid api key", *_RATE_LIMIT_MARKERS, *_EN
 
 
 class FmpClient(VendorHttp):
-    """Financial Modeling Prep client: daily bars and profiles from the ``/stable`` API.
+    """Financial Modeling Prep client: raw daily bars, actions and profiles (``/stable`` API).
 
     Constructed like :class:`~sigmasight.providers.http.VendorHttp`: ``api_key`` is sent as
     the ``apikey`` query parameter (lower-case k); the base URL defaults to
@@ -55,7 +67,7 @@ class FmpClient(VendorHttp):
     window_days: int = WINDOW_DAYS
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """Split-adjusted end-of-day bars of one symbol, ``start`` to ``end`` inclusive.
+        """Raw (as-traded) end-of-day bars of one symbol, ``start`` to ``end`` inclusive.
 
         Parameters
         ----------
@@ -68,7 +80,7 @@ class FmpClient(VendorHttp):
         -------
         pandas.DataFrame
             A bar frame (``BAR_COLUMNS``) ascending by date; empty when FMP has no rows.
-            ``adj_close`` equals ``close``; ``vendor_status`` is None.
+            ``adj_close`` equals ``close`` (both as traded); ``vendor_status`` is None.
         """
         columns: dict[str, list[object]] = {
             "symbol": [],
@@ -83,7 +95,7 @@ class FmpClient(VendorHttp):
         }
         for window_start, window_end in date_windows(start, end, self.window_days):
             payload = self.get_json(
-                "/stable/historical-price-eod/full",
+                EOD_PATH,
                 {
                     "symbol": symbol,
                     "from": window_start.isoformat(),
@@ -93,7 +105,7 @@ class FmpClient(VendorHttp):
             for row in _rows(payload):
                 try:
                     day = dt.date.fromisoformat(str(row["date"])[:10])
-                    bar = [float(row[field]) for field in ("open", "high", "low", "close")]
+                    bar = [float(_price(row, field)) for field in ("open", "high", "low", "close")]
                     volume = float(row["volume"])
                 except (KeyError, TypeError, ValueError) as exc:
                     raise ProviderBadResponse(
@@ -109,6 +121,51 @@ class FmpClient(VendorHttp):
                 columns["volume"].append(volume)
                 columns["vendor_status"].append(None)
         return bar_frame(columns)
+
+    def corporate_actions(self, symbol: str, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Splits and cash dividends of one symbol with ex-date ``start`` to ``end`` inclusive.
+
+        Parameters
+        ----------
+        symbol : str
+            FMP symbol. An option ticker (``O:...``) has no actions of its own and costs no
+            request.
+        start, end : datetime.date
+            Inclusive ex-date range (FMP takes none: the symbol's whole history comes back,
+            newest first, and is filtered here).
+
+        Returns
+        -------
+        list of ActionSpec
+            Ascending by ex-date, splits first on one date. A split's value is ``numerator /
+            denominator`` (new shares per old share); a dividend's is ``dividend``, the amount
+            as declared (``adjDividend`` is split-adjusted to today's shares, the wrong basis
+            for as-traded prices).
+        """
+        if start > end or symbol.startswith("O:"):
+            return []
+        actions: list[ActionSpec] = []
+        params: Query = {"symbol": symbol, "limit": ACTIONS_LIMIT}
+        for row in _rows(self.get_json("/stable/splits", params)):
+            day = _action_date(row, symbol)
+            if start <= day <= end:
+                numerator = _amount(row, "numerator", symbol)
+                denominator = _amount(row, "denominator", symbol)
+                # A non-positive side becomes a non-positive ratio, which the market-data run
+                # rejects into its data-quality output.
+                ratio = (
+                    numerator / denominator
+                    if numerator > 0 and denominator > 0
+                    else min(numerator, Decimal(0))
+                )
+                actions.append(ActionSpec(symbol, day, "split", ratio))
+        for row in _rows(self.get_json("/stable/dividends", params)):
+            day = _action_date(row, symbol)
+            if start <= day <= end:
+                amount = _amount(row, "dividend", symbol)
+                actions.append(ActionSpec(symbol, day, "cash_dividend", amount))
+        order = {"split": 0, "cash_dividend": 1}
+        return sorted(actions, key=lambda a: (a.ex_date, order[a.kind], a.value))
 
     def profile(self, symbol: str) -> Profile | None:
         """The company profile of ``symbol``: name, asset type, sector, industry, market cap.
@@ -210,6 +267,32 @@ def _rows(payload: object) -> list[Mapping[str, Any]]:
             f"fmp: expected an array of objects, got {type(payload).__name__}"
         )
     return payload
+
+
+def _price(row: Mapping[str, Any], field: str) -> Any:
+    """``adjClose`` and friends on the unadjusted endpoint (FMP's naming), else ``close``."""
+    name = "adj" + field.capitalize()
+    return row[name] if name in row else row[field]
+
+
+def _action_date(row: Mapping[str, Any], symbol: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(row["date"])[:10])
+    except (KeyError, ValueError):
+        raise ProviderBadResponse(f"fmp: bad date in an action of {symbol}") from None
+
+
+def _amount(row: Mapping[str, Any], field: str, symbol: str) -> Decimal:
+    value = row.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ProviderBadResponse(f"fmp: bad {field} in an action of {symbol}")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ProviderBadResponse(f"fmp: bad {field} in an action of {symbol}") from None
+    if not amount.is_finite():
+        raise ProviderBadResponse(f"fmp: bad {field} in an action of {symbol}")
+    return amount
 
 
 def _flag(value: object) -> bool:

@@ -1,21 +1,28 @@
-"""Polygon.io (now Massive.com) daily aggregates: one ticker over a range, or the whole market.
+"""Polygon.io (now Massive.com): daily aggregates, splits and cash dividends.
 
-Price basis: ``adjusted=true`` is **split-adjusted only, not dividend-adjusted**. The bar
-frame's ``adj_close`` therefore repeats ``close`` (the same split-only basis); returns computed
-from it miss dividends (about 1.3 %/yr on SPY). Prefer a split+dividend basis (FMP
-``dividend-adjusted``) when total return matters.
+Price basis: bars are requested with ``adjusted=false``, so they are **as traded** (raw); the
+bar frame's ``adj_close`` repeats ``close``. Polygon's ``adjusted=true`` is split-adjusted as
+of the request date (and never dividend-adjusted), so bars fetched on different days would be
+in different bases after a split. The splits (``/v3/reference/splits``) and cash dividends
+(``/v3/reference/dividends``) come separately, and the adjusted series is derived from them.
 
 Dates: ``t`` is Unix milliseconds, at 00:00 America/New_York for per-ticker bars and at the
-16:00 ET close for grouped bars; both become the New York calendar date.
+16:00 ET close for grouped bars; both become the New York calendar date. A split's
+``execution_date`` and a dividend's ``ex_dividend_date`` are the ex-dates.
+
+Pagination: every list endpoint may answer with a ``next_url`` cursor that does not carry the
+key; it is followed (the key re-added, only on Polygon's own hosts) until it is absent.
 """
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
 import httpx
 import pandas as pd
 
+from sigmasight.domain import ActionSpec
 from sigmasight.providers.base import (
     ProviderBadResponse,
     ProviderEntitlementError,
@@ -23,13 +30,15 @@ from sigmasight.providers.base import (
     ProviderRateLimited,
     empty_bars,
 )
-from sigmasight.providers.http import VendorHttp, bar_frame
+from sigmasight.providers.http import Query, VendorHttp, bar_frame
 
 NEW_YORK = "America/New_York"
 _GOOD_STATUSES = ("OK", "DELAYED")
 #: Hosts that may receive the key when following ``next_url`` (besides the base URL's).
 _POLYGON_HOSTS = frozenset({"api.polygon.io", "api.massive.com"})
 _MAX_PAGES = 1000
+#: Results per page of the reference endpoints (their maximum).
+_REFERENCE_LIMIT = 1000
 
 
 class PolygonClient(VendorHttp):
@@ -52,7 +61,7 @@ class PolygonClient(VendorHttp):
         return _POLYGON_HOSTS | {self._http.base_url.host}
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """Split-adjusted daily bars of one ticker, ``start`` to ``end`` inclusive.
+        """Raw (as-traded) daily bars of one ticker, ``start`` to ``end`` inclusive.
 
         Parameters
         ----------
@@ -65,9 +74,8 @@ class PolygonClient(VendorHttp):
         -------
         pandas.DataFrame
             A bar frame (``BAR_COLUMNS``) ascending by date; empty when Polygon has no bars
-            (holidays, delisted, option without trades). ``adj_close`` equals ``close``
-            (split-adjusted only); ``vendor_status`` is ``"DELAYED"`` on a delayed plan, else
-            None.
+            (holidays, delisted, option without trades). ``adj_close`` equals ``close`` (both
+            as traded); ``vendor_status`` is ``"DELAYED"`` on a delayed plan, else None.
         """
         if start > end:
             return empty_bars()
@@ -75,22 +83,46 @@ class PolygonClient(VendorHttp):
             f"/v2/aggs/ticker/{quote(symbol, safe=':')}/range/1/day/"
             f"{start.isoformat()}/{end.isoformat()}"
         )
-        payload = self.get_json(path, {"adjusted": "true", "sort": "asc", "limit": 50000})
-        pages = [payload]
-        seen: set[str] = set()
-        next_url = _next_url(payload)
-        while next_url is not None:
-            if next_url in seen or len(pages) >= _MAX_PAGES:
-                raise ProviderBadResponse(f"{self.name}: next_url loops for {symbol}")
-            seen.add(next_url)
-            self._check_next_url(next_url)
-            payload = self.get_json(next_url)
-            pages.append(payload)
-            next_url = _next_url(payload)
+        pages = self._pages(path, {"adjusted": "false", "sort": "asc", "limit": 50000}, symbol)
         return self._frame(pages, symbol)
 
+    def corporate_actions(self, symbol: str, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Splits and cash dividends of one ticker with ex-date ``start`` to ``end`` inclusive.
+
+        Parameters
+        ----------
+        symbol : str
+            Case-sensitive ticker. An option ticker (``O:...``) has no actions of its own
+            (its underlying's apply), so it costs no request.
+        start, end : datetime.date
+            Inclusive ex-date range.
+
+        Returns
+        -------
+        list of ActionSpec
+            Ascending by ex-date, splits before dividends on one date. A split's value is
+            ``split_to / split_from`` (new shares per old share); a dividend's is
+            ``cash_amount``. Dividends of different ``dividend_type`` (regular ``CD``,
+            special ``SC``, capital gains ``LT``/``ST``) on one ex-date are one cash dividend
+            of their sum; a record repeated with the same amount counts once.
+        """
+        if start > end or symbol.startswith("O:"):
+            return []
+        return self._actions({"ticker": symbol}, start, end, symbol)
+
+    def market_actions(self, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Every ticker's splits and cash dividends with ex-date ``start`` to ``end`` inclusive.
+
+        The same endpoints without a ``ticker`` filter: a nightly run learns about the whole
+        market's actions of the last weeks in a handful of pages instead of two requests per
+        symbol. Values are as in :meth:`corporate_actions`.
+        """
+        if start > end:
+            return []
+        return self._actions({}, start, end, "the market")
+
     def grouped_daily(self, day: dt.date) -> pd.DataFrame:
-        """Every US stock's split-adjusted bar for one date, in one request.
+        """Every US stock's raw (as-traded) bar for one date, in one request.
 
         Parameters
         ----------
@@ -105,9 +137,68 @@ class PolygonClient(VendorHttp):
         """
         payload = self.get_json(
             f"/v2/aggs/grouped/locale/us/market/stocks/{day.isoformat()}",
-            {"adjusted": "true", "include_otc": "false"},
+            {"adjusted": "false", "include_otc": "false"},
         )
         return self._frame([payload], None)
+
+    # -- pagination and reference data ----------------------------------------------------
+
+    def _pages(self, path: str, params: Query, what: str) -> list[object]:
+        """The first page of ``path`` and every page its ``next_url`` cursors lead to."""
+        payload = self.get_json(path, params)
+        pages = [payload]
+        seen: set[str] = set()
+        next_url = _next_url(payload)
+        while next_url is not None:
+            if next_url in seen or len(pages) >= _MAX_PAGES:
+                raise ProviderBadResponse(f"{self.name}: next_url loops for {what}")
+            seen.add(next_url)
+            self._check_next_url(next_url)
+            payload = self.get_json(next_url)
+            pages.append(payload)
+            next_url = _next_url(payload)
+        return pages
+
+    def _actions(
+        self, ticker: dict[str, str], start: dt.date, end: dt.date, what: str
+    ) -> list[ActionSpec]:
+        split_pages = self._pages(
+            "/v3/reference/splits",
+            {
+                **ticker,
+                "execution_date.gte": start.isoformat(),
+                "execution_date.lte": end.isoformat(),
+                "limit": _REFERENCE_LIMIT,
+            },
+            f"the splits of {what}",
+        )
+        dividend_pages = self._pages(
+            "/v3/reference/dividends",
+            {
+                **ticker,
+                "ex_dividend_date.gte": start.isoformat(),
+                "ex_dividend_date.lte": end.isoformat(),
+                "limit": _REFERENCE_LIMIT,
+            },
+            f"the dividends of {what}",
+        )
+        splits = [
+            _split(row, self.name)
+            for row in _reference_rows(split_pages, self.name)
+            if start <= _ex_date(row, "execution_date", self.name) <= end
+        ]
+        dividends = _dividends(
+            [
+                row
+                for row in _reference_rows(dividend_pages, self.name)
+                if start <= _ex_date(row, "ex_dividend_date", self.name) <= end
+            ],
+            self.name,
+        )
+        order = {"split": 0, "cash_dividend": 1}
+        return sorted(
+            [*splits, *dividends], key=lambda a: (a.ex_date, a.symbol, order[a.kind], a.value)
+        )
 
     # -- vendor quirks ---------------------------------------------------------------------
 
@@ -181,6 +272,82 @@ def _envelope(payload: object) -> Mapping[str, object]:
     if not isinstance(payload, Mapping) or payload.get("status") not in _GOOD_STATUSES:
         raise ProviderBadResponse(f"polygon: unexpected response {_short(payload)}")
     return payload
+
+
+def _reference_rows(pages: list[object], vendor: str) -> list[Mapping[str, object]]:
+    """The result objects of every page of a reference endpoint (none when omitted or null)."""
+    rows: list[Mapping[str, object]] = []
+    for page in pages:
+        results = _envelope(page).get("results") or []
+        if not isinstance(results, list) or not all(isinstance(r, Mapping) for r in results):
+            raise ProviderBadResponse(f"{vendor}: 'results' is not a list of objects")
+        rows.extend(results)
+    return rows
+
+
+def _ex_date(row: Mapping[str, object], field: str, vendor: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(row[field])[:10])
+    except (KeyError, ValueError):
+        raise ProviderBadResponse(f"{vendor}: bad {field} in {_short(row)}") from None
+
+
+def _ticker(row: Mapping[str, object], vendor: str) -> str:
+    ticker = row.get("ticker")
+    if not isinstance(ticker, str) or not ticker:
+        raise ProviderBadResponse(f"{vendor}: no ticker in {_short(row)}")
+    return ticker
+
+
+def _decimal(row: Mapping[str, object], field: str, vendor: str) -> Decimal:
+    value = row.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ProviderBadResponse(f"{vendor}: bad {field} in {_short(row)}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ProviderBadResponse(f"{vendor}: bad {field} in {_short(row)}") from None
+    if not number.is_finite():
+        raise ProviderBadResponse(f"{vendor}: bad {field} in {_short(row)}")
+    return number
+
+
+def _split(row: Mapping[str, object], vendor: str) -> ActionSpec:
+    """A split record as new shares per old share; a non-positive side gives ratio 0."""
+    split_from = _decimal(row, "split_from", vendor)
+    split_to = _decimal(row, "split_to", vendor)
+    # A zero or negative side is passed on as a non-positive ratio, which the market-data
+    # run rejects into its data-quality output instead of failing the whole symbol here.
+    ratio = split_to / split_from if split_from > 0 and split_to > 0 else min(split_to, Decimal(0))
+    return ActionSpec(_ticker(row, vendor), _ex_date(row, "execution_date", vendor), "split", ratio)
+
+
+def _dividends(rows: list[Mapping[str, object]], vendor: str) -> list[ActionSpec]:
+    """One cash dividend per (ticker, ex-date): the sum over its dividend types.
+
+    The same record twice counts once. One type with two different amounts on one date is a
+    conflict, not two dividends: every amount is passed on, so that the market-data run
+    rejects them as a duplicate with another value.
+    """
+    grouped: dict[tuple[str, dt.date], dict[str, list[Decimal]]] = {}
+    for row in rows:
+        key = (_ticker(row, vendor), _ex_date(row, "ex_dividend_date", vendor))
+        amounts = grouped.setdefault(key, {}).setdefault(str(row.get("dividend_type") or ""), [])
+        amount = _decimal(row, "cash_amount", vendor)
+        if amount not in amounts:
+            amounts.append(amount)
+    dividends = []
+    for (ticker, day), by_type in grouped.items():
+        if all(len(amounts) == 1 for amounts in by_type.values()):
+            total = sum((amounts[0] for amounts in by_type.values()), Decimal(0))
+            dividends.append(ActionSpec(ticker, day, "cash_dividend", total))
+        else:
+            dividends.extend(
+                ActionSpec(ticker, day, "cash_dividend", amount)
+                for amounts in by_type.values()
+                for amount in amounts
+            )
+    return dividends
 
 
 def _next_url(payload: object) -> str | None:

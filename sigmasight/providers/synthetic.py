@@ -30,11 +30,21 @@ symbols were asked for. Each calendar month's idiosyncratic sum is drawn directl
 (the within-month draws are centred and re-added to it, which keeps them i.i.d. normal), so
 the price on any day needs the days of its own month only, not the whole history.
 
-*Price level.* ``close(t) = P0 · exp(cumulative log return since 2025-06-30)``, with ``P0``
-the :data:`~sigmasight.reference_data.REFERENCE_PRICES` entry (so the close on 2025-06-30 equals it)
-or a hash-derived level in [10, 400]. Open, high and low are derived from the close, the
-day's return and hashed noise (``low <= min(open, close) <= max(open, close) <= high``);
-prices are rounded to 4 decimals, ``adj_close`` equals ``close``, volume is a whole number.
+*Price level.* The total-return level is ``P0 · exp(cumulative log return since
+2025-06-30)``, with ``P0`` the :data:`~sigmasight.reference_data.REFERENCE_PRICES` entry or a
+hash-derived level in [10, 400]. Open, high and low are derived from the close, the day's
+return and hashed noise (``low <= min(open, close) <= max(open, close) <= high``); prices are
+rounded to 4 decimals, ``adj_close`` equals ``close``, volume is a whole number.
+
+*Corporate actions.* Bars are **as traded**, like the vendors' raw bars: a few symbols split
+(:data:`SPLITS`) and a few pay regular quarterly cash dividends (:data:`DIVIDENDS`), and the
+raw close falls by the split ratio and by the dividend on the ex-date. The raw close is the
+total-return level times a factor that is 1 on 2025-06-30 (so that close still equals the
+reference price there) and steps at every ex-date E: by ``1/k`` for a k-for-1 split and by
+``(P_{E-1} - d) / P_{E-1}`` for a dividend ``d`` (C20's factor, ``P`` the raw close before E).
+The dividend is ``annual yield / 4`` of the raw close before E, in cents. Adjusting the raw
+closes with the actions that :meth:`SyntheticProvider.corporate_actions` returns (C19, C20)
+gives back the total-return level's returns, up to the rounding of prices and dividends.
 
 *Rates.* Any series id (``DGS10`` drives the rate factor) is a mean-reverting daily series
 around 4.0 % with a daily sd of about 0.06 pp, bounded to [0.5, 8], whose changes correlate
@@ -47,6 +57,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from types import TracebackType
 from typing import Self
@@ -56,7 +67,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from sigmasight import trading_calendar
-from sigmasight.domain import RATE_SERIES, SecuritySpec, parse_occ
+from sigmasight.domain import RATE_SERIES, ActionSpec, SecuritySpec, parse_occ
 from sigmasight.providers.base import BAR_COLUMNS, Profile, empty_bars
 from sigmasight.reference_data import REFERENCE_PRICES, security_master
 
@@ -70,6 +81,29 @@ ORIGIN = dt.date(2000, 1, 3)
 #: Date on which every symbol of REFERENCE_PRICES closes exactly at its reference price.
 #: It is the last session of June 2025, so the anchor falls on a month boundary.
 ANCHOR = dt.date(2025, 6, 30)
+
+#: Splits of the synthetic market: (ex-date, new shares per old share) by symbol. Two follow
+#: history (AAPL 4-for-1 in 2020, TSLA 3-for-1 in 2022); NVDA's 4-for-1 lies inside the
+#: demo's recent history, so the demo exercises the split path.
+SPLITS: dict[str, tuple[tuple[dt.date, Decimal], ...]] = {
+    "AAPL": ((dt.date(2020, 8, 31), Decimal(4)),),
+    "TSLA": ((dt.date(2022, 8, 25), Decimal(3)),),
+    "NVDA": ((dt.date(2026, 10, 5), Decimal(4)),),
+}
+
+#: Regular quarterly cash dividends: (annual yield, month of the first quarterly payment,
+#: day of month) by symbol. The ex-date is the first session on or after that day of the
+#: month, in that month and every third month after it.
+DIVIDENDS: dict[str, tuple[float, int, int]] = {
+    "SPY": (0.012, 3, 20),
+    "QQQ": (0.006, 3, 23),
+    "VTI": (0.013, 3, 25),
+    "AAPL": (0.0045, 2, 10),
+    "MSFT": (0.0075, 2, 19),
+    "JNJ": (0.03, 2, 24),
+    "JPM": (0.021, 1, 6),
+    "V": (0.007, 2, 10),
+}
 
 #: Sector names (FMP's) that carry a sector factor.
 SECTORS: tuple[str, ...] = (
@@ -241,10 +275,36 @@ def _prices(log_price: FloatArray) -> FloatArray:
     return result
 
 
+def _keys(designs: Sequence["_Design"]) -> dict[str, U64Array]:
+    """The hash keys of each noise stream, one per design."""
+    return {
+        stream: np.array([d.keys[i] for d in designs], dtype=np.uint64)
+        for i, stream in enumerate(_STREAMS)
+    }
+
+
 @cache
 def _demo_securities() -> dict[str, SecuritySpec]:
     """The demo security master by symbol (every demo holding and factor ETF)."""
     return security_master()
+
+
+@dataclass(frozen=True)
+class _Events:
+    """The corporate actions of one symbol and the raw price factor they make."""
+
+    #: Session positions of the ex-dates, ascending.
+    positions: IntArray
+    #: Cumulative log factor after each ex-date, minus the same at ANCHOR; entry 0 is the
+    #: value before the first ex-date.
+    levels: FloatArray
+    actions: tuple[ActionSpec, ...]
+
+    def log_factor(self, first: int, stop: int) -> FloatArray:
+        """Log of the raw price factor on sessions ``[first, stop)``."""
+        count = np.searchsorted(self.positions, np.arange(first, stop), side="right")
+        result: FloatArray = self.levels[count]
+        return result
 
 
 @dataclass(frozen=True)
@@ -264,6 +324,7 @@ class SyntheticProvider:
     """Deterministic, offline prices, profiles and rate series (see the module docstring).
 
     Implements :class:`~sigmasight.providers.base.GroupedPriceProvider`,
+    :class:`~sigmasight.providers.base.MarketActionProvider`,
     :class:`~sigmasight.providers.base.ProfileProvider` and
     :class:`~sigmasight.providers.base.RateProvider`.
 
@@ -294,6 +355,7 @@ class SyntheticProvider:
         self._universe = tuple(dict.fromkeys(s for s in universe if parse_occ(s) is None))
         self._asked: dict[str, None] = {}
         self._designs: dict[str, _Design] = {}
+        self._events: dict[str, _Events | None] = {}
         self._rates: dict[str, FloatArray] = {}
 
         # trading_calendar has no public accessor for the calendar's last session.
@@ -321,7 +383,7 @@ class SyntheticProvider:
     # -- protocol methods -------------------------------------------------------------------
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """Bars of ``symbol`` from ``start`` to ``end`` inclusive, NYSE sessions only.
+        """Raw (as-traded) bars of ``symbol`` from ``start`` to ``end`` inclusive, NYSE sessions only.
 
         Parameters
         ----------
@@ -347,6 +409,37 @@ class SyntheticProvider:
         """
         symbols = sorted({*self._universe, *self._asked})
         return self.bars_for(symbols, day, day)
+
+    def corporate_actions(self, symbol: str, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Splits and cash dividends of ``symbol`` with ex-date from ``start`` to ``end``.
+
+        Parameters
+        ----------
+        symbol : str
+            Ticker; only the symbols of :data:`SPLITS` and :data:`DIVIDENDS` have actions.
+        start, end : datetime.date
+            Inclusive ex-date range; it is clipped to ``[self.start, last calendar session]``.
+
+        Returns
+        -------
+        list of ActionSpec
+            Ascending by ex-date. A split's value is new shares per old share, a dividend's
+            the amount per share in cents; both match the raw bars (see the module docstring).
+        """
+        events = self._symbol_events(symbol)
+        if events is None:
+            return []
+        low = max(start, self.start)
+        return [a for a in events.actions if low <= a.ex_date <= end]
+
+    def market_actions(self, start: dt.date, end: dt.date) -> list[ActionSpec]:
+        """Every synthetic symbol's actions with ex-date from ``start`` to ``end``.
+
+        The market is the universe, the symbols asked about so far and those with actions.
+        """
+        symbols = sorted({*self._universe, *self._asked, *SPLITS, *DIVIDENDS})
+        found = [a for s in symbols for a in self.corporate_actions(s, start, end)]
+        return sorted(found, key=lambda a: (a.ex_date, a.symbol, a.kind))
 
     def profile(self, symbol: str) -> Profile | None:
         """Security-master facts: the demo security's when known, else hash-made ones.
@@ -452,7 +545,12 @@ class SyntheticProvider:
         first, stop = self._index_range(start, end)
         if not wanted or first >= stop:
             return empty_bars()
-        columns = self._generate([self._design(s) for s in wanted], first, stop)
+        shift = np.zeros((len(wanted), stop - first))
+        for row, symbol in enumerate(wanted):
+            events = self._symbol_events(symbol)
+            if events is not None:
+                shift[row] = events.log_factor(first, stop)
+        columns = self._generate([self._design(s) for s in wanted], first, stop, shift)
         n_days = stop - first
         return pd.DataFrame(
             {
@@ -582,19 +680,17 @@ class SyntheticProvider:
         sds = np.array([_FACTOR_SD.get(name, _RATE_SD) for name in FACTORS])
         return float(np.sum((loadings * sds) ** 2))
 
-    def _generate(self, designs: Sequence[_Design], first: int, stop: int) -> dict[str, FloatArray]:
-        """OHLC, adj_close and volume arrays (symbols x sessions ``[first, stop)``)."""
-        loadings = np.stack([d.loadings for d in designs])
-        idio_sd = np.array([d.idio_sd for d in designs])
+    def _generate(
+        self, designs: Sequence[_Design], first: int, stop: int, shift: FloatArray
+    ) -> dict[str, FloatArray]:
+        """OHLC, adj_close and volume arrays (symbols x sessions ``[first, stop)``).
+
+        ``shift`` (same shape) is added to every log price: the corporate-action factor.
+        """
         daily_sd = np.array([d.daily_sd for d in designs])[:, None]
-        keys = {
-            stream: np.array([d.keys[i] for d in designs], dtype=np.uint64)
-            for i, stream in enumerate(_STREAMS)
-        }
-        systematic_level, systematic_return = self._systematic(loadings, first, stop)
-        idio_level, idio_return = self._idiosyncratic(keys, idio_sd, first, stop)
-        log_close = np.array([d.log_p0 for d in designs])[:, None] + systematic_level + idio_level
-        day_return = systematic_return + idio_return
+        keys = _keys(designs)
+        log_close, day_return = self._total_return(designs, first, stop)
+        log_close = log_close + shift
 
         ordinals = self._ordinals[first:stop]
         gap, volume_noise = _normal_pair(_hashed(keys["bar_a"], ordinals))
@@ -616,6 +712,99 @@ class SyntheticProvider:
             "adj_close": close.copy(),
             "volume": np.maximum(volume, 1.0),
         }
+
+    def _total_return(
+        self, designs: Sequence[_Design], first: int, stop: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Log total-return level and daily log return (symbols x sessions ``[first, stop)``)."""
+        loadings = np.stack([d.loadings for d in designs])
+        idio_sd = np.array([d.idio_sd for d in designs])
+        systematic_level, systematic_return = self._systematic(loadings, first, stop)
+        idio_level, idio_return = self._idiosyncratic(_keys(designs), idio_sd, first, stop)
+        log_close = np.array([d.log_p0 for d in designs])[:, None] + systematic_level + idio_level
+        return log_close, systematic_return + idio_return
+
+    def _symbol_events(self, symbol: str) -> _Events | None:
+        """The actions of ``symbol`` and its raw price factor (cached); None without actions."""
+        if symbol not in self._events:
+            self._events[symbol] = self._make_events(symbol)
+        return self._events[symbol]
+
+    def _make_events(self, symbol: str) -> _Events | None:
+        """Work out the dividends (they depend on the raw price) and the factor's steps.
+
+        Ex-dates after ANCHOR are walked forward and those on or before it backward, so the
+        raw close before each dividend is known when its amount is set; every step is stored
+        as the log of the factor by which the raw price moves on its ex-date.
+        """
+        splits = SPLITS.get(symbol, ())
+        dividend = DIVIDENDS.get(symbol)
+        if not splits and dividend is None:
+            return None
+        last = len(self._ordinals)
+        # (position, kind, split ratio or quarterly yield)
+        planned: list[tuple[int, str, float]] = []
+        for day, ratio in splits:
+            position = int(np.searchsorted(self._ordinals, day.toordinal()))
+            if position < last and self._ordinals[position] == day.toordinal():
+                planned.append((position, "split", float(ratio)))
+        if dividend is not None:
+            annual, month, day_of_month = dividend
+            for year in range(ORIGIN.year, self._dates[-1].year + 1):
+                for quarter in range(4):
+                    index = month - 1 + 3 * quarter
+                    wanted = dt.date(year + index // 12, index % 12 + 1, day_of_month)
+                    position = int(np.searchsorted(self._ordinals, wanted.toordinal()))
+                    if 0 < position < last:
+                        planned.append((position, "cash_dividend", annual / 4.0))
+        planned = sorted(set(planned))
+        log_close, _ = self._total_return([self._design(symbol)], 0, last)
+        level = log_close[0]
+        anchor = self._anchor_index
+        steps: dict[tuple[int, str], float] = {}
+        values: dict[tuple[int, str], Decimal] = {}
+
+        def settle(position: int, kind: str, size: float, before: float, own: bool) -> None:
+            # ``before`` is the raw log close on the session before the ex-date without this
+            # event's own step, which an ex-date on or before ANCHOR carries (``own``).
+            key = (position, kind)
+            if kind == "split":
+                steps[key] = -math.log(size)
+                values[key] = Decimal(str(size)).normalize()
+                return
+            raw = math.exp(before)
+            if own:
+                # The raw close before E is X / f with f = X / (X + d): it equals X + d, so
+                # d is the quarterly yield of X + d.
+                amount = round(size / (1.0 - size) * raw, 2)
+                step = math.log(raw / (raw + amount))
+            else:
+                amount = round(size * raw, 2)
+                step = math.log((raw - amount) / raw)
+            if amount > 0.0:
+                steps[key] = step
+                values[key] = Decimal(f"{amount:.2f}")
+
+        total = 0.0
+        for position, kind, size in (e for e in planned if e[0] > anchor):
+            settle(position, kind, size, float(level[position - 1]) + total, own=False)
+            total += steps.get((position, kind), 0.0)
+        total = 0.0
+        for position, kind, size in reversed([e for e in planned if e[0] <= anchor]):
+            settle(position, kind, size, float(level[position - 1]) - total, own=True)
+            total += steps.get((position, kind), 0.0)
+
+        kept = sorted(steps)
+        positions = np.array([p for p, _ in kept], dtype=np.int64)
+        cumulative = np.concatenate(([0.0], np.cumsum([steps[k] for k in kept])))
+        at_anchor = cumulative[int(np.searchsorted(positions, anchor, side="right"))]
+        actions = tuple(
+            ActionSpec(
+                symbol, self._dates[p], "split" if k == "split" else "cash_dividend", values[(p, k)]
+            )
+            for p, k in kept
+        )
+        return _Events(positions=positions, levels=cumulative - at_anchor, actions=actions)
 
     def _systematic(
         self, loadings: FloatArray, first: int, stop: int

@@ -1,11 +1,14 @@
 """The market-data flow end to end: synthetic provider, real Prefect run, real PostgreSQL."""
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 
 from flows.market_data import pull_market_data
+from sigmasight.providers.synthetic import SyntheticProvider
+from sigmasight.runs.imports import import_prices_file
 from sigmasight.runs.seed import seed_demo
 from sigmasight.trading_calendar import previous_trading_day
 from tests.dbstate import table_digests
@@ -26,6 +29,11 @@ def run(**params) -> dict[str, Any]:
 def scalar(engine, sql, **params):
     with engine.connect() as conn:
         return conn.execute(text(sql), params).scalar_one()
+
+
+def scalar_list(engine, sql, **params):
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql), params).scalars())
 
 
 def test_backfill_then_idempotent_rerun_then_incremental(engine, caplog):
@@ -75,3 +83,142 @@ def test_holiday_is_skipped_with_a_clear_state(engine):
     assert state.message
     assert "not an NYSE trading day" in state.message
     assert scalar(engine, "SELECT count(*) FROM flow_run") == 0
+
+
+# ------------------------------------------------------------------ corporate actions
+
+FRIDAY, SPLIT_DAY, TUESDAY = dt.date(2026, 10, 2), dt.date(2026, 10, 5), dt.date(2026, 10, 6)
+
+
+def actions_in(engine) -> dict[tuple[str, dt.date, str], tuple[Decimal, str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT symbol, ex_date, kind, value, source, run_id FROM corporate_action")
+        ).all()
+    return {(r.symbol, r.ex_date, r.kind): (r.value, r.source, str(r.run_id)) for r in rows}
+
+
+def issues_of(engine, day: dt.date) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT symbol, issues FROM data_quality WHERE as_of_date = :d"), {"d": day}
+        ).all()
+    return {r.symbol: r.issues for r in rows}
+
+
+def test_two_nights_with_a_split_between_them(engine, tmp_path):
+    seed_demo(FRIDAY)
+    first = run(as_of=FRIDAY, provider="synthetic", backfill_years=1)
+    assert first["coverage"] == 1.0
+    # Every action the provider reports for the universe in the backfill window is stored,
+    # with who served it and the run that fetched it; nothing else is.
+    symbols = scalar_list(engine, "SELECT DISTINCT symbol FROM price_bar")
+    expected = {
+        (a.symbol, a.ex_date, a.kind): a.value
+        for s in symbols
+        for a in SyntheticProvider().corporate_actions(s, dt.date(2025, 10, 2), FRIDAY)
+    }
+    assert expected, "the demo universe has dividends in the window"
+    stored = actions_in(engine)
+    assert {k: v[0] for k, v in stored.items()} == expected
+    assert {(v[1], v[2]) for v in stored.values()} == {("synthetic", first["run_id"])}
+    assert first["actions"]["inserted"] == len(expected)
+    assert first["actions"]["rejected"] == 0
+
+    # AAPL's stored Friday close is made four times too high (a bad import), so Monday's
+    # fetched close falls 75 % with no action to explain it; NVDA falls 75 % on its split.
+    with engine.connect() as conn:
+        aapl = conn.execute(
+            text("SELECT close FROM price_bar WHERE symbol = 'AAPL' AND price_date = :d"),
+            {"d": FRIDAY},
+        ).scalar_one()
+    bad = 4 * aapl
+    prices = tmp_path / "aapl.csv"
+    prices.write_text(
+        f"symbol,date,open,high,low,close,volume\nAAPL,{FRIDAY},{bad},{bad},{bad},{bad},1000\n"
+    )
+    import_prices_file(prices, today=SPLIT_DAY)
+
+    second = run(as_of=SPLIT_DAY, provider="synthetic")
+    assert second["requests"] == 1  # one grouped request for the whole universe's bars
+    assert second["actions"]["requests"] == 1  # one market-wide listing of actions
+    stored = actions_in(engine)
+    assert stored[("NVDA", SPLIT_DAY, "split")] == (Decimal(4), "synthetic", second["run_id"])
+    with engine.connect() as conn:
+        closes = dict(
+            conn.execute(
+                text(
+                    "SELECT price_date, close FROM price_bar WHERE symbol = 'NVDA' "
+                    "AND price_date IN (:a, :b)"
+                ),
+                {"a": FRIDAY, "b": SPLIT_DAY},
+            )
+            .tuples()
+            .all()
+        )
+    assert closes[SPLIT_DAY] / closes[FRIDAY] - 1 < -0.7  # stored as traded
+    issues = issues_of(engine, SPLIT_DAY)
+    assert issues["NVDA"] == []  # the split explains the move
+    assert issues["AAPL"] == [
+        f"{SPLIT_DAY}: close moved -75% from the previous bar ({FRIDAY}); "
+        "no split or dividend explains it"
+    ]
+    assert second["restated"] == []
+
+
+def test_a_split_learned_a_day_late_names_the_risk_dates_it_changes(engine):
+    seed_demo(SPLIT_DAY)
+    run(as_of=SPLIT_DAY, provider="synthetic", backfill_years=1)
+    # As if the vendor had not listed the split on its ex-date: it is missing, and the
+    # move into the split day was flagged then.
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM corporate_action WHERE symbol = 'NVDA'"))
+        run_id = conn.execute(
+            text("SELECT id FROM flow_run WHERE flow = 'market-data'")
+        ).scalar_one()
+        portfolios = conn.execute(
+            text("SELECT id, external_id FROM portfolio ORDER BY external_id")
+        ).all()
+        # Risk dates stored on the split day (as the nightly run stores them): all but the
+        # last portfolio valued NVDA then; the last one held only AAPL on that date.
+        holders = portfolios[:-1]
+        for pid, external_id in portfolios:
+            params = {
+                "run": run_id,
+                "day": SPLIT_DAY,
+                "pid": pid,
+                "symbol": "NVDA" if (pid, external_id) in holders else "AAPL",
+            }
+            conn.execute(
+                text(
+                    "INSERT INTO portfolio_snapshot (run_id, as_of_date, portfolio_id) "
+                    "VALUES (:run, :day, :pid)"
+                ),
+                params,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO position_risk (run_id, as_of_date, portfolio_id, symbol) "
+                    "VALUES (:run, :day, :pid, :symbol)"
+                ),
+                params,
+            )
+    assert len(holders) >= 2
+
+    late = run(as_of=TUESDAY, provider="synthetic")
+    assert late["restated"] == [
+        {
+            "symbol": "NVDA",
+            "actions": [f"split 4 ex {SPLIT_DAY}"],
+            "dates": [SPLIT_DAY.isoformat()],
+            "portfolios": [external_id for _, external_id in holders],
+        }
+    ]
+    notes = issues_of(engine, TUESDAY)["NVDA"]
+    assert notes == [
+        f"split 4 ex {SPLIT_DAY} arrived after bars from the ex-date were stored: it changes "
+        f"the figures of 1 stored risk date of {len(holders)} portfolio"
+        f"{'s' if len(holders) > 1 else ''} ({SPLIT_DAY}); re-run them with "
+        f"`sigmasight run risk --from {SPLIT_DAY} --to {SPLIT_DAY}`"
+    ]
+    assert actions_in(engine)[("NVDA", SPLIT_DAY, "split")][2] == late["run_id"]

@@ -2,8 +2,9 @@
 
 A real Prefect run (session harness), a real PostgreSQL and a real ``PolygonClient`` talking
 HTTP to pytest-httpserver: nothing of ours is mocked. The universe is tiny (two stocks plus
-SPY, the only factor and the benchmark), so a backfill costs three range requests; every test
-uses its own API key, so each gets a fresh bucket of the process-wide 5/min Polygon limiter.
+SPY, the only factor and the benchmark), so a backfill costs three range requests plus a
+splits and a dividends request per symbol; the client-side limit is lifted
+(``POLYGON_RATE_LIMIT=0``) so that nine requests do not wait for the free plan's 5/min.
 """
 
 import datetime as dt
@@ -64,6 +65,7 @@ def polygon(engine: Engine, httpserver: HTTPServer, monkeypatch, tmp_path: Path)
     key = f"PolyKEY987zyx{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("POLYGON_API_KEY", key)
     monkeypatch.setenv("POLYGON_BASE_URL", httpserver.url_for("").rstrip("/"))
+    monkeypatch.setenv("POLYGON_RATE_LIMIT", "0")
     # Profiles and rates stay synthetic (no FMP/FRED key); the default 95 % threshold applies.
     for name in ("FMP_API_KEY", "FRED_API_KEY", "SIGMASIGHT_COVERAGE_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
@@ -117,8 +119,39 @@ def serve(
     httpserver.expect_request(
         f"/v2/aggs/ticker/{symbol}/range/1/day/{BACKFILL_FROM.isoformat()}/{AS_OF.isoformat()}",
         method="GET",
-        query_string={"adjusted": "true", "sort": "asc", "limit": "50000", "apiKey": key},
+        query_string={"adjusted": "false", "sort": "asc", "limit": "50000", "apiKey": key},
     ).respond_with_json(payload, status=status)
+
+
+def serve_actions(
+    httpserver: HTTPServer,
+    key: str,
+    symbol: str,
+    splits: list[dict[str, Any]] | None = None,
+    dividends: list[dict[str, Any]] | None = None,
+) -> None:
+    """The reference endpoints for one ticker over the backfill window (no results: empty)."""
+    window = {"gte": BACKFILL_FROM.isoformat(), "lte": AS_OF.isoformat()}
+    for path, field, results in (
+        ("/v3/reference/splits", "execution_date", splits or []),
+        ("/v3/reference/dividends", "ex_dividend_date", dividends or []),
+    ):
+        httpserver.expect_request(
+            path,
+            method="GET",
+            query_string={
+                "ticker": symbol,
+                f"{field}.gte": window["gte"],
+                f"{field}.lte": window["lte"],
+                "limit": "1000",
+                "apiKey": key,
+            },
+        ).respond_with_json({"status": "OK", "request_id": uuid.uuid4().hex, "results": results})
+
+
+def serve_no_actions(httpserver: HTTPServer, key: str) -> None:
+    for symbol in SYMBOLS:
+        serve_actions(httpserver, key, symbol)
 
 
 def good_bars(base: float) -> list[dict[str, Any]]:
@@ -190,7 +223,7 @@ def assert_key_nowhere(
     assert key not in exception_text(state)
     for message in task_run_messages(state):
         assert key not in message
-    for table in ("flow_run", "data_quality", "price_bar"):
+    for table in ("flow_run", "data_quality", "price_bar", "corporate_action"):
         dump = scalar(engine, f"SELECT coalesce(json_agg(t)::text, '') FROM {table} t")
         assert key not in dump, table
 
@@ -201,13 +234,15 @@ def test_happy_path_with_a_delayed_symbol(polygon, httpserver, engine, caplog):
     serve(httpserver, polygon, "AAPL", aggs("AAPL", good_bars(200.0)))
     serve(httpserver, polygon, "MSFT", aggs("MSFT", good_bars(400.0), status="DELAYED"))
     serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
+    serve_no_actions(httpserver, polygon)
 
     result = run()
     httpserver.check_assertions()
-    assert len(httpserver.log) == 3
+    assert len(httpserver.log) == 9  # per symbol: bars, splits, dividends
     assert result["providers"]["prices"] == "polygon"
     assert result["symbols"] == 3
     assert result["requests"] == 3
+    assert result["actions"]["requests"] == 3 and result["actions"]["inserted"] == 0
     assert result["coverage"] == 1.0
     assert (result["rows_fetched"], result["rows_rejected"], result["inserted"]) == (12, 0, 12)
 
@@ -243,7 +278,7 @@ def test_happy_path_with_a_delayed_symbol(polygon, httpserver, engine, caplog):
     # Up to date now (and no explicit backfill to extend history): no request at all.
     state = run_flow(backfill_years=None)
     assert state.is_completed(), state.message
-    assert len(httpserver.log) == 3
+    assert len(httpserver.log) == 9
     assert_key_nowhere(polygon, caplog, state, engine)
 
 
@@ -254,6 +289,7 @@ def test_bar_with_high_below_low_is_rejected(polygon, httpserver, engine):
     serve(httpserver, polygon, "AAPL", aggs("AAPL", good_bars(200.0)))
     serve(httpserver, polygon, "MSFT", aggs("MSFT", msft))
     serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
+    serve_no_actions(httpserver, polygon)
 
     result = run()
     httpserver.check_assertions()
@@ -281,6 +317,7 @@ def test_symbol_without_results_fails_coverage(polygon, httpserver, engine, capl
     serve(httpserver, polygon, "AAPL", aggs("AAPL", good_bars(200.0)))
     serve(httpserver, polygon, "MSFT", aggs("MSFT", []))  # status OK, resultsCount 0, no results
     serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
+    serve_no_actions(httpserver, polygon)
 
     state = run_flow()
     httpserver.check_assertions()
@@ -341,3 +378,51 @@ def test_auth_error_is_not_retried_by_the_task(polygon, httpserver, engine):
     assert [request.path for request, _ in httpserver.log] == [path]
     assert state.is_failed(), state
     assert "Unknown API Key" in (state.message or "")
+
+
+def test_vendor_actions_are_stored_with_their_source_and_bad_ones_rejected(
+    polygon, httpserver, engine
+):
+    # AAPL splits 3-for-1 on the last day (the raw close falls 67 %: the split explains it);
+    # MSFT's "dividend" of 500 is above its previous close of 402 and is refused.
+    aapl = good_bars(200.0)
+    aapl[-1] = bar(AS_OF, 68.0)
+    serve(httpserver, polygon, "AAPL", aggs("AAPL", aapl))
+    serve(httpserver, polygon, "MSFT", aggs("MSFT", good_bars(400.0)))
+    serve(httpserver, polygon, "SPY", aggs("SPY", good_bars(600.0)))
+    split = {"execution_date": AS_OF.isoformat(), "id": "E1", "split_from": 1, "split_to": 3,
+             "ticker": "AAPL"}  # fmt: skip
+    serve_actions(httpserver, polygon, "AAPL", splits=[split])
+    dividend = {"cash_amount": 500, "currency": "USD", "dividend_type": "CD",
+                "ex_dividend_date": DAYS[-1].isoformat(), "frequency": 4, "id": "E2",
+                "ticker": "MSFT"}  # fmt: skip
+    serve_actions(httpserver, polygon, "MSFT", dividends=[dividend])
+    serve_actions(httpserver, polygon, "SPY")
+
+    result = run()
+    httpserver.check_assertions()
+    assert result["actions"] == {
+        "requests": 3,
+        "fetched": 2,
+        "rejected": 1,
+        "inserted": 1,
+        "updated": 0,
+    }
+    stored = rows(
+        engine, "SELECT symbol, ex_date, kind, value, source, run_id FROM corporate_action"
+    )
+    assert [(r.symbol, r.ex_date, r.kind, r.value, r.source, str(r.run_id)) for r in stored] == [
+        ("AAPL", AS_OF, "split", 3, "polygon", result["run_id"])
+    ]
+    quality = {
+        q.symbol: q.issues
+        for q in rows(
+            engine, "SELECT symbol, issues FROM data_quality WHERE as_of_date = :d", d=AS_OF
+        )
+    }
+    assert quality["AAPL"] == []  # -67 % as traded: explained by the split
+    assert quality["SPY"] == []
+    assert quality["MSFT"] == [
+        f"dividend ex {AS_OF}: rejected, dividend 500 is not below the previous close 402 "
+        f"({DAYS[-2]})"
+    ]

@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,19 +25,24 @@ from sigmasight.providers.base import (
 from sigmasight.providers.fmp import WINDOW_DAYS, FmpClient, date_windows
 from tests.unit.test_provider_http import KEY, assert_key_absent, assert_logs_clean
 
-EOD_PATH = "/stable/historical-price-eod/full"
+EOD_PATH = "/stable/historical-price-eod/non-split-adjusted"
 PROFILE_PATH = "/stable/profile"
 
-# providers.md 2.1: the official row first (newest first), then two realistic older rows.
+# The unadjusted endpoint's shape (docs/providers.md 2.1): FMP names its as-traded prices
+# adjOpen..adjClose. The rows are providers.md 2.1's official row (newest first) and two
+# realistic older rows.
 AAPL_EOD: list[dict[str, Any]] = [
+    {"symbol": "AAPL", "date": "2025-02-04", "adjOpen": 227.2, "adjHigh": 233.13,
+     "adjLow": 226.65, "adjClose": 232.8, "volume": 44489128},
+    {"symbol": "AAPL", "date": "2025-02-03", "adjOpen": 229.99, "adjHigh": 231.83,
+     "adjLow": 225.7, "adjClose": 228.01, "volume": 73063301},
+    {"symbol": "AAPL", "date": "2025-01-31", "adjOpen": 247.19, "adjHigh": 247.19,
+     "adjLow": 233.44, "adjClose": 236.0, "volume": 101075100},
+]  # fmt: skip
+# The /full shape (providers.md 2.1), which the same parser reads should FMP rename back.
+AAPL_EOD_FULL_SHAPE: list[dict[str, Any]] = [
     {"symbol": "AAPL", "date": "2025-02-04", "open": 227.2, "high": 233.13, "low": 226.65,
      "close": 232.8, "volume": 44489128, "change": 5.6, "changePercent": 2.46479, "vwap": 230.86},
-    {"symbol": "AAPL", "date": "2025-02-03", "open": 229.99, "high": 231.83, "low": 225.7,
-     "close": 228.01, "volume": 73063301, "change": -1.98, "changePercent": -0.86090,
-     "vwap": 228.88},
-    {"symbol": "AAPL", "date": "2025-01-31", "open": 247.19, "high": 247.19, "low": 233.44,
-     "close": 236.0, "volume": 101075100, "change": -11.19, "changePercent": -4.52688,
-     "vwap": 240.95},
 ]  # fmt: skip
 # providers.md 2.3, official example (description truncated).
 AAPL_PROFILE: list[dict[str, Any]] = [
@@ -121,6 +127,20 @@ def test_newest_first_rows_come_back_ascending(httpserver: HTTPServer, client: F
     assert bars["volume"].dtype == "float64"
     assert bars["volume"].iloc[-1] == 44489128.0
     assert bars["vendor_status"].tolist() == [None, None, None]
+
+
+def test_rows_with_plain_price_names_are_read_too(
+    httpserver: HTTPServer, client: FmpClient
+) -> None:
+    httpserver.expect_request(EOD_PATH).respond_with_json(AAPL_EOD_FULL_SHAPE)
+    bars = client.daily_bars("AAPL", dt.date(2025, 2, 4), dt.date(2025, 2, 4))
+    first = bars.iloc[0]
+    assert (first["open"], first["high"], first["low"], first["close"]) == (
+        227.2,
+        233.13,
+        226.65,
+        232.8,
+    )
 
 
 def test_empty_array_is_no_data(httpserver: HTTPServer, client: FmpClient) -> None:
@@ -366,3 +386,87 @@ def test_profile_of_a_fund_and_the_legacy_market_cap_name(
 def test_unknown_profile_is_none(httpserver: HTTPServer, client: FmpClient) -> None:
     httpserver.expect_request(PROFILE_PATH).respond_with_json([])
     assert client.profile("NOPE") is None
+
+
+# ------------------------------------------------------------------ splits and dividends
+
+SPLITS_PATH = "/stable/splits"
+DIVIDENDS_PATH = "/stable/dividends"
+# Shapes of docs/providers.md 2.5 (stable API), newest first; realistic AAPL history.
+AAPL_SPLITS: list[dict[str, Any]] = [
+    {"symbol": "AAPL", "date": "2020-08-31", "numerator": 4, "denominator": 1},
+    {"symbol": "AAPL", "date": "2014-06-09", "numerator": 7, "denominator": 1},
+]
+AAPL_DIVIDENDS: list[dict[str, Any]] = [
+    {"symbol": "AAPL", "date": "2025-02-10", "recordDate": "2025-02-10",
+     "paymentDate": "2025-02-13", "declarationDate": "2025-01-30", "adjDividend": 0.25,
+     "dividend": 0.25, "yield": 0.43, "frequency": "Quarterly"},
+    {"symbol": "AAPL", "date": "2020-08-07", "recordDate": "2020-08-10",
+     "paymentDate": "2020-08-13", "declarationDate": "2020-07-30", "adjDividend": 0.205,
+     "dividend": 0.82, "yield": 0.75, "frequency": "Quarterly"},
+    {"symbol": "AAPL", "date": "2014-05-08", "recordDate": "2014-05-12",
+     "paymentDate": "2014-05-15", "declarationDate": "2014-04-23", "adjDividend": 0.1175,
+     "dividend": 3.29, "yield": 2.2, "frequency": "Quarterly"},
+]  # fmt: skip
+
+
+def test_actions_filter_the_whole_history_and_use_the_declared_amount(
+    httpserver: HTTPServer, client: FmpClient
+) -> None:
+    query = {"symbol": "AAPL", "limit": "1000", "apikey": KEY}
+    httpserver.expect_ordered_request(SPLITS_PATH, query_string=query).respond_with_json(
+        AAPL_SPLITS
+    )
+    httpserver.expect_ordered_request(DIVIDENDS_PATH, query_string=query).respond_with_json(
+        AAPL_DIVIDENDS
+    )
+    actions = client.corporate_actions("AAPL", dt.date(2015, 1, 1), dt.date(2025, 6, 30))
+    httpserver.check_assertions()
+    # The 2014 split and dividend lie before the window; the 2020 dividend is the 0.82
+    # paid on the pre-split shares, which is what the as-traded close of its day reflects.
+    assert [(a.symbol, a.ex_date, a.kind, a.value) for a in actions] == [
+        ("AAPL", dt.date(2020, 8, 7), "cash_dividend", Decimal("0.82")),
+        ("AAPL", dt.date(2020, 8, 31), "split", Decimal(4)),
+        ("AAPL", dt.date(2025, 2, 10), "cash_dividend", Decimal("0.25")),
+    ]
+
+
+def test_a_reverse_split_and_no_dividends(httpserver: HTTPServer, client: FmpClient) -> None:
+    httpserver.expect_request(SPLITS_PATH).respond_with_json(
+        [{"symbol": "GE", "date": "2021-08-02", "numerator": 1, "denominator": 8}]
+    )
+    httpserver.expect_request(DIVIDENDS_PATH).respond_with_json([])
+    actions = client.corporate_actions("GE", dt.date(2021, 1, 1), dt.date(2021, 12, 31))
+    assert [(a.kind, a.value) for a in actions] == [("split", Decimal("0.125"))]
+
+
+def test_actions_limit_reach_then_data(
+    httpserver: HTTPServer, client: FmpClient, slept: list[float]
+) -> None:
+    httpserver.expect_ordered_request(SPLITS_PATH).respond_with_json(
+        LIMIT_REACH, status=429, headers={"Retry-After": "3"}
+    )
+    httpserver.expect_ordered_request(SPLITS_PATH).respond_with_json([])
+    httpserver.expect_ordered_request(DIVIDENDS_PATH).respond_with_json(AAPL_DIVIDENDS[:1])
+    actions = client.corporate_actions("AAPL", dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+    assert slept == [3.0]
+    assert [a.value for a in actions] == [Decimal("0.25")]
+
+
+def test_a_dividend_without_an_amount_is_a_bad_response(
+    httpserver: HTTPServer, client: FmpClient
+) -> None:
+    httpserver.expect_request(SPLITS_PATH).respond_with_json([])
+    broken = {k: v for k, v in AAPL_DIVIDENDS[0].items() if k != "dividend"}
+    httpserver.expect_request(DIVIDENDS_PATH).respond_with_json([broken])
+    with pytest.raises(ProviderBadResponse, match="dividend") as info:
+        client.corporate_actions("AAPL", dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+    assert_key_absent(info.value)
+
+
+def test_an_option_has_no_actions_of_its_own(httpserver: HTTPServer, client: FmpClient) -> None:
+    assert (
+        client.corporate_actions("O:SPY251219C00600000", dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+        == []
+    )
+    assert httpserver.log == []

@@ -16,11 +16,13 @@ import pytest
 from sigmasight.market_data import (
     MAX_GROUPED_DAYS,
     FetchJob,
+    Move,
     Sessions,
     StoredRange,
     assess_quality,
     backfill_start,
     plan_fetches,
+    unexplained_moves,
     validate_bars,
 )
 from sigmasight.providers.base import BAR_COLUMNS
@@ -459,7 +461,7 @@ def test_good_bars_pass_sorted_with_exactly_bar_columns():
     ]
     assert list(result.good.index) == [0, 1, 2, 3]
     assert result.rejected == {}
-    assert result.flagged == {}
+    assert result.moves == []
     assert result.n_rejected == 0
 
 
@@ -530,7 +532,7 @@ def test_rejections_are_collected_per_symbol_with_date_and_reason():
     assert list(result.good["symbol"]) == ["BBB"]
 
 
-def test_a_60_percent_jump_is_flagged_not_rejected():
+def test_a_60_percent_jump_is_kept_and_reported_as_a_move():
     bars = frame(
         bar("AAA", dt.date(2025, 11, 26), 100.0, 101.0, 99.0, 100.0),
         bar("AAA", dt.date(2025, 11, 28), 150.0, 165.0, 150.0, 160.0),
@@ -539,7 +541,13 @@ def test_a_60_percent_jump_is_flagged_not_rejected():
     result = validate_bars(bars, today=TODAY)
     assert len(result.good) == 3
     assert result.rejected == {}
-    assert result.flagged == {"AAA": ["2025-11-28: close moved +60% from the previous bar"]}
+    assert result.moves == [Move("AAA", dt.date(2025, 11, 26), 100.0, dt.date(2025, 11, 28), 160.0)]
+    assert unexplained_moves(result.moves, []) == {
+        "AAA": [
+            "2025-11-28: close moved +60% from the previous bar (2025-11-26); "
+            "no split or dividend explains it"
+        ]
+    }
 
 
 def test_moves_are_only_compared_within_one_symbol():
@@ -549,17 +557,29 @@ def test_moves_are_only_compared_within_one_symbol():
         bar("BBB", dt.date(2025, 11, 28), 140.0, 150.0, 139.0, 149.0),  # +49 %: fine
     )
     result = validate_bars(bars, today=TODAY)
-    assert result.flagged == {}
+    assert result.moves == []
     assert len(result.good) == 3
 
 
-def test_a_60_percent_fall_is_flagged_with_its_sign():
+def test_a_60_percent_fall_keeps_its_sign():
     bars = frame(
         bar("AAA", dt.date(2025, 11, 26), 100.0, 101.0, 99.0, 100.0),
         bar("AAA", dt.date(2025, 11, 28), 40.0, 41.0, 39.0, 40.0),
     )
-    result = validate_bars(bars, today=TODAY)
-    assert result.flagged == {"AAA": ["2025-11-28: close moved -60% from the previous bar"]}
+    notes = unexplained_moves(validate_bars(bars, today=TODAY).moves, [])
+    assert notes["AAA"][0].startswith("2025-11-28: close moved -60% from the previous bar")
+
+
+def test_the_first_bar_is_compared_with_the_previous_stored_close():
+    # A nightly run fetches one bar per symbol: the move into it is against the stored close.
+    bars = frame(
+        bar("AAA", dt.date(2025, 12, 1), 25.0, 26.0, 24.0, 25.0),
+        bar("BBB", dt.date(2025, 12, 1), 99.0, 101.0, 98.0, 100.0),
+    )
+    previous = {"AAA": (dt.date(2025, 11, 28), 100.0), "BBB": (dt.date(2025, 11, 28), 99.0)}
+    result = validate_bars(bars, today=TODAY, previous=previous)
+    assert result.moves == [Move("AAA", dt.date(2025, 11, 28), 100.0, dt.date(2025, 12, 1), 25.0)]
+    assert result.moves[0].raw == pytest.approx(-0.75)
 
 
 def test_a_negative_low_is_rejected_even_when_open_is_missing():
@@ -575,7 +595,7 @@ def test_an_empty_frame_passes_through():
     assert result.good.empty
     assert list(result.good.columns) == list(BAR_COLUMNS)
     assert result.rejected == {}
-    assert result.flagged == {}
+    assert result.moves == []
     assert result.n_rejected == 0
 
 

@@ -4,6 +4,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from sigmasight.providers.polygon import PolygonClient
 from tests.unit.test_provider_http import KEY, assert_key_absent, assert_logs_clean
 
 AAPL_PATH = "/v2/aggs/ticker/AAPL/range/1/day/2020-01-01/2020-01-10"
-AAPL_QUERY = {"adjusted": "true", "sort": "asc", "limit": "50000", "apiKey": KEY}
+AAPL_QUERY = {"adjusted": "false", "sort": "asc", "limit": "50000", "apiKey": KEY}
 CURSOR_PATH = "/v2/aggs/ticker/AAPL/range/1/day/1578114000000/2020-01-10"
 
 # providers.md 1.1, official OpenAPI example (next_url pointed at the local server).
@@ -243,7 +244,7 @@ def test_daily_bars_follow_next_url_and_resend_the_key(
         73.7975,
         75.0875,
     )
-    assert list(bars["adj_close"]) == list(bars["close"])  # split-adjusted only
+    assert list(bars["adj_close"]) == list(bars["close"])  # as traded, both
     assert bars["volume"].dtype == "float64"
     assert bars["volume"].iloc[2] == 118387.5
     assert bars["vendor_status"].tolist() == [None] * 4
@@ -312,7 +313,7 @@ def test_grouped_daily_maps_every_ticker_to_the_close_date(
 ) -> None:
     httpserver.expect_request(
         "/v2/aggs/grouped/locale/us/market/stocks/2020-10-14",
-        query_string={"adjusted": "true", "include_otc": "false", "apiKey": KEY},
+        query_string={"adjusted": "false", "include_otc": "false", "apiKey": KEY},
     ).respond_with_json(GROUPED_2020_10_14)
     bars = client.grouped_daily(dt.date(2020, 10, 14))
     # t = 1602705600000 = 2020-10-14 16:00 ET (20:00Z): the NY date is the 14th.
@@ -468,3 +469,188 @@ def test_default_limit_is_five_per_minute_shared_by_clients_with_one_key(
         polygon.close()
     assert len(waits) == 1
     assert math.isclose(waits[0], 12.0, abs_tol=1.0)
+
+
+# ------------------------------------------------------------------ splits and dividends
+
+SPLITS_PATH = "/v3/reference/splits"
+DIVIDENDS_PATH = "/v3/reference/dividends"
+ACTIONS_FROM, ACTIONS_TO = dt.date(2020, 1, 1), dt.date(2024, 12, 31)
+
+
+def split(ticker: str, day: str, split_from: float, split_to: float) -> dict[str, Any]:
+    """A result of /v3/reference/splits (providers.md, Corporate actions)."""
+    return {
+        "execution_date": day,
+        "id": f"E{ticker}{day}",
+        "split_from": split_from,
+        "split_to": split_to,
+        "ticker": ticker,
+    }
+
+
+def dividend(ticker: str, day: str, amount: float, kind: str = "CD") -> dict[str, Any]:
+    """A result of /v3/reference/dividends (providers.md, Corporate actions)."""
+    return {
+        "cash_amount": amount,
+        "currency": "USD",
+        "declaration_date": "2024-05-02",
+        "dividend_type": kind,
+        "ex_dividend_date": day,
+        "frequency": 4 if kind == "CD" else 0,
+        "id": f"E{ticker}{day}{kind}{amount}",
+        "pay_date": "2024-05-16",
+        "record_date": "2024-05-13",
+        "ticker": ticker,
+    }
+
+
+def reference_page(results: list[dict[str, Any]] | None, next_url: str | None) -> dict[str, Any]:
+    page: dict[str, Any] = {"status": "OK", "request_id": "r" + str(len(results or []))}
+    if results is not None:
+        page["results"] = results
+    if next_url is not None:
+        page["next_url"] = next_url
+    return page
+
+
+def test_actions_follow_next_url_through_an_empty_page_and_a_429(
+    httpserver: HTTPServer, client: PolygonClient, slept: list[float]
+) -> None:
+    window = {"execution_date.gte": "2020-01-01", "execution_date.lte": "2024-12-31"}
+    httpserver.expect_ordered_request(
+        SPLITS_PATH,
+        query_string={"ticker": "AAPL", **window, "limit": "1000", "apiKey": KEY},
+    ).respond_with_json(
+        reference_page(
+            [split("AAPL", "2020-08-31", 1, 4)], httpserver.url_for(SPLITS_PATH) + "?cursor=s2"
+        )
+    )
+    # A cursor page without results, still pointing on.
+    httpserver.expect_ordered_request(
+        SPLITS_PATH, query_string={"cursor": "s2", "apiKey": KEY}
+    ).respond_with_json(reference_page([], httpserver.url_for(SPLITS_PATH) + "?cursor=s3"))
+    httpserver.expect_ordered_request(
+        SPLITS_PATH, query_string={"cursor": "s3", "apiKey": KEY}
+    ).respond_with_json(reference_page([split("AAPL", "2023-03-01", 10, 1)], None))
+    dividend_window = {"ex_dividend_date.gte": "2020-01-01", "ex_dividend_date.lte": "2024-12-31"}
+    httpserver.expect_ordered_request(
+        DIVIDENDS_PATH,
+        query_string={"ticker": "AAPL", **dividend_window, "limit": "1000", "apiKey": KEY},
+    ).respond_with_json(
+        reference_page(
+            [dividend("AAPL", "2024-02-09", 0.24), dividend("AAPL", "2024-05-10", 0.25)],
+            httpserver.url_for(DIVIDENDS_PATH) + "?cursor=d2",
+        )
+    )
+    httpserver.expect_ordered_request(
+        DIVIDENDS_PATH, query_string={"cursor": "d2", "apiKey": KEY}
+    ).respond_with_json(RATE_LIMIT_BODY, status=429, headers={"Retry-After": "7"})
+    httpserver.expect_ordered_request(
+        DIVIDENDS_PATH, query_string={"cursor": "d2", "apiKey": KEY}
+    ).respond_with_json(
+        reference_page(
+            [
+                dividend("AAPL", "2024-08-12", 0.25),
+                dividend("AAPL", "2024-08-12", 1.0, kind="SC"),  # a special on the same day
+                dividend("AAPL", "2024-08-12", 0.25),  # the same record again
+            ],
+            None,
+        )
+    )
+
+    actions = client.corporate_actions("AAPL", ACTIONS_FROM, ACTIONS_TO)
+
+    httpserver.check_assertions()
+    assert len(httpserver.log) == 6
+    assert slept == [7.0]
+    assert [(a.symbol, a.ex_date, a.kind, a.value) for a in actions] == [
+        ("AAPL", dt.date(2020, 8, 31), "split", Decimal(4)),
+        ("AAPL", dt.date(2023, 3, 1), "split", Decimal("0.1")),
+        ("AAPL", dt.date(2024, 2, 9), "cash_dividend", Decimal("0.24")),
+        ("AAPL", dt.date(2024, 5, 10), "cash_dividend", Decimal("0.25")),
+        ("AAPL", dt.date(2024, 8, 12), "cash_dividend", Decimal("1.25")),
+    ]
+
+
+def test_market_actions_ask_without_a_ticker(httpserver: HTTPServer, client: PolygonClient) -> None:
+    day = "2025-11-21"
+    httpserver.expect_request(
+        SPLITS_PATH,
+        query_string={
+            "execution_date.gte": day,
+            "execution_date.lte": day,
+            "limit": "1000",
+            "apiKey": KEY,
+        },
+    ).respond_with_json(reference_page(None, None))  # no results key at all
+    httpserver.expect_request(
+        DIVIDENDS_PATH,
+        query_string={
+            "ex_dividend_date.gte": day,
+            "ex_dividend_date.lte": day,
+            "limit": "1000",
+            "apiKey": KEY,
+        },
+    ).respond_with_json(
+        reference_page([dividend("MSFT", day, 0.91), dividend("KO", day, 0.51)], None)
+    )
+    actions = client.market_actions(dt.date(2025, 11, 21), dt.date(2025, 11, 21))
+    httpserver.check_assertions()
+    assert [(a.symbol, a.value) for a in actions] == [
+        ("KO", Decimal("0.51")),
+        ("MSFT", Decimal("0.91")),
+    ]
+
+
+def test_actions_outside_the_window_a_bad_ratio_and_a_conflict_are_passed_on_as_found(
+    httpserver: HTTPServer, client: PolygonClient
+) -> None:
+    httpserver.expect_request(SPLITS_PATH).respond_with_json(
+        reference_page(
+            [
+                split("XYZ", "2019-06-03", 1, 2),  # before the window: dropped
+                split("XYZ", "2021-06-01", 0, 2),  # a zero side: passed on as ratio 0
+            ],
+            None,
+        )
+    )
+    httpserver.expect_request(DIVIDENDS_PATH).respond_with_json(
+        reference_page(
+            [dividend("XYZ", "2022-03-01", 0.5), dividend("XYZ", "2022-03-01", 0.7)], None
+        )
+    )
+    actions = client.corporate_actions("XYZ", ACTIONS_FROM, ACTIONS_TO)
+    assert [(a.ex_date, a.kind, a.value) for a in actions] == [
+        (dt.date(2021, 6, 1), "split", Decimal(0)),
+        # One type with two amounts on one date is a conflict the run rejects, not a sum.
+        (dt.date(2022, 3, 1), "cash_dividend", Decimal("0.5")),
+        (dt.date(2022, 3, 1), "cash_dividend", Decimal("0.7")),
+    ]
+
+
+def test_an_option_has_no_actions_of_its_own(httpserver: HTTPServer, client: PolygonClient) -> None:
+    assert client.corporate_actions(OPTION_TICKER, ACTIONS_FROM, ACTIONS_TO) == []
+    assert httpserver.log == []
+
+
+def test_a_dividend_without_an_amount_is_a_bad_response(
+    httpserver: HTTPServer, client: PolygonClient
+) -> None:
+    broken = dividend("AAPL", "2024-02-09", 0.24)
+    del broken["cash_amount"]
+    httpserver.expect_request(SPLITS_PATH).respond_with_json(reference_page([], None))
+    httpserver.expect_request(DIVIDENDS_PATH).respond_with_json(reference_page([broken], None))
+    with pytest.raises(ProviderBadResponse, match="cash_amount") as info:
+        client.corporate_actions("AAPL", ACTIONS_FROM, ACTIONS_TO)
+    assert_key_absent(info.value)
+
+
+def test_actions_429_every_time_raises_rate_limited(
+    httpserver: HTTPServer, client: PolygonClient
+) -> None:
+    httpserver.expect_request(SPLITS_PATH).respond_with_json(RATE_LIMIT_BODY, status=429)
+    with pytest.raises(ProviderRateLimited) as info:
+        client.corporate_actions("AAPL", ACTIONS_FROM, ACTIONS_TO)
+    assert len(httpserver.log) == 3
+    assert_key_absent(info.value)

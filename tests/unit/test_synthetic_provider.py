@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -10,12 +11,19 @@ import pytest
 from sigmasight.providers.base import (
     BAR_COLUMNS,
     GroupedPriceProvider,
+    MarketActionProvider,
     ProfileProvider,
     RateProvider,
 )
-from sigmasight.providers.synthetic import ORIGIN, SECTORS, SyntheticProvider
+from sigmasight.providers.synthetic import (
+    DIVIDENDS,
+    ORIGIN,
+    SECTORS,
+    SPLITS,
+    SyntheticProvider,
+)
 from sigmasight.reference_data import REFERENCE_PRICES
-from sigmasight.trading_calendar import sessions
+from sigmasight.trading_calendar import is_trading_day, sessions
 
 TWO_YEARS = (dt.date(2023, 7, 3), dt.date(2025, 6, 30))
 RANDOM_NAMES = [f"ZQ{i:03d}" for i in range(40)]
@@ -41,9 +49,10 @@ def beta(returns: pd.DataFrame, symbol: str, on: str = "SPY") -> float:
 
 def test_satisfies_the_provider_protocols(provider: SyntheticProvider):
     grouped: GroupedPriceProvider = provider
+    actions: MarketActionProvider = provider
     profiles: ProfileProvider = provider
     rates: RateProvider = provider
-    assert grouped.name == profiles.name == rates.name == "synthetic"
+    assert grouped.name == actions.name == profiles.name == rates.name == "synthetic"
 
 
 def test_frame_has_bar_columns_and_date_objects(provider: SyntheticProvider):
@@ -208,3 +217,102 @@ def test_profiles_of_demo_and_unknown_symbols(provider: SyntheticProvider):
 def test_context_manager_closes_quietly():
     with SyntheticProvider() as provider:
         assert not provider.daily_bars("SPY", dt.date(2025, 7, 3), dt.date(2025, 7, 3)).empty
+
+
+# ------------------------------------------------------------------ corporate actions
+
+DEMO_PERIOD = (dt.date(2024, 12, 2), dt.date(2026, 12, 2))
+
+
+def closes(provider: SyntheticProvider, symbol: str, start: dt.date, end: dt.date) -> pd.Series:
+    return provider.daily_bars(symbol, start, end).set_index("date")["close"]
+
+
+def test_actions_are_few_dated_on_sessions_and_the_same_in_every_instance(
+    provider: SyntheticProvider,
+):
+    everything = provider.market_actions(dt.date(2015, 1, 2), dt.date(2026, 12, 2))
+    assert {a.symbol for a in everything} == set(SPLITS) | set(DIVIDENDS)
+    assert all(is_trading_day(a.ex_date) for a in everything)
+    assert all(a.value > 0 for a in everything)
+    splits = [a for a in everything if a.kind == "split"]
+    assert [(a.symbol, a.ex_date, a.value) for a in splits] == sorted(
+        ((s, d, k) for s, rows in SPLITS.items() for d, k in rows), key=lambda t: t[1]
+    )
+    in_demo = [a for a in splits if DEMO_PERIOD[0] <= a.ex_date <= DEMO_PERIOD[1]]
+    assert [(a.symbol, a.value) for a in in_demo] == [("NVDA", Decimal(4))]
+    # Regular quarterly dividends: four a year per payer, amounts in cents.
+    spy_2025 = provider.corporate_actions("SPY", dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    assert [a.kind for a in spy_2025] == ["cash_dividend"] * 4
+    assert [a.ex_date.month for a in spy_2025] == [3, 6, 9, 12]
+    assert all(a.value == a.value.quantize(Decimal("0.01")) for a in spy_2025)
+    assert SyntheticProvider().market_actions(dt.date(2015, 1, 2), dt.date(2026, 12, 2)) == (
+        everything
+    )
+    assert provider.corporate_actions("ZQ001", dt.date(2015, 1, 2), dt.date(2026, 12, 2)) == []
+    window = provider.corporate_actions("AAPL", dt.date(2025, 2, 10), dt.date(2025, 5, 12))
+    assert [a.ex_date for a in window] == [dt.date(2025, 2, 10), dt.date(2025, 5, 12)]
+
+
+def test_no_action_before_the_provider_start():
+    late = SyntheticProvider(start=dt.date(2024, 1, 2))
+    found = late.corporate_actions("AAPL", dt.date(2015, 1, 1), dt.date(2024, 12, 31))
+    assert found and min(a.ex_date for a in found) >= dt.date(2024, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "ex_date", "ratio"), [(s, d, k) for s, r in SPLITS.items() for d, k in r]
+)
+def test_raw_close_falls_by_the_split_ratio_on_the_ex_date(
+    provider: SyntheticProvider, symbol: str, ex_date: dt.date, ratio: Decimal
+):
+    series = closes(
+        provider, symbol, ex_date - dt.timedelta(days=45), ex_date + dt.timedelta(days=45)
+    )
+    returns = series.pct_change().dropna()
+    raw_move = float(returns.loc[ex_date])
+    k = float(ratio)
+    # The raw return on E is 1/k times the day's return: -75 % give or take a normal day.
+    assert (1.0 + raw_move) * k == pytest.approx(1.0, abs=0.12)
+    # Dividing the closes before E by k (C19) leaves no jump at all.
+    adjusted = series.where(series.index >= ex_date, series / k).pct_change().dropna()
+    assert adjusted.abs().max() < 0.12
+    others = returns.drop(ex_date)
+    assert others.abs().max() < 0.12
+
+
+@pytest.mark.parametrize("symbol", sorted(DIVIDENDS))
+def test_dividends_are_a_quarter_of_the_yield_of_the_close_before_the_ex_date(
+    provider: SyntheticProvider, symbol: str
+):
+    annual = DIVIDENDS[symbol][0]
+    series = closes(provider, symbol, dt.date(2015, 1, 2), dt.date(2026, 12, 2))
+    dividends = provider.corporate_actions(symbol, dt.date(2015, 2, 1), dt.date(2026, 12, 2))
+    dividends = [a for a in dividends if a.kind == "cash_dividend"]
+    assert len(dividends) >= 46
+    position = {day: i for i, day in enumerate(series.index)}
+    for action in dividends:
+        before = float(series.iloc[position[action.ex_date] - 1])
+        # Cents, from the unrounded close: within half a cent plus the close's rounding.
+        assert float(action.value) == pytest.approx(annual / 4 * before, abs=0.0051)
+
+
+def test_dividends_leave_the_total_return_series_smooth(provider: SyntheticProvider):
+    # JNJ pays 0.75 % a quarter: the C20 factor (P - d) / P turns the raw closes into a
+    # total-return series whose ex-date returns look like any other day's.
+    series = closes(provider, "JNJ", dt.date(2020, 1, 2), dt.date(2026, 12, 2))
+    factor = pd.Series(1.0, index=series.index)
+    for action in provider.corporate_actions("JNJ", dt.date(2020, 1, 3), dt.date(2026, 12, 2)):
+        before = series.index < action.ex_date
+        previous = float(series[before].iloc[-1])
+        factor[before] *= (previous - float(action.value)) / previous
+    raw = np.log(series).diff().dropna()
+    total = np.log(series * factor).diff().dropna()
+    ex_dates = [
+        a.ex_date
+        for a in provider.corporate_actions("JNJ", dt.date(2020, 1, 3), dt.date(2026, 12, 2))
+    ]
+    # On ex-dates the raw log return is lower by about the quarterly yield; adjusted, not.
+    shortfall = (total.loc[ex_dates] - raw.loc[ex_dates]).mean()
+    assert shortfall == pytest.approx(-math.log(1 - 0.03 / 4), rel=0.05)
+    np.testing.assert_allclose(total.drop(ex_dates), raw.drop(ex_dates), rtol=0, atol=1e-12)
