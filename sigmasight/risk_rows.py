@@ -278,6 +278,7 @@ def result_frames(
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
     detail: bool = True,
+    price_basis: str = "split_only",
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
@@ -285,6 +286,7 @@ def result_frames(
     ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
     portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day. Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
+    ``price_basis`` is the document's (C20): ``total_return`` or ``split_only``.
     Also returns each portfolio's status, its summary row for the run's artifact, and what
     the next date needs from this one (by portfolio id).
     """
@@ -323,6 +325,7 @@ def result_frames(
             data_as_of=data_as_of,
             factors=factors,
         )
+        head["price_basis"] = price_basis
         head["book"] = book_block(
             dated.states[p],
             float(result.valuation["stock_market_value"][local]),

@@ -150,9 +150,9 @@ def test_a_symbol_without_an_action_up_to_the_date_keeps_the_stored_series_bit_f
     assert not got.total_return
     # An action older than the window: the symbol is priced from its closes, unfactored.
     old = panel_actions([], 3, older={1: DAYS[0] - dt.timedelta(days=400)})
-    got = adjusted_window(ORD, close, stored, old, ORD[-1]).prices
-    assert np.array_equal(got[:, 1], close[:, 1])
-    assert np.array_equal(got[:, [0, 2]], stored[:, [0, 2]])
+    prices = adjusted_window(ORD, close, stored, old, ORD[-1]).prices
+    assert np.array_equal(prices[:, 1], close[:, 1])
+    assert np.array_equal(prices[:, [0, 2]], stored[:, [0, 2]])
 
 
 def test_returns_are_the_same_in_any_later_basis():
