@@ -15,6 +15,7 @@ into ``corporate_action`` directly (their sources are another part of the system
 import datetime as dt
 import json
 import uuid
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +31,10 @@ from sigmasight.runs import risk as risk_run
 from sigmasight.runs.imports import import_bundle_file, import_rates_file
 from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import sessions
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # py_vollib says "import vollib instead"
+    from py_vollib.black_scholes_merton import black_scholes_merton
 
 LAST = dt.date(2025, 10, 31)
 SESSIONS = sessions(LAST - dt.timedelta(days=520), LAST)[-300:]
@@ -243,6 +248,53 @@ def load(folder: Path, *, actions: bool = True, through: dt.date | None = None) 
     if actions:
         store_actions()
     return raw
+
+
+def book_on(pid: str, day: dt.date) -> tuple[float, dict[str, dict[str, Any]]]:
+    """Cash and lines of a PRE_* book on ``day`` by C19/C20, from the bundle itself."""
+    portfolio = next(p for p in bundles()["pre"]["portfolios"] if p["id"] == pid)
+    cash = float(portfolio["cash"])
+    lines: dict[str, dict[str, Any]] = {}
+    for position in portfolio["positions"]:
+        symbol, qty = position["symbol"], float(position["quantity"])
+        option = position.get("option")
+        if option is None:
+            k = SPLITS.get(symbol, 1.0) if day >= E else 1.0
+            if day >= E and symbol in DIVIDEND:
+                cash += qty * DIVIDEND[symbol]  # a short pays it
+            lines[symbol] = {"asset": symbol, "quantity": qty * k}
+        else:
+            under = option["underlying"]
+            k = SPLITS.get(under, 1.0) if day >= E else 1.0
+            lines[symbol] = {
+                "asset": under,
+                "quantity": qty,
+                "multiplier": option["multiplier"] * k,
+                "strike": option["strike"] / k,
+            }
+    return cash, lines
+
+
+def value(lines: dict[str, dict[str, Any]], raw: pd.DataFrame, day: dt.date) -> dict[str, float]:
+    """Market value per line: stocks at the as-traded close of ``day``, calls by BSM."""
+    found = {}
+    for symbol, line in lines.items():
+        s = close_on(raw, day, line["asset"])
+        if "strike" not in line:
+            found[symbol] = line["quantity"] * s
+            continue
+        years = (EXPIRY - day).days / 365.0
+        unit = black_scholes_merton("c", s, line["strike"], years, RISK_FREE, VOL, 0.0)
+        found[symbol] = line["quantity"] * line["multiplier"] * unit
+    return found
+
+
+def adjusted_returns(raw: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """Simple returns up to ``day`` in ``day``'s basis (C19, C20), computed with pandas."""
+    prices = raw.loc[:day].copy()
+    if day >= E:
+        prices = adjusted_closes(raw).loc[:day]
+    return prices.pct_change().iloc[1:]
 
 
 def single_date(as_of: dt.date) -> uuid.UUID:

@@ -6,9 +6,7 @@ stock held long, held short and under a call. The references below value the boo
 build the return series from the generated closes with pandas and py_vollib.
 """
 
-import datetime as dt
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +17,6 @@ from sqlalchemy import text
 
 from sigmasight.db import session_scope
 from tests import actions_world as world
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # py_vollib says "import vollib instead"
-    from py_vollib.black_scholes_merton import black_scholes_merton
-
-
-def book_on(pid: str, day: dt.date) -> tuple[float, dict[str, dict[str, Any]]]:
-    """Cash and lines of a PRE_* book on ``day`` by C19/C20, from the bundle itself."""
-    portfolio = next(p for p in world.bundles()["pre"]["portfolios"] if p["id"] == pid)
-    cash = float(portfolio["cash"])
-    lines: dict[str, dict[str, Any]] = {}
-    for position in portfolio["positions"]:
-        symbol, qty = position["symbol"], float(position["quantity"])
-        option = position.get("option")
-        if option is None:
-            k = world.SPLITS.get(symbol, 1.0) if day >= world.E else 1.0
-            if day >= world.E and symbol in world.DIVIDEND:
-                cash += qty * world.DIVIDEND[symbol]  # a short pays it
-            lines[symbol] = {"asset": symbol, "quantity": qty * k}
-        else:
-            under = option["underlying"]
-            k = world.SPLITS.get(under, 1.0) if day >= world.E else 1.0
-            lines[symbol] = {
-                "asset": under,
-                "quantity": qty,
-                "multiplier": option["multiplier"] * k,
-                "strike": option["strike"] / k,
-            }
-    return cash, lines
-
-
-def value(lines: dict[str, dict[str, Any]], spot: pd.Series, day: dt.date) -> dict[str, float]:
-    """Market value per line: stocks at the as-traded close, calls by BSM."""
-    found = {}
-    for symbol, line in lines.items():
-        s = float(spot[line["asset"]])
-        if "strike" not in line:
-            found[symbol] = line["quantity"] * s
-            continue
-        years = (world.EXPIRY - day).days / 365.0
-        unit = black_scholes_merton("c", s, line["strike"], years, world.RISK_FREE, world.VOL, 0.0)
-        found[symbol] = line["quantity"] * line["multiplier"] * unit
-    return found
 
 
 @pytest.fixture
@@ -76,8 +31,8 @@ def test_books_keep_their_value_across_a_split_a_reverse_split_and_a_special_div
     for pid in ("PRE_LONG", "PRE_SHORT", "PRE_OPT"):
         for day, docs in ((world.BEFORE, before), (world.E, on_e)):
             doc = docs[pid]
-            cash, lines = book_on(pid, day)
-            values = value(lines, raw.loc[day], day)
+            cash, lines = world.book_on(pid, day)
+            values = world.value(lines, raw, day)
             assert doc["valuation"]["cash"] == pytest.approx(cash, rel=1e-12)
             assert doc["valuation"]["nav"] == pytest.approx(cash + sum(values.values()), rel=1e-9)
             got = {p["symbol"]: p for p in doc["positions"]}
@@ -99,24 +54,16 @@ def test_books_keep_their_value_across_a_split_a_reverse_split_and_a_special_div
     assert on_e["PRE_LONG"]["price_basis"] == "total_return"
 
 
-def adjusted_returns(raw: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """Simple returns up to ``day`` in ``day``'s basis (C19, C20), computed with pandas."""
-    prices = raw.loc[:day].copy()
-    if day >= world.E:
-        prices = world.adjusted_closes(raw).loc[:day]
-    return prices.pct_change().iloc[1:]
-
-
 def test_the_risk_of_a_book_across_the_split_uses_one_basis(raw):
     """PRE_LONG on E and later: VaR and vol equal those of the adjusted series (no -75 %)."""
     for day in (world.E, world.LAST):
         world.single_date(day)
         doc = world.documents(day)["PRE_LONG"]
-        cash, lines = book_on("PRE_LONG", day)
-        values = value(lines, raw.loc[day], day)
+        cash, lines = world.book_on("PRE_LONG", day)
+        values = world.value(lines, raw, day)
         nav = cash + sum(values.values())
         weights = pd.Series(values) / nav
-        port = adjusted_returns(raw, day)[list(weights.index)] @ weights
+        port = world.adjusted_returns(raw, day)[list(weights.index)] @ weights
         full = doc["risk"]["full"]
         assert full["n_obs"] == len(port)
         assert full["ann_vol"] == pytest.approx(port.std(ddof=1) * math.sqrt(252), rel=1e-9)
