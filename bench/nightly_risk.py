@@ -56,6 +56,7 @@ import psycopg
 from sqlalchemy import URL, text
 
 from bench.common import scratch_database
+from models.portfolio import UNDATED_BOOK_DATE
 from sigmasight import db as sdb
 from sigmasight.domain import DEFAULT_FACTORS, RATE_SERIES, OptionRight, UserSpec, occ_ticker
 from sigmasight.providers.synthetic import SyntheticProvider
@@ -408,9 +409,17 @@ def store_books(
                 "SELECT id FROM portfolio WHERE owner_id = %s ORDER BY external_id", (owner_id,)
             )
             ids = np.array([int(row[0]) for row in cursor.fetchall()], dtype=np.int64)
+            # Undated books (in effect from the start of history), as a bundle without a
+            # valuation_date imports them.
+            with cursor.copy(
+                "COPY portfolio_book (portfolio_id, book_date, cash) FROM STDIN"
+            ) as copy:
+                for i, pid in enumerate(ids.tolist()):
+                    copy.write_row((pid, UNDATED_BOOK_DATE, f"{cash[i]:.2f}"))
             frame = pd.DataFrame(
                 {
                     "portfolio_id": np.repeat(ids, n_positions),
+                    "book_date": UNDATED_BOOK_DATE,
                     "symbol": np.asarray(symbols, dtype=object)[picks.ravel()],
                     "position_type": np.where(short, "SHORT", "LONG").ravel(),
                     "quantity": np.where(short, -shares, shares).ravel().astype(np.int64),
@@ -419,16 +428,17 @@ def store_books(
             buffer = io.StringIO()
             frame.to_csv(buffer, index=False, header=False)
             with cursor.copy(
-                "COPY position (portfolio_id, symbol, position_type, quantity) FROM STDIN (FORMAT csv)"
+                "COPY position (portfolio_id, book_date, symbol, position_type, quantity) "
+                "FROM STDIN (FORMAT csv)"
             ) as copy:
                 copy.write(buffer.getvalue())
             options = _option_rows(rng, ids, symbols, spot, as_of)
             with cursor.copy(
-                "COPY position (portfolio_id, symbol, position_type, quantity, underlying, strike, "
-                "expiry_date, option_right, multiplier, implied_vol) FROM STDIN"
+                "COPY position (portfolio_id, book_date, symbol, position_type, quantity, "
+                "underlying, strike, expiry_date, option_right, multiplier, implied_vol) FROM STDIN"
             ) as copy:
                 for row in options:
-                    copy.write_row(row)
+                    copy.write_row((row[0], UNDATED_BOOK_DATE, *row[1:]))
     return len(frame), len(options)
 
 
