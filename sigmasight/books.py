@@ -191,14 +191,17 @@ def split_holdings(holdings: dict[str, Holding], symbol: str, ratio: Decimal) ->
 class ActionLedger:
     """Corporate actions as a timeline reads them: splits by date, dividends summed per symbol.
 
-    Built once for a chunk and shared by its timelines.
+    Built once for a run (or a chunk) and shared by its timelines, also across threads: the
+    per-share sums it memoises are the same whichever thread computes them first.
     """
 
     def __init__(self, actions: Iterable[ActionSpec] = ()) -> None:
         ordered = sorted(actions, key=lambda a: (a.ex_date, a.symbol, a.kind))
         self.splits: list[ActionSpec] = [a for a in ordered if a.kind == "split"]
+        self._split_days = [a.ex_date for a in self.splits]
         self._days: dict[str, list[dt.date]] = {}
         self._paid: dict[str, list[Decimal]] = {}
+        self._memo: dict[tuple[str, dt.date, dt.date], Decimal] = {}
         for action in ordered:
             if action.kind != "cash_dividend":
                 continue
@@ -210,17 +213,26 @@ class ActionLedger:
     def __bool__(self) -> bool:
         return bool(self.splits or self._days)
 
+    def splits_between(self, after: dt.date, through: dt.date) -> list[ActionSpec]:
+        """The splits going ex in (``after``, ``through``], oldest first."""
+        lo = bisect.bisect_right(self._split_days, after)
+        hi = bisect.bisect_right(self._split_days, through)
+        return self.splits[lo:hi]
+
     def per_share(self, symbol: str, after: dt.date, through: dt.date) -> Decimal:
         """Dividends per share of ``symbol`` going ex in (``after``, ``through``]."""
         days = self._days.get(symbol)
         if not days or through <= after:
             return ZERO
-        paid = self._paid[symbol]
-        hi = bisect.bisect_right(days, through)
-        lo = bisect.bisect_right(days, after)
-        if hi == lo:
-            return ZERO
-        return paid[hi - 1] - (paid[lo - 1] if lo else ZERO)
+        key = (symbol, after, through)
+        found = self._memo.get(key)
+        if found is None:
+            paid = self._paid[symbol]
+            hi = bisect.bisect_right(days, through)
+            lo = bisect.bisect_right(days, after)
+            found = ZERO if hi == lo else paid[hi - 1] - (paid[lo - 1] if lo else ZERO)
+            self._memo[key] = found
+        return found
 
     def dividends(self, holdings: Iterable[Holding], after: dt.date, through: dt.date) -> Decimal:
         """Cash the stock ``holdings`` receive (a short pays) for ex-dates in (after, through]."""
@@ -229,7 +241,9 @@ class ActionLedger:
         total = ZERO
         for held in holdings:
             if held.underlying is None and held.symbol in self._days:
-                total += held.quantity * self.per_share(held.symbol, after, through)
+                paid = self.per_share(held.symbol, after, through)
+                if paid:
+                    total += held.quantity * paid
         return total
 
 
@@ -278,8 +292,8 @@ class Timeline:
         if self.actions and self.books:
             assets = self._held_assets()
             first = self.books[0].book_date
-            for split in self.actions.splits:
-                if split.ex_date > first and split.symbol in assets:
+            for split in self.actions.splits_between(first, dt.date.max):
+                if split.symbol in assets:
                     events.setdefault(split.ex_date, []).append(split)
         version = 0
         state: BookState | None = None
@@ -347,13 +361,14 @@ class Timeline:
         quantities and option terms of ``day``'s share basis (C19).
         """
         state = self.state_on(before)
-        if state is None or not self.actions:
+        splits = self.actions.splits_between(before, day)
+        if state is None or not splits:
             return state
         holdings = {h.symbol: h for h in state.holdings}
         assets = {h.underlying or h.symbol for h in state.holdings}
         changed = False
-        for split in self.actions.splits:
-            if before < split.ex_date <= day and split.symbol in assets:
+        for split in splits:
+            if split.symbol in assets:
                 changed |= split_holdings(holdings, split.symbol, split.value)
         if not changed:
             return state

@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from models import PortfolioSnapshot
-from sigmasight.books import Timeline
+from sigmasight.books import ActionLedger, Timeline
 from sigmasight.domain import ScenarioSpec
 from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import (
@@ -105,6 +105,8 @@ class PreparedMarket:
     previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None = None
     #: The document's ``price_basis`` (C20): ``total_return`` when dividends are known.
     price_basis: str = "split_only"
+    #: Every corporate action dated up to ``as_of``, read once for a run's chunks (C19-C20).
+    book_actions: ActionLedger | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 

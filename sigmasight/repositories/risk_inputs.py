@@ -141,26 +141,26 @@ def load_actions(
 
 
 def load_book_actions(
-    session: Session, symbols: Iterable[str], *, after: dt.date, through: dt.date
+    session: Session,
+    symbols: Iterable[str] | None,
+    *,
+    through: dt.date,
+    after: dt.date | None = None,
 ) -> list[ActionSpec]:
-    """The actions of ``symbols`` with ex-date in (``after``, ``through``], oldest first."""
-    wanted = sorted(set(symbols))
-    if not wanted:
-        return []
+    """The actions of ``symbols`` (None: of every symbol) with ex-date in (``after``, ``through``]."""
+    query = select(
+        CorporateAction.symbol, CorporateAction.ex_date, CorporateAction.kind, CorporateAction.value
+    ).where(CorporateAction.ex_date <= through)
+    if symbols is not None:
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return []
+        query = query.where(CorporateAction.symbol.in_(wanted))
+    if after is not None:
+        query = query.where(CorporateAction.ex_date > after)
     rows = session.execute(
-        select(
-            CorporateAction.symbol,
-            CorporateAction.ex_date,
-            CorporateAction.kind,
-            CorporateAction.value,
-        )
-        .where(
-            CorporateAction.symbol.in_(wanted),
-            CorporateAction.ex_date > after,
-            CorporateAction.ex_date <= through,
-        )
-        .order_by(CorporateAction.ex_date, CorporateAction.symbol, CorporateAction.kind)
-    ).all()
+        query.order_by(CorporateAction.ex_date, CorporateAction.symbol, CorporateAction.kind)
+    ).tuples()
     return [
         ActionSpec(symbol=s, ex_date=d, kind="split" if k == "split" else "cash_dividend", value=v)
         for s, d, k, v in rows
@@ -276,9 +276,17 @@ class PortfolioRows:
 
 
 def load_timelines(
-    session: Session, portfolio_ids: Sequence[int], *, through: dt.date
+    session: Session,
+    portfolio_ids: Sequence[int],
+    *,
+    through: dt.date,
+    actions: ActionLedger | None = None,
 ) -> PortfolioRows:
-    """The chunk's dated books, trades and flows up to ``through`` (nothing dated after it)."""
+    """The chunk's dated books, trades, flows and actions up to ``through`` (none after it).
+
+    ``actions`` is a ledger already read for the run (every action dated up to
+    ``through``); without one, the actions of what the chunk holds are read here.
+    """
     ids = list(portfolio_ids)
     portfolios = pd.DataFrame(
         session.execute(
@@ -362,11 +370,14 @@ def load_timelines(
     assets = {h.underlying or h.symbol for hs in holdings.values() for h in hs} | {
         t.underlying or t.symbol for ts in trades.values() for t in ts
     }
-    first_book = min((b.book_date for bs in books.values() for b in bs), default=through)
-    # C19-C20: the actions after the first book of what the chunk holds, shared by its
-    # timelines (each applies those of its own lines).
-    ledger = ActionLedger(load_book_actions(session, assets, after=first_book, through=through))
-    lines = {pid: timeline(books[pid], trades[pid], flows[pid], ledger) for pid in ids}
+    if actions is None:
+        first_book = min((b.book_date for bs in books.values() for b in bs), default=through)
+        # C19-C20: the actions after the first book of what the chunk holds, shared by its
+        # timelines (each applies those of its own lines).
+        actions = ActionLedger(
+            load_book_actions(session, assets, after=first_book, through=through)
+        )
+    lines = {pid: timeline(books[pid], trades[pid], flows[pid], actions) for pid in ids}
     return PortfolioRows(portfolios, lines, sectors_of(session, assets))
 
 
