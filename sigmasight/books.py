@@ -250,6 +250,11 @@ class ActionLedger:
 NO_ACTIONS = ActionLedger()
 
 
+def _stock_quantity(holdings: dict[str, Holding], symbol: str) -> Decimal:
+    held = holdings.get(symbol)
+    return held.quantity if held is not None and held.underlying is None else ZERO
+
+
 @dataclass
 class Timeline:
     """One portfolio's books, trades, flows and actions, and the book in effect on any date."""
@@ -259,6 +264,7 @@ class Timeline:
     flows: list[tuple[dt.date, Decimal]] = field(default_factory=list)
     actions: ActionLedger = NO_ACTIONS
     _dates: list[dt.date] = field(default_factory=list, init=False)
+    _anchors: list[dt.date] = field(default_factory=list, init=False)
     _states: list[BookState] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -298,6 +304,10 @@ class Timeline:
         version = 0
         state: BookState | None = None
         holdings: dict[str, Holding] = {}
+        # Dividends are summed on read from ``anchor`` on, on the quantities of the state
+        # read (state_on). A quantity that changes settles what its old quantity earned
+        # since the anchor, so events cost what they change, not a pass over the book.
+        anchor = dt.date.min
         for day in sorted(events):
             items = events[day]
             book = next((i for i in items if isinstance(i, Book)), None)
@@ -308,23 +318,24 @@ class Timeline:
                 state = BookState(
                     book.book_date, book.cash, tuple(sorted(book.holdings, key=lambda h: h.symbol))
                 )
+                anchor = book.book_date
             elif state is None:
                 continue  # flows before the first book: no book to carry them
             else:
                 cash, applied, realized = state.cash, state.trades_applied, state.realized_pnl
-                previous = self._dates[-1]
-                # Dividends since the last event, then the day's splits, its dividends (on
-                # the post-split quantity), its trades and its flows.
-                cash += self.actions.dividends(state.holdings, previous, day - ONE_DAY)
                 changed = False
+                # The day's splits first: a dividend of the same day is per new share.
                 for item in items:
                     if isinstance(item, ActionSpec):
+                        held = _stock_quantity(holdings, item.symbol)
                         changed |= split_holdings(holdings, item.symbol, item.value)
-                cash += self.actions.dividends(holdings.values(), day - ONE_DAY, day)
+                        cash += self._settle(holdings, item.symbol, held, anchor, day - ONE_DAY)
                 for item in items:
                     if isinstance(item, TradeEvent):
+                        held = _stock_quantity(holdings, item.symbol)
                         change, gain = apply_trade(holdings, item)
-                        cash += change
+                        # The day's dividend goes to the quantity held before the trade.
+                        cash += change + self._settle(holdings, item.symbol, held, anchor, day)
                         applied += 1
                         changed = True
                         realized = None if realized is None or gain is None else realized + gain
@@ -339,19 +350,31 @@ class Timeline:
                 state = BookState(state.book_date, cash, lines, applied, realized)
             version += 1
             self._dates.append(day)
+            self._anchors.append(anchor)
             self._states.append(replace(state, version=version))
+
+    def _settle(
+        self,
+        holdings: dict[str, Holding],
+        symbol: str,
+        held: Decimal,
+        anchor: dt.date,
+        through: dt.date,
+    ) -> Decimal:
+        """Dividends (anchor, through] of ``symbol`` its quantity change moves between holders."""
+        moved = held - _stock_quantity(holdings, symbol)
+        return moved * self.actions.per_share(symbol, anchor, through) if moved else ZERO
 
     def state_on(self, day: dt.date) -> BookState | None:
         """The book in effect on ``day`` (C15), or None when no book is dated on or before it.
 
-        Dividends going ex after the last event and on or before ``day`` are in its cash
-        (C20).
+        Its cash holds the dividends going ex on or before ``day`` (C20).
         """
         i = bisect.bisect_right(self._dates, day)
         if not i:
             return None
         state = self._states[i - 1]
-        received = self.actions.dividends(state.holdings, self._dates[i - 1], day)
+        received = self.actions.dividends(state.holdings, self._anchors[i - 1], day)
         return replace(state, cash=state.cash + received) if received else state
 
     def held_over(self, before: dt.date, day: dt.date) -> BookState | None:
