@@ -1,6 +1,11 @@
-"""Stored results out: ``sigmasight export risk`` (JSON documents) and ``sigmasight summary``."""
+"""Stored results out: ``export risk``, ``export history`` and ``summary``.
+
+``export risk`` writes the JSON documents, ``export history`` one portfolio's snapshot series
+as CSV (FORMATS section 7).
+"""
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -40,6 +45,35 @@ def cmd_export_risk(args: argparse.Namespace) -> int:
     else:
         output.write_text(text)
         print(f"wrote {len(documents)} document(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _iso_date(value: str) -> dt.date:
+    """An argparse type: a date as YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_export_history(args: argparse.Namespace) -> int:
+    """Write one portfolio's stored snapshot series as CSV (FORMATS section 7)."""
+    from sigmasight.history import history_csv
+    from sigmasight.runs.risk import export_history
+
+    if args.date_from is not None and args.date_to is not None and args.date_from > args.date_to:
+        raise InputError(f"--from {args.date_from} is after --to {args.date_to}")
+    output = None if args.output in (None, "-") else Path(args.output)
+    if output is not None and not output.parent.is_dir():
+        raise InputError(f"-o {args.output}: the folder {output.parent} does not exist")
+    require_current_schema()
+    points = export_history(args.portfolio, args.date_from, args.date_to)
+    text = history_csv(points)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        print(f"wrote {len(points)} session(s) to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -86,6 +120,24 @@ def register_export(commands: Subparsers) -> None:
     )
     export_risk.add_argument(
         "-o", "--output", metavar="FILE", help="output file (default: standard output)"
+    )
+    export_history = add_command(
+        export,
+        "history",
+        cmd_export_history,
+        "write one portfolio's actual history (one CSV row per computed session)",
+    )
+    export_history.add_argument(
+        "--portfolio", metavar="ID", required=True, help="the portfolio's external id"
+    )
+    export_history.add_argument(
+        "--from", dest="date_from", type=_iso_date, metavar="D1", help="first date (inclusive)"
+    )
+    export_history.add_argument(
+        "--to", dest="date_to", type=_iso_date, metavar="D2", help="last date (inclusive)"
+    )
+    export_history.add_argument(
+        "-o", "--output", metavar="FILE", help="output CSV file (default: standard output)"
     )
 
 

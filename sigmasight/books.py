@@ -26,6 +26,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
+
+import numpy as np
 
 from sigmasight.domain import ActionSpec
 
@@ -89,6 +92,53 @@ class TradeEvent:
 
 
 @dataclass(frozen=True)
+class HoldingColumns:
+    """A book's holdings as columns (what the engine's arrays are cut from), built once."""
+
+    symbol: tuple[str, ...]
+    asset: tuple[str, ...]
+    quantity: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    is_option: "np.ndarray[tuple[int], np.dtype[np.bool_]]"
+    multiplier: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    strike: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    #: Expiry as a proleptic ordinal (NaN for stocks), so years to expiry is one subtraction.
+    expiry_ordinal: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    is_call: "np.ndarray[tuple[int], np.dtype[np.bool_]]"
+    implied_vol: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    dividend_yield: "np.ndarray[tuple[int], np.dtype[np.float64]]"
+    position_id: tuple[int | None, ...]
+
+
+def _columns(holdings: tuple[Holding, ...]) -> HoldingColumns:
+    f64 = np.float64
+    return HoldingColumns(
+        symbol=tuple(h.symbol for h in holdings),
+        asset=tuple(h.underlying if h.underlying is not None else h.symbol for h in holdings),
+        quantity=np.array([float(h.quantity) for h in holdings], dtype=f64),
+        is_option=np.array([h.underlying is not None for h in holdings], dtype=bool),
+        multiplier=np.array(
+            [float(h.multiplier) if h.multiplier is not None else 1.0 for h in holdings], dtype=f64
+        ),
+        strike=np.array(
+            [float(h.strike) if h.strike is not None else np.nan for h in holdings], dtype=f64
+        ),
+        expiry_ordinal=np.array(
+            [float(h.expiry.toordinal()) if h.expiry is not None else np.nan for h in holdings],
+            dtype=f64,
+        ),
+        is_call=np.array([h.right == "call" for h in holdings], dtype=bool),
+        implied_vol=np.array(
+            [h.implied_vol if h.implied_vol is not None else np.nan for h in holdings], dtype=f64
+        ),
+        dividend_yield=np.array(
+            [h.dividend_yield if h.dividend_yield is not None else 0.0 for h in holdings],
+            dtype=f64,
+        ),
+        position_id=tuple(h.position_id for h in holdings),
+    )
+
+
+@dataclass(frozen=True)
 class BookState:
     """The book in effect on a date, with what trades did to it since its book date."""
 
@@ -99,6 +149,11 @@ class BookState:
     realized_pnl: Decimal | None = ZERO
     #: Version number within the timeline: equal versions are the same book.
     version: int = 0
+
+    @cached_property
+    def columns(self) -> HoldingColumns:
+        """The holdings as columns, built on first use and shared by every date of the state."""
+        return _columns(self.holdings)
 
     @property
     def cost_basis(self) -> Decimal | None:

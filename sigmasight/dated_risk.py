@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from models import PortfolioSnapshot
 from sigmasight.books import ActionLedger, Timeline
 from sigmasight.domain import ScenarioSpec
+from sigmasight.repositories import limits as limits_repo
 from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import (
     Detail,
@@ -56,6 +57,7 @@ from sigmasight.risk.engine import (
     window_returns,
 )
 from sigmasight.risk.engine import prepare_market as _prepare
+from sigmasight.risk.limits import LimitBook, breaches_of
 from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
 from sigmasight.settings import Settings
@@ -70,10 +72,11 @@ class RiskDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class MarketInputs:
-    """What every date of a run shares, loaded once: prices, rates, factors, scenarios.
+    """What every date of a run shares, loaded once: prices, rates, factors, scenarios, limits.
 
     The panel starts one session before the first date's window (``start``), so the first
-    date also has the previous session's window (C29).
+    date also has the previous session's window (C29). Limits are not dated: the ones in
+    effect when the run loads them apply to every date it computes (C31).
     """
 
     start: dt.date
@@ -88,6 +91,7 @@ class MarketInputs:
     rates: tuple[tuple[dt.date, float], ...]
     #: The panel symbols' corporate actions dated up to ``last`` (C19-C21), applied per date.
     actions: PanelActions | None = None
+    limits: LimitBook = field(default_factory=LimitBook)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class PreparedMarket:
     price_basis: str = "split_only"
     #: Every corporate action dated up to ``as_of``, read once for a run's chunks (C19-C20).
     book_actions: ActionLedger | None = None
+    #: The limits in effect (C31), loaded with the run's inputs.
+    limits: LimitBook = field(default_factory=LimitBook)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -131,7 +137,10 @@ def load_inputs(
     last: dt.date,
     held: Sequence[str],
 ) -> MarketInputs:
-    """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs."""
+    """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs.
+
+    Also the limits in effect now (C31), once for the whole range.
+    """
     lookback = settings.risk_lookback_sessions
     days = last_sessions(first, lookback + 2)
     if not days or days[-1] != first:
@@ -158,6 +167,7 @@ def load_inputs(
         panel=panel,
         rates=tuple(rates),
         actions=actions,
+        limits=limits_repo.load_limit_book(session),
     )
 
 
@@ -227,6 +237,7 @@ def market_on(
         detail=correlations,
         previous_window=previous_window,
         price_basis="total_return" if adjusted.total_return else "split_only",
+        limits=inputs.limits,
     )
 
 
@@ -381,6 +392,7 @@ def compute_chunk(
             previous_window=prepared.previous_window,
             part=part,
             run_id=run_id,
+            limits=prepared.limits,
             detail=detail,
             price_basis=prepared.price_basis,
         )
@@ -464,6 +476,7 @@ def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous
             var_99=last.var_99,
             backtest_days=tuple(days[-BACKTEST_WINDOW:]),
             factor_betas=last.factor_betas,
+            breaches=breaches_of(last.limits),
         )
     return found
 

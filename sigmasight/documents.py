@@ -11,7 +11,7 @@ so a document written by a newer run still reads and dumps unchanged. Pure: pyda
 """
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +57,26 @@ class Valuation(_Block):
     net_exposure: float | None
     gross_leverage: float | None
     net_leverage: float | None
+
+
+class Book(_Block):
+    """Where the valued book came from (FORMATS section 8, RISK-CONVENTIONS C15, C16)."""
+
+    book_date: dt.date | None = None
+    trades_applied: int | None = None
+    realized_pnl: float | None = None
+    cost_basis: float | None = None
+    unrealized_pnl: float | None = None
+
+
+class History(_Block):
+    """The actual day against the previous computed session (RISK-CONVENTIONS C17)."""
+
+    pnl: float | None = None
+    external_flow: float | None = None
+    twr_daily: float | None = None
+    twr_cumulative: float | None = None
+    previous_as_of: dt.date | None = None
 
 
 class DailyPnl(_Block):
@@ -205,6 +225,28 @@ class Benchmark(_Block):
     active_beta: float | None
 
 
+LimitStatus = Literal["ok", "new", "continuing", "resolved", "unknown"]
+
+
+class LimitState(_Block):
+    """One configured limit on the document's date (C31): the figure, its bound, its state.
+
+    ``bound`` is a cap on the figure's magnitude, or ``(min, max)`` for a range limit
+    (``beta_spy_150d``); ``value`` is None (status ``unknown``) when the figure could not be
+    computed.
+    """
+
+    limit: str
+    value: float | None
+    bound: float | tuple[float, float]
+    status: LimitStatus
+
+    @property
+    def in_breach(self) -> bool:
+        """Whether the limit is breached on the date (``new`` or ``continuing``)."""
+        return self.status in ("new", "continuing")
+
+
 class Headline(BaseModel):
     """The summary figures of one document: what a list, a run summary or an index shows.
 
@@ -240,8 +282,10 @@ class RiskDocument(_Block):
     data_as_of: dt.date | None = None
     conventions: dict[str, str | int] = Field(default_factory=dict)
     valuation: Valuation
+    book: Book | None = None
     positions: list[Position] = Field(default_factory=list)
     daily_pnl: DailyPnl | None = None
+    history: History | None = None
     risk: dict[str, RiskWindow]
     beta_spy: BetaSpy
     factor_exposures: FactorExposures | None = None
@@ -252,6 +296,8 @@ class RiskDocument(_Block):
     correlation: Correlation | None = None
     decomposition: Decomposition | None = None
     benchmark: Benchmark | None = None
+    #: Every configured limit (C31); None on documents written before limits existed.
+    limits: list[LimitState] | None = None
     warnings: list[str] = Field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:

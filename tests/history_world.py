@@ -4,15 +4,18 @@ Used by the history tests. Everything is written through the real importers and
 repositories into the test's PostgreSQL. The range ``RANGE`` holds book changes (a second
 dated book mid-range, a portfolio whose first book starts mid-range), trades (adding,
 trimming, opening, crossing zero), external flows (one on a weekend), an NYSE holiday
-(Thanksgiving 2025-11-27) and two corporate actions: NVDA splits 4-for-1 on 2025-12-03 (held
-long by HIST_A, short by HIST_C) and SPY pays a dividend on 2025-12-04 (held by HIST_B and
-HIST_C, which also holds calls on it). The stored closes are as traded: NVDA's drop to a
-quarter on its ex-date and SPY's by the dividend are in the file, and the actions go
-straight into ``corporate_action``.
+(Thanksgiving 2025-11-27), limits (C31): defaults, and portfolios' own limits that
+override them, with bounds the generated figures cross during the range, so limits go
+new, continuing, resolved and ok; and two corporate actions: NVDA splits 4-for-1 on
+2025-12-03 (held long by HIST_A, short by HIST_C) and SPY pays a dividend on 2025-12-04
+(held by HIST_B and HIST_C, which also holds calls on it). The stored closes are as traded:
+NVDA's drop to a quarter on its ex-date and SPY's by the dividend are in the file, and the
+actions go straight into ``corporate_action``.
 """
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,10 @@ from sigmasight.db import session_scope
 from sigmasight.domain import ActionSpec, CashFlowSpec, OptionSpec, TradeSpec
 from sigmasight.repositories import book_events
 from sigmasight.repositories.reference import ChangeCounts
+from sigmasight.runs import ledger
+from sigmasight.runs import risk as risk_run
 from sigmasight.runs.imports import import_bundle_file, import_prices_file, import_rates_file
+from sigmasight.settings import get_settings
 from sigmasight.trading_calendar import sessions
 
 LAST = dt.date(2025, 12, 5)
@@ -93,6 +99,23 @@ def _prices(rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
+#: The undated bundle's defaults, and the portfolios' own limits (by the bundle they come in).
+DEFAULT_LIMITS: dict[str, Any] = {
+    "hist_var_95_fraction": 0.0165,
+    "beta_spy_150d": [0.5, 1.5],
+    "max_position_weight": 0.4,
+}
+OWN_LIMITS: dict[str, dict[str, Any]] = {
+    "HIST_A": {"gross_leverage": 0.75},
+    "HIST_C": {
+        "max_position_weight": 1.5,
+        "gross_leverage": 2.0,
+        "net_leverage": 2.0,
+        "worst_stress_fraction": 0.6,
+    },
+}
+
+
 def _bundle(valuation_date: dt.date | None, portfolios: list[dict[str, Any]]) -> dict[str, Any]:
     bundle: dict[str, Any] = {
         "risk_free_rate": 0.043,
@@ -137,24 +160,16 @@ def bundles() -> list[tuple[str, dict[str, Any]]]:
             "implied_vol": 0.18,
         },
     }
+    hist_a = _portfolio(
+        "HIST_A",
+        50000.0,
+        [_stock("AAPL", 200, 210.0), _stock("MSFT", 100, 400.0), _stock("XOM", 100, 110.0)],
+    )
+    hist_c = _portfolio("HIST_C", 100000.0, [_stock("SPY", 100), _stock("NVDA", -50), call])
+    undated = _bundle(None, [hist_c | {"limits": OWN_LIMITS["HIST_C"]}])
+    undated["default_limits"] = DEFAULT_LIMITS
     return [
-        (
-            "book1",
-            _bundle(
-                BOOK_1,
-                [
-                    _portfolio(
-                        "HIST_A",
-                        50000.0,
-                        [
-                            _stock("AAPL", 200, 210.0),
-                            _stock("MSFT", 100, 400.0),
-                            _stock("XOM", 100, 110.0),
-                        ],
-                    )
-                ],
-            ),
-        ),
+        ("book1", _bundle(BOOK_1, [hist_a | {"limits": OWN_LIMITS["HIST_A"]}])),
         (
             "book_late",
             _bundle(
@@ -166,13 +181,7 @@ def bundles() -> list[tuple[str, dict[str, Any]]]:
                 ],
             ),
         ),
-        (
-            "undated",
-            _bundle(
-                None,
-                [_portfolio("HIST_C", 100000.0, [_stock("SPY", 100), _stock("NVDA", -50), call])],
-            ),
-        ),
+        ("undated", undated),
         (
             "book2",
             _bundle(
@@ -263,3 +272,20 @@ def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Pat
     )
     load_actions(through)
     return files
+
+
+def compute_history(first: dt.date = FIRST, last: dt.date = LAST) -> uuid.UUID:
+    """``run risk --from first --to last`` through the risk-history run steps, without Prefect."""
+    settings = get_settings()
+    with ledger.run_guard("risk-history", last):
+        run_id = ledger.open_run("risk-history", as_of=last, inputs={"from": first.isoformat()})
+        try:
+            plan = risk_run.plan_history(settings, first, last, run_id)
+            for day in plan.dates:
+                report = risk_run.run_history_date(settings, day, run_id)
+                assert not report.errors, report.errors
+            risk_run.finish_history(settings, run_id)
+        finally:
+            risk_run.release_history(run_id)
+        ledger.close_run(run_id, "succeeded")
+    return run_id

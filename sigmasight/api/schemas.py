@@ -224,18 +224,51 @@ class StressResults(BaseModel):
 
 
 class SnapshotPoint(BaseModel):
-    """One day of the portfolio's history (the P&L series)."""
+    """One computed session of the portfolio's actual history (the stored snapshot).
+
+    The same figures as ``sigmasight export history`` (FORMATS section 7), plus the
+    snapshot's status. Currency figures are in the portfolio's currency; VaR, CVaR, volatility
+    and returns are fractions (a loss is positive). ``daily_pnl`` / ``daily_return`` replay the
+    book held on the date over the previous session's prices; ``pnl`` and the ``twr_*``
+    figures are the portfolio's actual performance (RISK-CONVENTIONS C17, C18).
+    """
 
     as_of: dt.date
-    status: str
-    is_current: bool
-    nav: float | None
-    daily_pnl: float | None
-    daily_return: float | None
-    hist_var_95: float | None
-    hist_var_99: float | None
-    cvar_95: float | None
-    beta_spy: float | None
+    status: str = Field(description="ok, warnings or incomplete")
+    is_current: bool = Field(description="the snapshot the other routes show by default")
+    book_date: dt.date | None = Field(description="date of the stored book the day rolled from")
+    nav: float | None = Field(description="net asset value at the close, currency")
+    cash: float | None = Field(description="cash at the close, currency")
+    pnl: float | None = Field(
+        description="P&L net of external flows since the previous computed session, currency "
+        "(NAV_t - NAV_t-1 - F_t); null on the first session or when a NAV is unknown"
+    )
+    external_flow: float | None = Field(
+        description="deposits (+) and withdrawals (-) since the previous computed session"
+    )
+    twr_daily: float | None = Field(description="time-weighted return of the day, pnl / NAV_t-1")
+    twr_cumulative: float | None = Field(
+        description="compounded time-weighted return since the series started"
+    )
+    hist_var_95: float | None = Field(
+        description="1-day 95 % historical VaR, full window, fraction of NAV"
+    )
+    hist_var_99: float | None = Field(
+        description="1-day 99 % historical VaR, full window, fraction of NAV"
+    )
+    param_var_95: float | None = Field(
+        description="1-day 95 % parametric VaR, full window, fraction of NAV"
+    )
+    cvar_95: float | None = Field(description="1-day 95 % historical CVaR, full window, fraction")
+    ann_vol: float | None = Field(description="annualised volatility, full window, fraction")
+    beta_spy_150d: float | None = Field(description="150-day beta to SPY")
+    gross_leverage: float | None = Field(description="gross exposure / NAV")
+    daily_pnl: float | None = Field(
+        description="replay: the day's P&L of the book held on the date, currency"
+    )
+    daily_return: float | None = Field(description="replay: daily_pnl as a return")
+    breaches: int = Field(description="limits in breach on the date (new or continuing)")
+    beta_spy: float | None = Field(description="the same as beta_spy_150d (kept for old clients)")
     run_id: uuid.UUID
 
 

@@ -6,6 +6,7 @@ inherits the page's system font. Each element carries ``data-chart="<name>"`` so
 readers can find it. Colours: blue for long/positive, red for short/loss, green for gains.
 """
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from html import escape
 import numpy as np
 
 from sigmasight.reports import fmt
-from sigmasight.reports.model import ReturnPath
+from sigmasight.reports.model import ActualHistory, ReturnPath
 
 INK = "#111827"
 MUTED = "#6b7280"
@@ -25,6 +26,7 @@ RED = "#dc2626"
 GREEN = "#059669"
 AMBER = "#d97706"
 SLATE = "#94a3b8"
+TEAL = "#0f766e"
 
 
 def _n(x: float) -> str:
@@ -86,7 +88,11 @@ def _pct_tick(value: float, step: float) -> str:
 
 
 def performance_chart(path: ReturnPath | None) -> str:
-    """Cumulative return of today's book (and the benchmark) above its drawdown."""
+    """Cumulative return of today's book replayed over past prices, above its drawdown.
+
+    A replay (C6, C18): today's holdings at static weights, not the portfolio's performance
+    (``actual_history_chart`` draws that).
+    """
     name = "performance"
     if path is None or len(path.dates) < 3:
         return empty_chart(name, "No return history stored for this book", 960, 160)
@@ -113,7 +119,15 @@ def performance_chart(path: ReturnPath | None) -> str:
     def y1(v: float) -> float:
         return bottom1 - (v - lo) / (hi - lo) * (bottom1 - top1)
 
-    out = [_open(name, width, height, "Cumulative return and drawdown of today's book")]
+    out = [
+        _open(
+            name,
+            width,
+            height,
+            "Replay of today's book over past prices (not the portfolio's performance): "
+            "cumulative return and drawdown",
+        )
+    ]
     for t in ticks:
         yy = y1(t)
         stroke = AXIS if abs(t) < 1e-12 else GRID
@@ -159,7 +173,7 @@ def performance_chart(path: ReturnPath | None) -> str:
                 cls="value muted",
             )
         )
-    out.append(_text(left, top1 - 14, "Cumulative return", cls="panel-title"))
+    out.append(_text(left, top1 - 14, "Cumulative return (replay)", cls="panel-title"))
     legend_x = width - right - 210
     out.append(
         f'<line x1="{legend_x}" x2="{legend_x + 22}" y1="{top1 - 18}" y2="{top1 - 18}" '
@@ -211,6 +225,139 @@ def performance_chart(path: ReturnPath | None) -> str:
         anchor = "start" if i == 0 else ("end" if i == n - 1 else "middle")
         out.append(
             _text(xs[i], bottom2 + 18, path.dates[i].strftime("%b %Y"), anchor=anchor, cls="tick")
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[str]:
+    """``points`` attributes of the runs of known values (an unknown value breaks the line)."""
+    runs: list[list[str]] = [[]]
+    for x, y in zip(xs, ys, strict=True):
+        if y is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append(f"{_n(x)},{_n(y)}")
+    return [" ".join(run) for run in runs if run]
+
+
+def _date_label(day: dt.date, span_days: int) -> str:
+    return f"{day.day} {day:%b}" if span_days <= 120 else day.strftime("%b %Y")
+
+
+def actual_history_chart(history: ActualHistory | None) -> str:
+    """NAV and cumulative time-weighted return from the stored snapshots (C17, C18).
+
+    Sessions are evenly spaced; an unknown NAV or return breaks its line; a session with an
+    external flow gets a marker on the NAV line (its amount in the tooltip). Empty (a
+    placeholder) with fewer than two sessions of known NAV.
+    """
+    name = "actual-history"
+    navs = [] if history is None else [v for v in history.nav if v is not None]
+    if history is None or len(navs) < 2:
+        return empty_chart(name, "Fewer than two stored snapshots: no actual history yet", 960, 160)
+    width, height = 960, 350
+    left, right = 74, 78
+    top1, bottom1 = 34, 186
+    top2, bottom2 = 226, 320
+    n = history.sessions
+    xs = [left + (width - left - right) * i / (n - 1) for i in range(n)]
+    out = [_open(name, width, height, "Actual history from stored snapshots: NAV and TWR")]
+
+    nav_ticks = nice_ticks(min(navs), max(navs), 4)
+    nav_lo, nav_hi = nav_ticks[0], nav_ticks[-1]
+
+    def y1(v: float) -> float:
+        return bottom1 - (v - nav_lo) / (nav_hi - nav_lo) * (bottom1 - top1)
+
+    for t in nav_ticks:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_n(y1(t))}" y2="{_n(y1(t))}" '
+            f'stroke="{GRID}"/>'
+        )
+        label = fmt.typographic(fmt.compact_money(t, trim=True))
+        out.append(_text(left - 8, y1(t) + 4, label, anchor="end", cls="tick"))
+    nav_y = [None if v is None else y1(v) for v in history.nav]
+    for points in _segments(xs, nav_y):
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="{TEAL}" stroke-width="1.9" '
+            f'stroke-linejoin="round"/>'
+        )
+    for i, (flow, yy) in enumerate(zip(history.external_flow, nav_y, strict=True)):
+        if flow and yy is not None:
+            out.append(
+                f"<g><title>{history.dates[i].isoformat()}: external flow "
+                f"{escape(fmt.money(flow, 2, sign=True))}</title>"
+                f'<circle cx="{_n(xs[i])}" cy="{_n(yy)}" r="4" fill="#fff" stroke="{AMBER}" '
+                f'stroke-width="2"/></g>'
+            )
+    last_nav = history.nav[-1]
+    if last_nav is not None:
+        out.append(
+            _text(
+                xs[-1] + 8,
+                y1(last_nav) + 4,
+                fmt.typographic(fmt.compact_money(last_nav)),
+                cls="value strong",
+            )
+        )
+    out.append(_text(left, top1 - 14, "NAV (external flows included)", cls="panel-title"))
+    if any(history.external_flow):
+        lx = width - right - 130
+        out.append(
+            f'<circle cx="{lx}" cy="{top1 - 18}" r="4" fill="#fff" stroke="{AMBER}" '
+            f'stroke-width="2"/>'
+        )
+        out.append(_text(lx + 9, top1 - 14, "external flow", cls="legend"))
+
+    # The cumulative TWR: a session where the chain starts (first session, or after an
+    # unknown NAV) is its base, 0; a session whose NAV is unknown is a gap.
+    twr: list[float | None] = [
+        value if value is not None else (0.0 if nav is not None else None)
+        for value, nav in zip(history.twr_cumulative, history.nav, strict=True)
+    ]
+    known = [v for v in twr if v is not None]
+    twr_ticks = nice_ticks(min([0.0, *known]), max([0.0, *known]), 3)
+    lo, hi = twr_ticks[0], twr_ticks[-1]
+    step = twr_ticks[1] - twr_ticks[0]
+
+    def y2(v: float) -> float:
+        return bottom2 - (v - lo) / (hi - lo) * (bottom2 - top2)
+
+    for t in twr_ticks:
+        stroke = AXIS if abs(t) < 1e-12 else GRID
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_n(y2(t))}" y2="{_n(y2(t))}" '
+            f'stroke="{stroke}"/>'
+        )
+        out.append(_text(left - 8, y2(t) + 4, _pct_tick(t, step), anchor="end", cls="tick"))
+    twr_y = [None if v is None else y2(v) for v in twr]
+    for points in _segments(xs, twr_y):
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="{TEAL}" stroke-width="1.6" '
+            f'stroke-dasharray="5 3"/>'
+        )
+    if twr[-1] is not None:
+        out.append(
+            _text(
+                xs[-1] + 8,
+                y2(twr[-1]) + 4,
+                fmt.typographic(fmt.pct(twr[-1], 2, sign=True)),
+                cls="value strong",
+            )
+        )
+    out.append(
+        _text(left, top2 - 10, "Cumulative time-weighted return (net of flows)", cls="panel-title")
+    )
+    span = (history.dates[-1] - history.dates[0]).days
+    labelled = sorted({round(i) for i in np.linspace(0, n - 1, min(n, 8))})
+    for i in labelled:
+        anchor = "start" if i == 0 else ("end" if i == n - 1 else "middle")
+        out.append(
+            _text(
+                xs[i], bottom2 + 18, _date_label(history.dates[i], span), anchor=anchor, cls="tick"
+            )
         )
     out.append("</svg>")
     return "".join(out)

@@ -4,7 +4,7 @@
 ``sigmasight.risk/1`` document (a :class:`~sigmasight.documents.RiskDocument`, read through
 its attributes) plus extras the document does not carry (portfolio name, position master
 data and sectors, the return path for the chart, factor and scenario labels, correlation
-clusters, the narrative). :func:`build_view` derives the tables once
+clusters, the narrative, the actual history of stored snapshots). :func:`build_view` derives the tables once
 (sorted positions, sector exposure, Greek totals, stress ranking, correlation summary) so
 that JSON, Markdown, CSV and HTML never repeat the work.
 
@@ -90,6 +90,45 @@ class ReturnPath:
 
 
 @dataclass(frozen=True)
+class ActualHistory:
+    """The portfolio's stored snapshots up to the report's date (RISK-CONVENTIONS C17, C18).
+
+    The actual history, unlike :class:`ReturnPath` (a replay of today's book): per computed
+    session, oldest first, the NAV, the external flow and the cumulative time-weighted
+    return as the risk runs stored them; ``None`` where a figure is unknown.
+    """
+
+    dates: tuple[dt.date, ...]
+    nav: tuple[float | None, ...]
+    external_flow: tuple[float | None, ...]
+    twr_cumulative: tuple[float | None, ...]
+
+    @property
+    def sessions(self) -> int:
+        """Computed sessions in the series."""
+        return len(self.dates)
+
+    @property
+    def cumulative_twr(self) -> float | None:
+        """The last session's cumulative time-weighted return."""
+        return self.twr_cumulative[-1] if self.dates else None
+
+    @property
+    def since(self) -> dt.date | None:
+        """The session the last cumulative return compounds from, or None when unknown.
+
+        The stored chain starts on the first computed session (whose cumulative return is
+        unknown: no previous NAV) and starts again after a session whose NAV was unknown.
+        """
+        if self.cumulative_twr is None:
+            return None
+        for day, value in zip(reversed(self.dates), reversed(self.twr_cumulative), strict=True):
+            if value is None:
+                return day
+        return None
+
+
+@dataclass(frozen=True)
 class ReportInput:
     """Everything one portfolio's report is rendered from."""
 
@@ -98,6 +137,7 @@ class ReportInput:
     narrative: Narrative
     details: Mapping[str, PositionDetail] = field(default_factory=dict)
     path: ReturnPath | None = None
+    history: ActualHistory | None = None
     factor_names: Mapping[str, str] = field(default_factory=dict)
     scenarios: Mapping[str, ScenarioInfo] = field(default_factory=dict)
     clusters: Sequence[Sequence[str]] = ()
@@ -373,5 +413,9 @@ def availability(view: ReportView) -> list[tuple[str, bool]]:
             any(s.pnl is not None for s in view.stress),
         ),
         (f"Correlations ({len(view.corr_symbols)} symbols)", view.corr_average is not None),
-        ("Return history for the performance chart", view.data.path is not None),
+        ("Return history for the replay chart", view.data.path is not None),
+        (
+            "Actual history (two or more stored snapshots)",
+            view.data.history is not None and view.data.history.sessions >= 2,
+        ),
     ]

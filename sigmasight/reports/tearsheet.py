@@ -3,7 +3,8 @@
 Inline CSS, inline SVG charts (``charts``), system fonts, no script and no URL to fetch, so
 the file opens offline, from an e-mail attachment or from S3 alike. Sections, each with an
 ``id`` a reader (or test) can link to: ``summary`` (header), ``data-status`` (only when the
-document has warnings), ``key-figures``, ``commentary``, ``performance``,
+document has warnings), ``key-figures``, ``commentary``, ``actual-history`` (only with two or
+more stored snapshots), ``performance`` (the replay of today's book, labelled as one: C18),
 ``sector-exposure``, ``factor-betas``, ``stress``, ``correlation``, ``var-es``,
 ``exposures``, ``greeks``, ``positions``, ``availability``.
 
@@ -73,6 +74,7 @@ def _stress_chart(view: ReportView) -> str:
 def chart_markup(view: ReportView) -> dict[str, Markup]:
     """The report's inline SVG charts by section (``charts`` escapes its own text)."""
     return {
+        "history": Markup(charts.actual_history_chart(view.data.history)),
         "performance": Markup(charts.performance_chart(view.data.path)),
         "sector": Markup(_sector_chart(view)),
         "factors": Markup(_factor_chart(view)),

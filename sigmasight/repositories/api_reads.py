@@ -29,7 +29,8 @@ from models import (
     User,
 )
 from sigmasight.books import Holding
-from sigmasight.repositories import risk_inputs
+from sigmasight.history import HistoryPoint
+from sigmasight.repositories import results, risk_inputs
 from sigmasight.repositories.backups import GOOD_STATUSES
 
 #: Backup statuses that count as a good backup (upload completed, checksum matched).
@@ -267,7 +268,44 @@ def portfolio_factor_exposures(
         )
         .order_by(Factor.display_order.nulls_last(), FactorExposure.factor_symbol)
     )
-    return [(row, name) for row, name in session.execute(stmt).all()]
+    found: list[tuple[FactorExposure, str | None]] = [
+        (row, name) for row, name in session.execute(stmt).all()
+    ]
+    if found:
+        return found
+    # Older than the detail retention: the snapshot's document holds the same figures.
+    snap = session.scalar(
+        select(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.as_of_date == as_of
+        )
+    )
+    block = ((snap.document or {}) if snap else {}).get("factor_exposures") or {}
+    betas: dict[str, float | None] = block.get("betas") or {}
+    if snap is None or not betas:
+        return []
+    names = dict(session.execute(select(Factor.symbol, Factor.name)).tuples().all())
+    order = {
+        sym: i
+        for i, sym in enumerate(
+            session.scalars(select(Factor.symbol).order_by(Factor.display_order.nulls_last()))
+        )
+    }
+    rows = [
+        FactorExposure(
+            portfolio_id=portfolio_id,
+            as_of_date=as_of,
+            run_id=snap.run_id,
+            factor_symbol=sym,
+            beta=beta,
+            exposure_usd=None if beta is None or snap.nav is None else beta * snap.nav,
+            window=block.get("window"),
+            n_obs=block.get("n_obs"),
+            r2=block.get("r2"),
+        )
+        for sym, beta in betas.items()
+    ]
+    rows.sort(key=lambda r: (order.get(r.factor_symbol, len(order)), r.factor_symbol))
+    return [(row, names.get(row.factor_symbol)) for row in rows]
 
 
 def _page(session: Session, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[Any], int]:
@@ -285,16 +323,17 @@ def snapshot_history(
     end: dt.date | None,
     limit: int,
     offset: int,
-) -> tuple[list[PortfolioSnapshot], int]:
-    """Snapshots newest first within ``[start, end]``, one page, and the total count."""
-    stmt = select(PortfolioSnapshot).where(PortfolioSnapshot.portfolio_id == portfolio_id)
-    if start is not None:
-        stmt = stmt.where(PortfolioSnapshot.as_of_date >= start)
-    if end is not None:
-        stmt = stmt.where(PortfolioSnapshot.as_of_date <= end)
-    return _page(
-        session, stmt.order_by(PortfolioSnapshot.as_of_date.desc()), limit=limit, offset=offset
-    )
+) -> tuple[list[HistoryPoint], int]:
+    """The actual history newest first within ``[start, end]``, one page, and the total count.
+
+    The same columns as ``sigmasight export history`` (``results.history_select``).
+    """
+    stmt = results.history_select(portfolio_id, start, end)
+    total = int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = session.execute(
+        stmt.order_by(PortfolioSnapshot.as_of_date.desc()).limit(limit).offset(offset)
+    ).all()
+    return [results.history_point(row) for row in rows], total
 
 
 # ---- reports --------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The risk figures themselves come from ``sigmasight.runs.risk.export_documents``; this module
 reads only what the document does not carry: portfolio names, position master data and
-sectors, stored per-position extras (daily P&L, beta), correlation clusters. Writes are one
+sectors, stored per-position extras (daily P&L, beta), correlation clusters, and the actual
+history (the stored snapshot series up to the report's date). Writes are one
 upsert per chunk into ``report`` keyed on (portfolio, date, kind): a rerun replaces a row,
 never adds one, and a rerun that produced identical files leaves the row untouched.
 """
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import CorrelationResult, Portfolio, PortfolioSnapshot, Position, PositionRisk, Report
 from models import Security as SecurityRow
+from sigmasight.reports.model import ActualHistory
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,37 @@ def load_clusters(
         )
     ).all()
     return {int(pid): list(clusters or []) for pid, clusters in rows}
+
+
+def load_actual_histories(
+    session: Session, portfolio_ids: Sequence[int], through: dt.date
+) -> dict[int, ActualHistory]:
+    """Each portfolio's stored snapshots dated up to ``through``, oldest first (one query).
+
+    Only snapshot columns are read (never the documents), so a chunk of portfolios with
+    years of sessions stays one cheap index scan.
+    """
+    snap = PortfolioSnapshot
+    rows = session.execute(
+        select(
+            snap.portfolio_id, snap.as_of_date, snap.nav, snap.external_flow, snap.twr_cumulative
+        )
+        .where(snap.portfolio_id.in_(list(portfolio_ids)), snap.as_of_date <= through)
+        .order_by(snap.portfolio_id, snap.as_of_date)
+    ).all()
+    columns: dict[
+        int, tuple[list[dt.date], list[float | None], list[float | None], list[float | None]]
+    ] = {}
+    for pid, day, nav, flow, twr in rows:
+        dates, navs, flows, twrs = columns.setdefault(int(pid), ([], [], [], []))
+        dates.append(day)
+        navs.append(nav)
+        flows.append(flow)
+        twrs.append(twr)
+    return {
+        pid: ActualHistory(tuple(dates), tuple(navs), tuple(flows), tuple(twrs))
+        for pid, (dates, navs, flows, twrs) in columns.items()
+    }
 
 
 def upsert_reports(session: Session, rows: Sequence[IndexRow], run_id: uuid.UUID) -> int:

@@ -13,15 +13,17 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import Row, Select, delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from models import (
     CorrelationResult,
+    FactorExposure,
     Portfolio,
     PortfolioSnapshot,
     PositionRisk,
@@ -29,6 +31,7 @@ from models import (
     StressResult,
 )
 from sigmasight.db import raw_connection
+from sigmasight.history import HistoryPoint
 
 #: Natural key of each result table (what a rerun for the same date matches on).
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
@@ -276,19 +279,46 @@ def correlations_of(
 
 
 def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[StressResult]:
-    """Stored stress results of one snapshot."""
-    return list(
+    """Stress results of one snapshot (rows, or the document's for an older date)."""
+    found = list(
         session.scalars(
             select(StressResult)
             .where(StressResult.portfolio_id == portfolio_id, StressResult.as_of_date == as_of)
             .order_by(StressResult.method, StressResult.scenario)
         )
     )
+    if found:
+        return found
+    # Older than the detail retention: the snapshot's document holds the same figures.
+    snap = session.scalar(
+        select(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.as_of_date == as_of
+        )
+    )
+    document = (snap.document or {}) if snap else {}
+    rows = [
+        StressResult(
+            portfolio_id=portfolio_id,
+            as_of_date=as_of,
+            run_id=snap.run_id if snap else None,
+            scenario=name,
+            method=method,
+            return_impact=figures.get("return_impact"),
+            pnl=figures.get("pnl"),
+        )
+        for method, key in (("full_revaluation", "stress_full_revaluation"), ("linear", "stress"))
+        for name, figures in sorted((document.get(key) or {}).items())
+    ]
+    return rows
 
 
 @dataclass(frozen=True)
 class StoredDay:
-    """One stored snapshot with what the next date's history and backtest need."""
+    """One stored snapshot with what the next date's history, backtest and limits need.
+
+    ``factor_betas`` and ``limits`` (the stored ``limits`` block) are read for the newest
+    snapshot only.
+    """
 
     as_of: dt.date
     nav: float | None
@@ -300,6 +330,7 @@ class StoredDay:
     prev_var_95: float | None
     prev_var_99: float | None
     factor_betas: dict[str, float | None] | None = None
+    limits: list[dict[str, Any]] | None = None
 
 
 #: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
@@ -317,7 +348,8 @@ def previous_snapshots(
         text(
             "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
             "prev_nav, prev_var_95, prev_var_99, "
-            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END, "
+            "CASE WHEN back = 1 THEN document->'limits' END FROM ("
             " SELECT s.*, row_number() OVER w AS back,"
             " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
             " lag(hist_var_99) OVER a AS prev_var_99"
@@ -344,9 +376,106 @@ def latest_snapshot_date(session: Session, *, before: dt.date | None = None) -> 
 
 
 def prune_detail(session: Session, *, before: dt.date) -> dict[str, int]:
-    """Drop position rows and correlation matrices dated before ``before`` (rebuilt on demand)."""
+    """Drop the detail rows dated before ``before``.
+
+    Position rows and correlation matrices are rebuilt on demand; stress results and factor
+    exposures stay in each snapshot's document, which the reads fall back to.
+    """
     dropped: dict[str, int] = {}
-    for model in (PositionRisk, CorrelationResult):
+    for model in (PositionRisk, CorrelationResult, StressResult, FactorExposure):
         result = session.execute(delete(model).where(model.as_of_date < before))
         dropped[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
     return dropped
+
+
+# ---- the actual history (RISK-CONVENTIONS C17/C18): the stored snapshot series ---------------
+def history_select(
+    portfolio_id: int, start: dt.date | None, end: dt.date | None
+) -> Select[*tuple[Any, ...]]:
+    """One portfolio's snapshots in ``[start, end]`` as :class:`HistoryPoint` columns (no order).
+
+    ``param_var_95``, ``ann_vol`` (full window) and ``gross_leverage`` have no column of their
+    own: they are read from the stored document (JSONB keeps a number's digits, so the value
+    parsed back is the double the run wrote).
+    """
+    snap = PortfolioSnapshot
+    document = snap.document
+    stmt: Select[*tuple[Any, ...]] = select(
+        snap.as_of_date,
+        snap.run_id,
+        snap.status,
+        snap.is_current,
+        snap.book_date,
+        snap.nav,
+        snap.cash,
+        snap.pnl,
+        snap.external_flow,
+        snap.twr_daily,
+        snap.twr_cumulative,
+        snap.hist_var_95,
+        snap.hist_var_99,
+        document[("risk", "full", "param_var_95", "fraction")].label("param_var_95"),
+        snap.cvar_95,
+        document[("risk", "full", "ann_vol")].label("ann_vol"),
+        snap.beta_spy,
+        document[("valuation", "gross_leverage")].label("gross_leverage"),
+        snap.daily_pnl,
+        snap.daily_return,
+        # Limits in breach on the date (C31: new or continuing); none stored -> 0.
+        func.jsonb_array_length(
+            func.jsonb_path_query_array(
+                func.coalesce(document, text("'{}'::jsonb")),
+                text(
+                    """'$.limits[*] ? (@.status == "new" || @.status == "continuing")'::jsonpath"""
+                ),
+            )
+        ).label("breaches"),
+    ).where(snap.portfolio_id == portfolio_id)
+    if start is not None:
+        stmt = stmt.where(snap.as_of_date >= start)
+    if end is not None:
+        stmt = stmt.where(snap.as_of_date <= end)
+    return stmt
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a float; ``null``, a missing key or anything else as None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def history_point(row: Row[Any]) -> HistoryPoint:
+    """A row of :func:`history_select` as a :class:`HistoryPoint`."""
+    return HistoryPoint(
+        as_of=row.as_of_date,
+        run_id=row.run_id,
+        status=row.status,
+        is_current=row.is_current,
+        book_date=row.book_date,
+        nav=row.nav,
+        cash=row.cash,
+        pnl=row.pnl,
+        external_flow=row.external_flow,
+        twr_daily=row.twr_daily,
+        twr_cumulative=row.twr_cumulative,
+        hist_var_95=row.hist_var_95,
+        hist_var_99=row.hist_var_99,
+        param_var_95=_number(row.param_var_95),
+        cvar_95=row.cvar_95,
+        ann_vol=_number(row.ann_vol),
+        beta_spy_150d=row.beta_spy,
+        gross_leverage=_number(row.gross_leverage),
+        daily_pnl=row.daily_pnl,
+        daily_return=row.daily_return,
+        breaches=int(row.breaches),
+    )
+
+
+def load_history(
+    session: Session, portfolio_id: int, *, start: dt.date | None, end: dt.date | None
+) -> list[HistoryPoint]:
+    """Every stored snapshot of one portfolio in ``[start, end]``, oldest first (one query)."""
+    stmt = history_select(portfolio_id, start, end).order_by(PortfolioSnapshot.as_of_date)
+    rows = session.execute(stmt).all()
+    return [history_point(row) for row in rows]

@@ -290,9 +290,12 @@ KEY_ORDER = (
     "run_id",
     "data_as_of",
     "conventions",
+    "price_basis",
     "valuation",
+    "book",
     "positions",
     "daily_pnl",
+    "history",
     "risk",
     "beta_spy",
     "factor_exposures",
@@ -303,6 +306,10 @@ KEY_ORDER = (
     "correlation",
     "decomposition",
     "benchmark",
+    "attribution",
+    "change",
+    "backtest",
+    "limits",
     "warnings",
 )
 

@@ -2,8 +2,9 @@
 
 ``tasks/reports.py`` wraps these one to one. Reports are built from stored results only:
 the risk documents come from :func:`sigmasight.repositories.documents.documents_for` (one
-batch per chunk), and the extras (names, position master data, sectors, clusters, and the
-stored prices behind the cumulative-return chart, see ``series``) are read once per chunk.
+batch per chunk), and the extras (names, position master data, sectors, clusters, the
+stored prices behind the replay chart, see ``series``, and the snapshot series behind the
+actual-history chart) are read once per chunk.
 
 Files go to ``<reports_dir>/<portfolio>/<as_of>/`` (``report.json``, ``report.md``,
 ``positions.csv``, ``report.html``), each written to a temporary file in the same folder
@@ -37,6 +38,7 @@ from sigmasight.domain import InputError
 from sigmasight.objectstore import ObjectStore, object_store, running_embedded_s3
 from sigmasight.reports import fmt
 from sigmasight.reports.model import (
+    ActualHistory,
     PositionDetail,
     ReportInput,
     ReturnPath,
@@ -195,6 +197,7 @@ class _Shared:
     last_price: dict[str, float]
     benchmark: str
     benchmark_wealth: Any
+    histories: dict[int, ActualHistory]
 
 
 def _collect_shared(
@@ -234,6 +237,7 @@ def _collect_shared(
                 asset_type=e.asset_type,
             )
         clusters = repo.load_clusters(session, ids, as_of)
+        histories = repo.load_actual_histories(session, ids, as_of)
         factor_names = risk_inputs.load_factors(session)
         scenarios = {
             s.name: ScenarioInfo(s.category, s.description)
@@ -259,6 +263,7 @@ def _collect_shared(
         last_price=last_price,
         benchmark=settings.benchmark,
         benchmark_wealth=bench_wealth,
+        histories=histories,
     )
 
 
@@ -364,6 +369,7 @@ def collect_inputs(
                         narrative=narrative,
                         details=_details(document, shared, pid),
                         path=_return_path(document, shared),
+                        history=shared.histories.get(pid),
                         factor_names=shared.factor_names,
                         scenarios=shared.scenarios,
                         clusters=shared.clusters.get(pid, []),

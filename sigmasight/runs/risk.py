@@ -34,8 +34,9 @@ from sigmasight.dated_risk import (
 from sigmasight.db import session_scope
 from sigmasight.documents import RiskDocument
 from sigmasight.domain import InputError
+from sigmasight.history import HistoryPoint
+from sigmasight.repositories import book_events, risk_inputs
 from sigmasight.repositories import results as results_repo
-from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import documents_for
 from sigmasight.repositories.risk_inputs import PortfolioRows
 from sigmasight.risk_rows import Previous
@@ -247,6 +248,17 @@ def export_documents(
         when = as_of.isoformat() if as_of else "the current snapshot"
         raise InputError(f"--portfolio {external_id}: no risk results for {when}")
     return documents
+
+
+def export_history(
+    external_id: str, start: dt.date | None = None, end: dt.date | None = None
+) -> list[HistoryPoint]:
+    """One portfolio's stored snapshot series in ``[start, end]``, oldest first (C17, C18)."""
+    with session_scope() as session:
+        found = book_events.portfolio_ids(session, [external_id])
+        if external_id not in found:
+            raise InputError(f"--portfolio {external_id}: no such portfolio")
+        return results_repo.load_history(session, found[external_id], start=start, end=end)
 
 
 # --- History runs: every session of a range from one panel load (RISK-CONVENTIONS C14-C18) ---

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from sigmasight.documents import RiskDocument
+from sigmasight.risk import document as doc
 from sigmasight.risk.document import GREEK_KEYS
 
 
@@ -46,6 +47,13 @@ def _document(nav: float = 1_000_000.0) -> dict[str, Any]:
             "gross_leverage": 1.1,
             "net_leverage": None,
         },
+        "book": {
+            "book_date": "2024-12-31",
+            "trades_applied": 2,
+            "realized_pnl": 12.5,
+            "cost_basis": 500000.0,
+            "unrealized_pnl": 79900.0,
+        },
         "positions": [
             {
                 "symbol": "AAPL",
@@ -67,6 +75,13 @@ def _document(nav: float = 1_000_000.0) -> dict[str, Any]:
             },
         ],
         "daily_pnl": {"pnl": -1234.5, "return": -0.0012345},
+        "history": {
+            "pnl": -1000.25,
+            "external_flow": 5000.0,
+            "twr_daily": -0.001,
+            "twr_cumulative": 0.0123456789012345,
+            "previous_as_of": "2024-12-31",
+        },
         "risk": {"full": window, "252d": window},
         "beta_spy": {"full": 1.02, "150d": 0.97},
         "factor_exposures": {
@@ -100,7 +115,8 @@ def _document(nav: float = 1_000_000.0) -> dict[str, Any]:
             "min_overlap": 60,
         },
         "warnings": ["one", "two"],
-        "book": {"book_date": "2025-01-02", "trades_applied": 0},
+        # A block a newer run might add: kept as it came, after the known keys.
+        "future_block": {"window": "full", "n_obs": 250, "extra": [1, 2]},
     }
 
 
@@ -137,6 +153,32 @@ def test_headline_is_derived_once_from_the_document() -> None:
     assert headline.warnings == 2
 
 
+def test_book_and_history_are_typed_and_in_the_formats_order() -> None:
+    typed = RiskDocument.model_validate(_document())
+    assert typed.book is not None and typed.history is not None
+    assert typed.book.book_date == dt.date(2024, 12, 31) and typed.book.trades_applied == 2
+    assert typed.history.previous_as_of == dt.date(2024, 12, 31)
+    assert typed.history.twr_cumulative == 0.0123456789012345
+    keys = list(typed.as_json())
+    # FORMATS section 8: book follows valuation, history follows daily_pnl.
+    assert keys[keys.index("valuation") + 1] == "book"
+    assert keys[keys.index("daily_pnl") + 1] == "history"
+    assert keys == list(doc.assemble(dict(reversed(_document().items())), [], None))
+
+
+def test_book_and_history_may_be_null_or_carry_new_keys() -> None:
+    source = _document()
+    source["history"] = None
+    source["book"] = {"book_date": "2024-12-31", "trades_applied": 0, "lots": [{"q": 1}]}
+    typed = RiskDocument.model_validate(source)
+    assert typed.history is None and typed.book is not None
+    assert typed.as_json()["book"]["lots"] == [{"q": 1}]
+    assert json.dumps(typed.as_json()) == json.dumps(source)
+    older = _document()
+    del older["book"], older["history"]
+    assert "book" not in RiskDocument.model_validate(older).as_json()
+
+
 def test_is_frozen_and_rejects_a_malformed_block() -> None:
     typed = RiskDocument.model_validate(_document())
     with pytest.raises(ValidationError):
@@ -144,4 +186,8 @@ def test_is_frozen_and_rejects_a_malformed_block() -> None:
     broken = _document()
     broken["valuation"]["nav"] = "lots"
     with pytest.raises(ValidationError, match=r"valuation\.nav"):
+        RiskDocument.model_validate(broken)
+    broken = _document()
+    broken["history"]["twr_daily"] = "high"
+    with pytest.raises(ValidationError, match=r"history\.twr_daily"):
         RiskDocument.model_validate(broken)

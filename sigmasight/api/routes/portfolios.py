@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 import anyio.to_thread
@@ -317,26 +318,11 @@ def snapshots(
     start: Annotated[dt.date | None, Query(description="first date (inclusive)")] = None,
     end: Annotated[dt.date | None, Query(description="last date (inclusive)")] = None,
 ) -> Page[SnapshotPoint]:
-    """The portfolio's daily history (NAV, P&L, return, VaR, beta), newest first."""
+    """The portfolio's actual history (NAV, P&L, time-weighted return, VaR), newest first."""
     if start is not None and end is not None and start > end:
         raise ApiError(422, "validation_error", f"start {start} is after end {end}")
     rows, total = api_reads.snapshot_history(
         session, portfolio.id, start=start, end=end, limit=page.limit, offset=page.offset
     )
-    items = [
-        SnapshotPoint(
-            as_of=s.as_of_date,
-            status=s.status,
-            is_current=s.is_current,
-            nav=s.nav,
-            daily_pnl=s.daily_pnl,
-            daily_return=s.daily_return,
-            hist_var_95=s.hist_var_95,
-            hist_var_99=s.hist_var_99,
-            cvar_95=s.cvar_95,
-            beta_spy=s.beta_spy,
-            run_id=s.run_id,
-        )
-        for s in rows
-    ]
+    items = [SnapshotPoint(**asdict(point), beta_spy=point.beta_spy_150d) for point in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

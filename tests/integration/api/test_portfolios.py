@@ -1,11 +1,17 @@
 """Portfolio read routes: payload shapes, pagination, tenancy and the risk document."""
 
+import csv
+import io
+import itertools
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from cli.main import main
 from sigmasight.db import get_engine
+from sigmasight.history import HISTORY_COLUMNS
 from sigmasight.runs.risk import export_documents
 from sigmasight.settings import get_settings
 
@@ -206,6 +212,42 @@ def test_snapshot_history_is_a_paginated_pnl_series(client, hnw, world):
         headers=hnw,
     )
     assert backwards.status_code == 422
+
+
+def test_snapshots_are_the_export_history_series(client, hnw, world, capsys):
+    items: list[dict[str, Any]] = []
+    while True:  # every page, two sessions at a time
+        page = client.get(
+            f"{P}/DEMO_HNW/snapshots", params={"limit": 2, "offset": len(items)}, headers=hnw
+        ).json()
+        items += page["items"]
+        if len(items) >= page["total"]:
+            break
+    assert main(["export", "history", "--portfolio", "DEMO_HNW"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(items) == len(world.dates) >= 3
+    series = list(reversed(items))  # the API is newest first, the CSV oldest first
+    for row, item in zip(rows, series, strict=True):
+        assert row["as_of"] == item["as_of"]
+        assert row["run_id"] == item["run_id"]
+        for column in HISTORY_COLUMNS:
+            if column in ("as_of", "run_id", "breaches"):
+                continue
+            # The same double on both sides: JSON and the CSV both print the shortest repr.
+            assert item[column] == (None if row[column] == "" else float(row[column])), column
+        assert item["beta_spy"] == item["beta_spy_150d"]
+    # Sessions after the first have the actual history (C17) in both.
+    assert series[0]["pnl"] is None and all(i["pnl"] is not None for i in series[1:])
+    for previous, item in itertools.pairwise(series):
+        assert item["pnl"] == pytest.approx(
+            item["nav"] - previous["nav"] - item["external_flow"], rel=1e-12
+        )
+    # The figures documented in the OpenAPI schema are the ones the route returns.
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["SnapshotPoint"]
+    assert set(schema["properties"]) == set(items[0])
+    assert {c for c in HISTORY_COLUMNS if c != "breaches"} <= set(schema["properties"])
+    assert "fraction" in schema["properties"]["hist_var_95"]["description"]
+    assert json.dumps(items)  # plain JSON, no NaN
 
 
 OWNED_BY_HNW = [
