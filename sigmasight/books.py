@@ -1,15 +1,24 @@
 """Point-in-time books (pure): the book in effect on a date, rolled forward by trades and flows.
 
-RISK-CONVENTIONS C15-C17. A portfolio's :class:`Timeline` holds its dated books, its trades
-and its external cash flows; :meth:`Timeline.state_on` gives the book in effect on a date:
-the latest book dated on or before it, rolled forward by every trade dated after that book
-and on or before the date (average cost, realised P&L, cash), with the external flows of the
-same interval in cash. Money is kept in :class:`~decimal.Decimal`, so the cash of a book
-does not depend on how many dates were computed before it.
+RISK-CONVENTIONS C15-C17, C19-C20. A portfolio's :class:`Timeline` holds its dated books,
+its trades, its external cash flows and the corporate actions of what it holds;
+:meth:`Timeline.state_on` gives the book in effect on a date: the latest book dated on or
+before it, rolled forward by every trade dated after that book and on or before the date
+(average cost, realised P&L, cash), with the external flows of the same interval in cash,
+and by the corporate actions of the interval: on an ex-date E, before that day's trades, a
+split multiplies the quantity of a stock by ``k`` (average cost / ``k``) and gives an option
+on it the multiplier x ``k`` and the strike / ``k`` (contracts unchanged); a cash dividend
+credits ``quantity x d`` for a stock held on the session before E (a short pays it). A
+split is applied before a dividend of the same day, whose amount is per post-split share.
+A book dated on or after E is already post-action. Money is kept in
+:class:`~decimal.Decimal`, so the cash of a book does not depend on how many dates were
+computed before it.
 
-The states are computed once per event (a book, a trade day or a flow) and shared by every
-date up to the next event, which is what lets a history run and a single-date run see the
-very same book.
+The states are computed once per event (a book, a trade day, a flow or a split) and shared
+by every date up to the next event, which is what lets a history run and a single-date run
+see the very same book. Dividends only move cash, so they are summed per symbol on read
+instead of being events: a 50-stock book paying quarterly dividends for years costs no
+more states than it has trades.
 """
 
 import bisect
@@ -21,7 +30,10 @@ from functools import cached_property
 
 import numpy as np
 
+from sigmasight.domain import ActionSpec
+
 ZERO = Decimal(0)
+ONE_DAY = dt.timedelta(days=1)
 
 
 class BookError(ValueError):
@@ -39,14 +51,15 @@ class Holding:
     strike: Decimal | None = None
     expiry: dt.date | None = None
     right: str | None = None
-    multiplier: int | None = None
+    #: Shares per contract; a split of the underlying makes it ``multiplier x k`` (C19).
+    multiplier: int | Decimal | None = None
     implied_vol: float | None = None
     dividend_yield: float | None = None
     #: The stored ``position`` row this holding comes from (None once trades opened it).
     position_id: int | None = None
 
     @property
-    def units(self) -> int:
+    def units(self) -> int | Decimal:
         """Shares per quantity unit: the option multiplier, 1 for stocks and ETFs."""
         return self.multiplier if self.underlying is not None and self.multiplier else 1
 
@@ -205,14 +218,108 @@ def apply_trade(holdings: dict[str, Holding], trade: TradeEvent) -> tuple[Decima
     return cash, realized
 
 
+def split_holdings(holdings: dict[str, Holding], symbol: str, ratio: Decimal) -> bool:
+    """Apply a split of ``symbol`` (``ratio`` new shares per old) in place (C19).
+
+    The stock's quantity is multiplied and its average cost divided by ``ratio``; an option
+    on it keeps its contracts, with the multiplier x ``ratio`` and the strike and average
+    cost (per share) / ``ratio``. Cost bases are unchanged. Returns whether a line changed.
+    """
+    changed = False
+    for key, held in list(holdings.items()):
+        avg = None if held.avg_cost is None else held.avg_cost / ratio
+        if held.underlying is None and held.symbol == symbol:
+            holdings[key] = replace(held, quantity=held.quantity * ratio, avg_cost=avg)
+        elif held.underlying == symbol:
+            holdings[key] = replace(
+                held,
+                multiplier=Decimal(held.units) * ratio,
+                strike=None if held.strike is None else held.strike / ratio,
+                avg_cost=avg,
+            )
+        else:
+            continue
+        changed = True
+    return changed
+
+
+class ActionLedger:
+    """Corporate actions as a timeline reads them: splits by date, dividends summed per symbol.
+
+    Built once for a run (or a chunk) and shared by its timelines, also across threads: the
+    per-share sums it memoises are the same whichever thread computes them first.
+    """
+
+    def __init__(self, actions: Iterable[ActionSpec] = ()) -> None:
+        ordered = sorted(actions, key=lambda a: (a.ex_date, a.symbol, a.kind))
+        self.splits: list[ActionSpec] = [a for a in ordered if a.kind == "split"]
+        self._split_days = [a.ex_date for a in self.splits]
+        self._days: dict[str, list[dt.date]] = {}
+        self._paid: dict[str, list[Decimal]] = {}
+        self._memo: dict[tuple[str, dt.date, dt.date], Decimal] = {}
+        for action in ordered:
+            if action.kind != "cash_dividend":
+                continue
+            days = self._days.setdefault(action.symbol, [])
+            paid = self._paid.setdefault(action.symbol, [])
+            days.append(action.ex_date)
+            paid.append((paid[-1] if paid else ZERO) + action.value)
+
+    def __bool__(self) -> bool:
+        return bool(self.splits or self._days)
+
+    def splits_between(self, after: dt.date, through: dt.date) -> list[ActionSpec]:
+        """The splits going ex in (``after``, ``through``], oldest first."""
+        lo = bisect.bisect_right(self._split_days, after)
+        hi = bisect.bisect_right(self._split_days, through)
+        return self.splits[lo:hi]
+
+    def per_share(self, symbol: str, after: dt.date, through: dt.date) -> Decimal:
+        """Dividends per share of ``symbol`` going ex in (``after``, ``through``]."""
+        days = self._days.get(symbol)
+        if not days or through <= after:
+            return ZERO
+        key = (symbol, after, through)
+        found = self._memo.get(key)
+        if found is None:
+            paid = self._paid[symbol]
+            hi = bisect.bisect_right(days, through)
+            lo = bisect.bisect_right(days, after)
+            found = ZERO if hi == lo else paid[hi - 1] - (paid[lo - 1] if lo else ZERO)
+            self._memo[key] = found
+        return found
+
+    def dividends(self, holdings: Iterable[Holding], after: dt.date, through: dt.date) -> Decimal:
+        """Cash the stock ``holdings`` receive (a short pays) for ex-dates in (after, through]."""
+        if not self._days:
+            return ZERO
+        total = ZERO
+        for held in holdings:
+            if held.underlying is None and held.symbol in self._days:
+                paid = self.per_share(held.symbol, after, through)
+                if paid:
+                    total += held.quantity * paid
+        return total
+
+
+NO_ACTIONS = ActionLedger()
+
+
+def _stock_quantity(holdings: dict[str, Holding], symbol: str) -> Decimal:
+    held = holdings.get(symbol)
+    return held.quantity if held is not None and held.underlying is None else ZERO
+
+
 @dataclass
 class Timeline:
-    """One portfolio's books, trades and flows, and the book in effect on any date."""
+    """One portfolio's books, trades, flows and actions, and the book in effect on any date."""
 
     books: list[Book]
     trades: list[TradeEvent] = field(default_factory=list)
     flows: list[tuple[dt.date, Decimal]] = field(default_factory=list)
+    actions: ActionLedger = NO_ACTIONS
     _dates: list[dt.date] = field(default_factory=list, init=False)
+    _anchors: list[dt.date] = field(default_factory=list, init=False)
     _states: list[BookState] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +336,11 @@ class Timeline:
                 )
         self._build()
 
+    def _held_assets(self) -> set[str]:
+        found = {h.underlying or h.symbol for b in self.books for h in b.holdings}
+        found.update(t.underlying or t.symbol for t in self.trades)
+        return found
+
     def _build(self) -> None:
         """One state per event date, oldest first."""
         events: dict[dt.date, list[object]] = {}
@@ -238,47 +350,107 @@ class Timeline:
             events.setdefault(trade.trade_date, []).append(trade)
         for day, amount in self.flows:
             events.setdefault(day, []).append(amount)
+        if self.actions and self.books:
+            assets = self._held_assets()
+            first = self.books[0].book_date
+            for split in self.actions.splits_between(first, dt.date.max):
+                if split.symbol in assets:
+                    events.setdefault(split.ex_date, []).append(split)
         version = 0
         state: BookState | None = None
         holdings: dict[str, Holding] = {}
+        # Dividends are summed on read from ``anchor`` on, on the quantities of the state
+        # read (state_on). A quantity that changes settles what its old quantity earned
+        # since the anchor, so events cost what they change, not a pass over the book.
+        anchor = dt.date.min
         for day in sorted(events):
             items = events[day]
             book = next((i for i in items if isinstance(i, Book)), None)
             if book is not None:
-                # A book is the whole truth of its date: trades and flows on it are inside it.
+                # A book is the whole truth of its date: trades, flows and actions on it
+                # are inside it.
                 holdings = {h.symbol: h for h in book.holdings}
                 state = BookState(
                     book.book_date, book.cash, tuple(sorted(book.holdings, key=lambda h: h.symbol))
                 )
+                anchor = book.book_date
             elif state is None:
                 continue  # flows before the first book: no book to carry them
             else:
                 cash, applied, realized = state.cash, state.trades_applied, state.realized_pnl
-                traded = False
+                changed = False
+                # The day's splits first: a dividend of the same day is per new share.
+                for item in items:
+                    if isinstance(item, ActionSpec):
+                        held = _stock_quantity(holdings, item.symbol)
+                        changed |= split_holdings(holdings, item.symbol, item.value)
+                        cash += self._settle(holdings, item.symbol, held, anchor, day - ONE_DAY)
                 for item in items:
                     if isinstance(item, TradeEvent):
+                        held = _stock_quantity(holdings, item.symbol)
                         change, gain = apply_trade(holdings, item)
-                        cash += change
+                        # The day's dividend goes to the quantity held before the trade.
+                        cash += change + self._settle(holdings, item.symbol, held, anchor, day)
                         applied += 1
-                        traded = True
+                        changed = True
                         realized = None if realized is None or gain is None else realized + gain
                     elif isinstance(item, Decimal):
                         cash += item
                 # A day of flows only shares the holdings of the day before.
                 lines = (
                     tuple(sorted(holdings.values(), key=lambda h: h.symbol))
-                    if traded
+                    if changed
                     else state.holdings
                 )
                 state = BookState(state.book_date, cash, lines, applied, realized)
             version += 1
             self._dates.append(day)
+            self._anchors.append(anchor)
             self._states.append(replace(state, version=version))
 
+    def _settle(
+        self,
+        holdings: dict[str, Holding],
+        symbol: str,
+        held: Decimal,
+        anchor: dt.date,
+        through: dt.date,
+    ) -> Decimal:
+        """Dividends (anchor, through] of ``symbol`` its quantity change moves between holders."""
+        moved = held - _stock_quantity(holdings, symbol)
+        return moved * self.actions.per_share(symbol, anchor, through) if moved else ZERO
+
     def state_on(self, day: dt.date) -> BookState | None:
-        """The book in effect on ``day`` (C15), or None when no book is dated on or before it."""
+        """The book in effect on ``day`` (C15), or None when no book is dated on or before it.
+
+        Its cash holds the dividends going ex on or before ``day`` (C20).
+        """
         i = bisect.bisect_right(self._dates, day)
-        return self._states[i - 1] if i else None
+        if not i:
+            return None
+        state = self._states[i - 1]
+        received = self.actions.dividends(state.holdings, self._anchors[i - 1], day)
+        return replace(state, cash=state.cash + received) if received else state
+
+    def held_over(self, before: dt.date, day: dt.date) -> BookState | None:
+        """The book of ``before`` as held through ``day``: its lines after the splits in between.
+
+        The book a day's holding P&L is computed on (C28): no trade of the interval, the
+        quantities and option terms of ``day``'s share basis (C19).
+        """
+        state = self.state_on(before)
+        splits = self.actions.splits_between(before, day)
+        if state is None or not splits:
+            return state
+        holdings = {h.symbol: h for h in state.holdings}
+        assets = {h.underlying or h.symbol for h in state.holdings}
+        changed = False
+        for split in splits:
+            if split.symbol in assets:
+                changed |= split_holdings(holdings, split.symbol, split.value)
+        if not changed:
+            return state
+        return replace(state, holdings=tuple(sorted(holdings.values(), key=lambda h: h.symbol)))
 
     def assets_on(self, day: dt.date) -> set[str]:
         """Assets whose prices ``day`` needs: the in-effect book's, and those traded since it.
@@ -309,6 +481,8 @@ def timeline(
     books: Iterable[Book],
     trades: Sequence[TradeEvent] = (),
     flows: Sequence[tuple[dt.date, Decimal]] = (),
+    actions: ActionLedger | Iterable[ActionSpec] = (),
 ) -> Timeline:
     """A portfolio's :class:`Timeline` (books in any order)."""
-    return Timeline(list(books), list(trades), list(flows))
+    ledger = actions if isinstance(actions, ActionLedger) else ActionLedger(actions)
+    return Timeline(list(books), list(trades), list(flows), ledger)

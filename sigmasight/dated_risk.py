@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from models import PortfolioSnapshot
-from sigmasight.books import Timeline
+from sigmasight.books import ActionLedger, Timeline
 from sigmasight.domain import ScenarioSpec
 from sigmasight.repositories import limits as limits_repo
 from sigmasight.repositories import risk_inputs
@@ -44,6 +44,7 @@ from sigmasight.repositories.documents import (
 from sigmasight.repositories.results import StoredDay
 from sigmasight.repositories.risk_inputs import PanelData, PortfolioRows
 from sigmasight.risk import document as doc
+from sigmasight.risk.adjustment import AdjustedWindow, PanelActions, adjusted_window
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.engine import (
     BookResults,
@@ -88,6 +89,8 @@ class MarketInputs:
     default_rate: float
     panel: PanelData
     rates: tuple[tuple[dt.date, float], ...]
+    #: The panel symbols' corporate actions dated up to ``last`` (C19-C21), applied per date.
+    actions: PanelActions | None = None
     limits: LimitBook = field(default_factory=LimitBook)
 
 
@@ -104,6 +107,10 @@ class PreparedMarket:
     detail: bool = True
     #: The previous session, the symbols and its window's returns (C29), when loaded.
     previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None = None
+    #: The document's ``price_basis`` (C20): ``total_return`` when dividends are known.
+    price_basis: str = "split_only"
+    #: Every corporate action dated up to ``as_of``, read once for a run's chunks (C19-C20).
+    book_actions: ActionLedger | None = None
     #: The limits in effect (C31), loaded with the run's inputs.
     limits: LimitBook = field(default_factory=LimitBook)
     timings: dict[str, float] = field(default_factory=dict)
@@ -144,6 +151,7 @@ def load_inputs(
     specs = risk_inputs.load_scenarios(session)
     symbols = sorted({*held, *factors, settings.benchmark})
     panel = risk_inputs.load_panel(session, symbols, start=days[0], end=last)
+    actions = risk_inputs.load_actions(session, panel.symbols, after=days[0], through=last)
     rates = risk_inputs.load_rates(
         session, "DGS10", start=days[0] - dt.timedelta(days=14), end=last
     )
@@ -158,6 +166,7 @@ def load_inputs(
         default_rate=settings.risk_free_rate,
         panel=panel,
         rates=tuple(rates),
+        actions=actions,
         limits=limits_repo.load_limit_book(session),
     )
 
@@ -176,7 +185,8 @@ def market_on(
     if not inputs.first <= day <= inputs.last:
         raise ValueError(f"{day} is outside the loaded range {inputs.first}..{inputs.last}")
     symbols = tuple(sorted({*held, *inputs.factors, inputs.benchmark}))
-    dates, prices = _cut(inputs, days[0], day, symbols)
+    dates, adjusted = _cut(inputs, days[0], day, symbols)
+    prices = adjusted.prices
     if not dates or dates[-1] != day:
         latest = dates[-1] if dates else "none"
         raise RiskDataError(
@@ -200,6 +210,7 @@ def market_on(
         rate_pp=rate_pp,
         factors=inputs.factors,
         benchmark=inputs.benchmark,
+        dividend_factor=adjusted.dividend_factor,
     )
     market = _prepare(panel, corr_symbols=tuple(sorted(held)) if correlations else ())
     # C29: the previous session's window, for today's books (the same assets).
@@ -207,13 +218,14 @@ def market_on(
     if len(dates) > 1:
         before = last_sessions(dates[-2], inputs.lookback + 1)
         if before and before[0] >= inputs.start:
-            prev_dates, prev_prices = _cut(inputs, before[0], dates[-2], symbols)
+            # In the previous session's own basis, as its run computed it (C21).
+            prev_dates, prev = _cut(inputs, before[0], dates[-2], symbols)
             if prev_dates and prev_dates[-1] == dates[-2]:
                 previous_window = (
                     dates[-2],
                     symbols,
                     window_returns(
-                        dataclasses.replace(panel, dates=prev_dates, prices=prev_prices)
+                        dataclasses.replace(panel, dates=prev_dates, prices=prev.prices)
                     ),
                 )
     return PreparedMarket(
@@ -224,14 +236,19 @@ def market_on(
         default_rate=inputs.default_rate,
         detail=correlations,
         previous_window=previous_window,
+        price_basis="total_return" if adjusted.total_return else "split_only",
         limits=inputs.limits,
     )
 
 
 def _cut(
     inputs: MarketInputs, start: dt.date, day: dt.date, symbols: tuple[str, ...]
-) -> tuple[tuple[dt.date, ...], FloatArray]:
-    """The dates and prices a single-date load of ``symbols`` from ``start`` to ``day`` gives."""
+) -> tuple[tuple[dt.date, ...], AdjustedWindow]:
+    """The dates and prices a single-date load of ``symbols`` from ``start`` to ``day`` gives.
+
+    The prices are in ``day``'s basis: the as-traded closes adjusted by the actions dated
+    on or before ``day`` (C14, C19-C21); the last row is ``day``'s as-traded close.
+    """
     data = inputs.panel
     position = {s: i for i, s in enumerate(data.symbols)}
     absent = [s for s in symbols if s not in position]
@@ -244,7 +261,32 @@ def _cut(
     # A date counts when one of these symbols has a bar on it (as load_panel's query does).
     rows = np.flatnonzero(~np.isnan(close).all(axis=1)) if close.size else np.empty(0, np.int64)
     dates = tuple(data.dates[lo + int(r)] for r in rows)
-    return dates, data.adj_close[lo:hi][:, cols][rows]
+    stored = data.adj_close[lo:hi][:, cols][rows]
+    actions = inputs.actions or PanelActions.empty(len(data.symbols))
+    ordinals = np.fromiter((d.toordinal() for d in dates), dtype=np.int64, count=len(dates))
+    return dates, adjusted_window(
+        ordinals, close[rows], stored, actions.take(cols), day.toordinal()
+    )
+
+
+def adjusted_panel(
+    session: Session, symbols: Sequence[str], *, start: dt.date, end: dt.date
+) -> PanelData:
+    """``load_panel`` with ``adj_close`` in ``end``'s basis: the series risk uses (C19-C21).
+
+    For readers of one date's prices outside a risk run (the reports); the last row of a
+    symbol with actions is its as-traded close.
+    """
+    panel = risk_inputs.load_panel(session, symbols, start=start, end=end)
+    if not panel.dates:
+        return panel
+    actions = risk_inputs.load_actions(session, panel.symbols, after=start, through=end)
+    ordinals = np.array([d.toordinal() for d in panel.dates], dtype=np.int64)
+    window = adjusted_window(ordinals, panel.close, panel.adj_close, actions, end.toordinal())
+    prices: np.ndarray[tuple[int, int], np.dtype[np.float64]] = np.asarray(
+        window.prices, dtype=np.float64
+    )
+    return dataclasses.replace(panel, adj_close=prices)
 
 
 def detail_kept(day: dt.date, latest: dt.date, retention_sessions: int) -> bool:
@@ -352,6 +394,7 @@ def compute_chunk(
             run_id=run_id,
             limits=prepared.limits,
             detail=detail,
+            price_basis=prepared.price_basis,
         )
         statuses.update(part_statuses)
         summary.extend(part_summary)
@@ -391,7 +434,8 @@ def _previous_book_pnl(
         return found
     ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
     frame = rows.portfolios.set_index("id").loc[ids].reset_index()
-    states = [rows.timelines[pid].state_on(last) for pid in ids]
+    # The previous book as held through today: after today's splits, before its trades.
+    states = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
     before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
     pnl = holding_pnl(prepared.market, before.books)
     row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}

@@ -287,6 +287,7 @@ def result_frames(
     run_id: uuid.UUID,
     limits: LimitBook,
     detail: bool = True,
+    price_basis: str = "split_only",
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
@@ -295,6 +296,7 @@ def result_frames(
     portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day; ``limits``
     are the limits in effect (C31). Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
+    ``price_basis`` is the document's (C20): ``total_return`` or ``split_only``.
     Also returns each portfolio's status, its summary row for the run's artifact, and what
     the next date needs from this one (by portfolio id).
     """
@@ -345,6 +347,7 @@ def result_frames(
             data_as_of=data_as_of,
             factors=factors,
         )
+        head["price_basis"] = price_basis
         head["book"] = book_block(
             dated.states[p],
             float(result.valuation["stock_market_value"][local]),

@@ -4,9 +4,13 @@ Used by the history tests. Everything is written through the real importers and
 repositories into the test's PostgreSQL. The range ``RANGE`` holds book changes (a second
 dated book mid-range, a portfolio whose first book starts mid-range), trades (adding,
 trimming, opening, crossing zero), external flows (one on a weekend), an NYSE holiday
-(Thanksgiving 2025-11-27) and limits (C31): defaults, and portfolios' own limits that
+(Thanksgiving 2025-11-27), limits (C31): defaults, and portfolios' own limits that
 override them, with bounds the generated figures cross during the range, so limits go
-new, continuing, resolved and ok.
+new, continuing, resolved and ok; and two corporate actions: NVDA splits 4-for-1 on
+2025-12-03 (held long by HIST_A, short by HIST_C) and SPY pays a dividend on 2025-12-04
+(held by HIST_B and HIST_C, which also holds calls on it). The stored closes are as traded:
+NVDA's drop to a quarter on its ex-date and SPY's by the dividend are in the file, and the
+actions go straight into ``corporate_action``.
 """
 
 import datetime as dt
@@ -18,9 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.dialects.postgresql import insert
 
+from models import CorporateAction
 from sigmasight.db import session_scope
-from sigmasight.domain import CashFlowSpec, OptionSpec, TradeSpec
+from sigmasight.domain import ActionSpec, CashFlowSpec, OptionSpec, TradeSpec
 from sigmasight.repositories import book_events
 from sigmasight.repositories.reference import ChangeCounts
 from sigmasight.runs import ledger
@@ -59,6 +65,8 @@ TRADES = (
         option=OptionSpec("SPY", "call", Decimal(600), dt.date(2026, 3, 20), 100, 0.18),
     ),
 )
+SPLIT = ActionSpec("NVDA", dt.date(2025, 12, 3), "split", Decimal(4))
+DIVIDEND = ActionSpec("SPY", dt.date(2025, 12, 4), "cash_dividend", Decimal("1.75"))
 FLOWS = (
     CashFlowSpec("HIST_A", dt.date(2025, 11, 24), Decimal(25000)),
     CashFlowSpec("HIST_A", dt.date(2025, 11, 29), Decimal(-5000)),  # a Saturday: counts Monday
@@ -80,6 +88,14 @@ def _prices(rng: np.random.Generator) -> pd.DataFrame:
         columns[symbol] = np.round(start.get(symbol, 100.0 + 10 * i) * np.cumprod(1.0 + r), 4)
     frame = pd.DataFrame(columns, index=[d.isoformat() for d in ALL_SESSIONS])
     frame.index.name = "date"
+    # As traded: from the ex-date on, the split stock trades at a quarter and the dividend
+    # payer without its dividend (the path itself goes on unbroken).
+    after = frame.index >= SPLIT.ex_date.isoformat()
+    frame.loc[after, "NVDA"] = (frame.loc[after, "NVDA"] / float(SPLIT.value)).round(4)
+    after = frame.index >= DIVIDEND.ex_date.isoformat()
+    before = frame.loc[~after, "SPY"].iloc[-1]
+    factor = (before - float(DIVIDEND.value)) / before
+    frame.loc[after, "SPY"] = (frame.loc[after, "SPY"] * factor).round(4)
     return frame
 
 
@@ -220,6 +236,24 @@ def load_events(
         book_events.upsert_cash_flows(session, flows, ids, counts)
 
 
+def load_actions(through: dt.date | None = None) -> None:
+    """Store the world's actions (those dated on or before ``through``); idempotent."""
+    rows = [
+        {
+            "symbol": a.symbol,
+            "ex_date": a.ex_date,
+            "kind": a.kind,
+            "value": a.value,
+            "source": "csv",
+        }
+        for a in (SPLIT, DIVIDEND)
+        if through is None or a.ex_date <= through
+    ]
+    if rows:
+        with session_scope() as session:
+            session.execute(insert(CorporateAction).values(rows).on_conflict_do_nothing())
+
+
 def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Path]:
     """Import the whole world (or only what is dated on or before ``through``)."""
     files = write_files(folder)
@@ -236,6 +270,7 @@ def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Pat
         tuple(t for t in TRADES if through is None or t.trade_date <= through),
         tuple(f for f in FLOWS if through is None or f.flow_date <= through),
     )
+    load_actions(through)
     return files
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     CashFlow,
+    CorporateAction,
     Factor,
     Portfolio,
     PortfolioBook,
@@ -23,14 +24,20 @@ from models import (
     StressScenario,
     Trade,
 )
-from sigmasight.books import Book, Holding, Timeline, TradeEvent, timeline
+from sigmasight.books import ActionLedger, Book, Holding, Timeline, TradeEvent, timeline
 from sigmasight.db import raw_connection
-from sigmasight.domain import ScenarioSpec
+from sigmasight.domain import ActionSpec, ScenarioSpec
+from sigmasight.risk.adjustment import NO_ACTION, PanelActions
 
 
 @dataclass(frozen=True)
 class PanelData:
-    """Adjusted and raw closes on the sessions up to the as-of date, one column per symbol."""
+    """Stored closes on the sessions up to the as-of date, one column per symbol.
+
+    ``close`` is the as-traded close; ``adj_close`` the stored risk series (the vendor's
+    adjusted close where one was imported, else the close). The corporate actions of
+    :func:`load_actions` turn them into one basis per date (``sigmasight.risk.adjustment``).
+    """
 
     dates: tuple[dt.date, ...]
     symbols: tuple[str, ...]
@@ -83,6 +90,81 @@ def load_panel(
     adj[rows, cols] = frame["adj_close"].to_numpy()
     raw[rows, cols] = frame["close"].to_numpy()
     return PanelData(tuple(dt.date.fromisoformat(d) for d in dates), ordered, adj, raw)
+
+
+def load_actions(
+    session: Session, symbols: Sequence[str], *, after: dt.date, through: dt.date
+) -> PanelActions:
+    """The corporate actions of ``symbols`` (a panel's columns, in order) dated up to ``through``.
+
+    Every action with ex-date in (``after``, ``through``] in full, and for each symbol the
+    ex-date of its earliest action and dividend of all (which fixes its price basis).
+    """
+    ordered = list(symbols)
+    column = {s: i for i, s in enumerate(ordered)}
+    first_action = np.full(len(ordered), NO_ACTION, dtype=np.int64)
+    first_dividend = first_action.copy()
+    if not ordered:
+        return PanelActions.empty(0)
+    wanted = CorporateAction.symbol.in_(ordered)
+    firsts = session.execute(
+        select(
+            CorporateAction.symbol,
+            func.min(CorporateAction.ex_date),
+            func.min(CorporateAction.ex_date).filter(CorporateAction.kind == "cash_dividend"),
+        )
+        .where(wanted, CorporateAction.ex_date <= through)
+        .group_by(CorporateAction.symbol)
+    ).all()
+    for symbol, first, dividend in firsts:
+        first_action[column[symbol]] = first.toordinal()
+        if dividend is not None:
+            first_dividend[column[symbol]] = dividend.toordinal()
+    rows = session.execute(
+        select(
+            CorporateAction.symbol,
+            CorporateAction.ex_date,
+            CorporateAction.kind,
+            CorporateAction.value,
+        )
+        .where(wanted, CorporateAction.ex_date > after, CorporateAction.ex_date <= through)
+        .order_by(CorporateAction.symbol, CorporateAction.ex_date, CorporateAction.kind)
+    ).all()
+    return PanelActions(
+        column=np.array([column[r[0]] for r in rows], dtype=np.int64),
+        ex_day=np.array([r[1].toordinal() for r in rows], dtype=np.int64),
+        is_split=np.array([r[2] == "split" for r in rows], dtype=bool),
+        value=np.array([float(r[3]) for r in rows], dtype=np.float64),
+        first_action=first_action,
+        first_dividend=first_dividend,
+    )
+
+
+def load_book_actions(
+    session: Session,
+    symbols: Iterable[str] | None,
+    *,
+    through: dt.date,
+    after: dt.date | None = None,
+) -> list[ActionSpec]:
+    """The actions of ``symbols`` (None: of every symbol) with ex-date in (``after``, ``through``]."""
+    query = select(
+        CorporateAction.symbol, CorporateAction.ex_date, CorporateAction.kind, CorporateAction.value
+    ).where(CorporateAction.ex_date <= through)
+    if symbols is not None:
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return []
+        query = query.where(CorporateAction.symbol.in_(wanted))
+    if after is not None:
+        query = query.where(CorporateAction.ex_date > after)
+    rows = session.execute(
+        query.order_by(CorporateAction.ex_date, CorporateAction.symbol, CorporateAction.kind)
+    ).tuples()
+    return [
+        ActionSpec(symbol=s, ex_date=d, kind="split" if k == "split" else "cash_dividend", value=v)
+        for s, d, k, v in rows
+    ]
 
 
 def load_rates(
@@ -194,9 +276,17 @@ class PortfolioRows:
 
 
 def load_timelines(
-    session: Session, portfolio_ids: Sequence[int], *, through: dt.date
+    session: Session,
+    portfolio_ids: Sequence[int],
+    *,
+    through: dt.date,
+    actions: ActionLedger | None = None,
 ) -> PortfolioRows:
-    """The chunk's dated books, trades and flows up to ``through`` (nothing dated after it)."""
+    """The chunk's dated books, trades, flows and actions up to ``through`` (none after it).
+
+    ``actions`` is a ledger already read for the run (every action dated up to
+    ``through``); without one, the actions of what the chunk holds are read here.
+    """
     ids = list(portfolio_ids)
     portfolios = pd.DataFrame(
         session.execute(
@@ -277,10 +367,17 @@ def load_timelines(
         )
     ):
         flows[pid].append((day, amount))
-    lines = {pid: timeline(books[pid], trades[pid], flows[pid]) for pid in ids}
     assets = {h.underlying or h.symbol for hs in holdings.values() for h in hs} | {
         t.underlying or t.symbol for ts in trades.values() for t in ts
     }
+    if actions is None:
+        first_book = min((b.book_date for bs in books.values() for b in bs), default=through)
+        # C19-C20: the actions after the first book of what the chunk holds, shared by its
+        # timelines (each applies those of its own lines).
+        actions = ActionLedger(
+            load_book_actions(session, assets, after=first_book, through=through)
+        )
+    lines = {pid: timeline(books[pid], trades[pid], flows[pid], actions) for pid in ids}
     return PortfolioRows(portfolios, lines, sectors_of(session, assets))
 
 

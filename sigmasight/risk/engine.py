@@ -87,6 +87,10 @@ class Panel:
         Factor ETF symbols in model order (each must be in ``symbols``).
     benchmark : str
         The market symbol for beta (SPY).
+    dividend_factor : ndarray of shape (n_symbols,), optional
+        The total-return factor the previous date's price carries for dividends going ex
+        on the valuation date (RISK-CONVENTIONS C20); 1 or None where none. An option
+        holder gets no dividend, so options are revalued from ``prices[-2] / factor``.
     """
 
     dates: tuple[dt.date, ...]
@@ -95,6 +99,7 @@ class Panel:
     rate_pp: FloatArray
     factors: tuple[str, ...]
     benchmark: str = "SPY"
+    dividend_factor: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ class Market:
     corr: FloatArray
     corr_index: dict[str, int]
     warnings: tuple[str, ...] = ()
+    #: The underlying's previous price an option's day P&L starts from (no dividend in it).
+    option_price_prev: FloatArray | None = None
 
 
 def _asof_fill(values: FloatArray) -> FloatArray:
@@ -161,6 +168,11 @@ def prepare_market(panel: Panel, corr_symbols: tuple[str, ...] | None = None) ->
     raw_returns = simple_returns(panel.prices)
     price_t = filled[-1] if n_dates else np.full(n_sym, np.nan)
     price_prev = filled[-2] if n_dates > 1 else np.full(n_sym, np.nan)
+    option_price_prev = (
+        price_prev / panel.dividend_factor
+        if panel.dividend_factor is not None and (panel.dividend_factor != 1.0).any()
+        else None
+    )
     has_bar = ~np.isnan(panel.prices)
     last_bar = np.where(has_bar.any(axis=0), n_dates - 1 - np.argmax(has_bar[::-1], axis=0), -1)
     stale = np.where(last_bar >= 0, n_dates - 1 - last_bar, -1).astype(np.int64)
@@ -216,6 +228,7 @@ def prepare_market(panel: Panel, corr_symbols: tuple[str, ...] | None = None) ->
         corr=corr,
         corr_index={s: i for i, s in enumerate(wanted)},
         warnings=tuple(warnings),
+        option_price_prev=option_price_prev,
     )
 
 
@@ -322,6 +335,9 @@ def _value_positions(
     known = asset_idx >= 0
     spot = np.where(known, market.price_t[np.maximum(asset_idx, 0)], np.nan)
     spot_prev = np.where(known, market.price_prev[np.maximum(asset_idx, 0)], np.nan)
+    option_prev = spot_prev
+    if market.option_price_prev is not None:
+        option_prev = np.where(known, market.option_price_prev[np.maximum(asset_idx, 0)], np.nan)
     stale = np.where(known, market.stale_sessions[np.maximum(asset_idx, 0)], -1)
     for i in np.flatnonzero(~known | np.isnan(spot)):
         p = int(books.pos_portfolio[i])
@@ -362,7 +378,7 @@ def _value_positions(
     if len(market.panel.dates) > 1:
         day_years = (market.panel.dates[-1] - market.panel.dates[-2]).days / 365.0
     opt_prev = bsm(
-        spot_prev,
+        option_prev,
         books.strike,
         books.years + day_years,
         rate,

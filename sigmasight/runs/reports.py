@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from sigmasight.dated_risk import detail_rebuilder
+from sigmasight.dated_risk import adjusted_panel, detail_rebuilder
 from sigmasight.db import session_scope
 from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
@@ -243,9 +243,7 @@ def _collect_shared(
             s.name: ScenarioInfo(s.category, s.description)
             for s in risk_inputs.load_scenarios(session)
         }
-        panel = risk_inputs.load_panel(
-            session, sorted(assets), start=days[0] if days else as_of, end=as_of
-        )
+        panel = adjusted_panel(session, sorted(assets), start=days[0] if days else as_of, end=as_of)
     last = ffill_prices(panel.adj_close, FFILL_LIMIT)[-1] if panel.dates else np.empty(0)
     last_price = {s: float(v) for s, v in zip(panel.symbols, last, strict=False) if np.isfinite(v)}
     bench_wealth = None

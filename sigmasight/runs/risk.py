@@ -5,6 +5,7 @@
 status per portfolio; one portfolio that fails is isolated and reported, not fatal.
 """
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from sigmasight.books import Timeline
+from sigmasight.books import ActionLedger, Timeline
 from sigmasight.dated_risk import (
     MarketInputs,
     PreparedMarket,
@@ -96,8 +97,11 @@ def load_market(settings: Settings, as_of: dt.date) -> PreparedMarket:
         held = risk_inputs.held_symbols(session, as_of)
         inputs = load_inputs(session, settings, as_of, as_of, held)
         detail = detail_kept(as_of, _newest(session, as_of), settings.detail_retention_sessions)
+        # Read once per run: every chunk's books share it (C19-C20).
+        actions = ActionLedger(risk_inputs.load_book_actions(session, None, through=as_of))
     loaded = time.perf_counter()
     prepared = market_on(inputs, as_of, held, correlations=detail)
+    prepared = dataclasses.replace(prepared, book_actions=actions)
     prepared.timings.update(
         load_s=round(loaded - started, 3), prepare_s=round(time.perf_counter() - loaded, 3)
     )
@@ -175,7 +179,9 @@ def run_chunk(
     prepared = market_for_run(settings, as_of, run_id)
     t0 = time.perf_counter()
     with session_scope() as session:
-        rows = risk_inputs.load_timelines(session, portfolio_ids, through=as_of)
+        rows = risk_inputs.load_timelines(
+            session, portfolio_ids, through=as_of, actions=prepared.book_actions
+        )
         previous = previous_of(
             results_repo.previous_snapshots(session, portfolio_ids, before=as_of)
         )

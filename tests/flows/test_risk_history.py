@@ -134,6 +134,21 @@ def test_a_history_run_stores_and_exports_exactly_what_single_date_runs_do(histo
     first = json.loads(from_history[("HIST_A", world.FIRST.isoformat())])
     assert [p["symbol"] for p in first["positions"]] == ["AAPL", "MSFT", "XOM"]
     assert first["correlation"]["symbols"] == ["AAPL", "MSFT", "XOM"]
+    # The range holds a split and a dividend, and both went through the compared documents.
+    doc = {k: json.loads(v) for k, v in from_history.items()}
+
+    def quantity(pid: str, day: str, symbol: str) -> float:
+        return float(
+            next(p["quantity"] for p in doc[(pid, day)]["positions"] if p["symbol"] == symbol)
+        )
+
+    assert quantity("HIST_A", "2025-12-02", "NVDA") == 100
+    assert quantity("HIST_A", "2025-12-03", "NVDA") == 400
+    assert quantity("HIST_C", "2025-12-03", "NVDA") == -200
+    c3, c4 = doc[("HIST_C", "2025-12-03")], doc[("HIST_C", "2025-12-04")]
+    assert c4["valuation"]["cash"] - c3["valuation"]["cash"] == pytest.approx(100 * 1.75)
+    assert (c3["price_basis"], c4["price_basis"]) == ("split_only", "total_return")
+    assert abs(c3["history"]["twr_daily"]) < 0.05 and abs(c4["history"]["twr_daily"]) < 0.05
 
 
 def test_the_books_trades_and_flows_reach_the_document(history, capsys):

@@ -33,13 +33,13 @@ def reference(book: Book, trades: list[TradeEvent], flows: list[tuple[dt.date, D
     cost: dict[str, Fraction] = {
         h.symbol: Fraction(h.quantity) * Fraction(h.avg_cost or 0) for h in book.holdings
     }
-    units = {h.symbol: h.units for h in book.holdings}
+    units = {h.symbol: Fraction(h.units) for h in book.holdings}
     cash = Fraction(book.cash)
     realised = Fraction(0)
     for t in sorted(trades, key=lambda t: (t.trade_date, t.seq)):
         if not book.book_date < t.trade_date <= on:
             continue
-        m = units.setdefault(t.symbol, t.multiplier or 1 if t.underlying else 1)
+        m = units.setdefault(t.symbol, Fraction(t.multiplier or 1 if t.underlying else 1))
         q, p = Fraction(t.quantity), Fraction(t.price)
         cash -= q * p * m + Fraction(t.fees)
         held = qty.get(t.symbol, Fraction(0))
