@@ -218,6 +218,16 @@ class Explained:
         known.sort(key=lambda c: (-abs(getattr(c, key)), c.symbol))
         return tuple(known[:n])
 
+    @property
+    def latest_vol(self) -> float | None:
+        """The last rolling volatility, if any."""
+        return _last_finite(self.rolling_vol)
+
+    @property
+    def latest_beta(self) -> float | None:
+        """The last rolling beta, if any."""
+        return _last_finite(self.rolling_beta)
+
     def reason(self, block: str) -> str:
         """Why ``block`` is missing: the document's warning about it, or a plain statement."""
         words = REASON_WORDS.get(block, (block,))
@@ -231,6 +241,13 @@ class Explained:
         """Exceptions among the charted days (``"95"`` or ``"99"``)."""
         flag = "exception_95" if level == "95" else "exception_99"
         return sum(1 for d in self.backtest_days if getattr(d, flag))
+
+
+def _last_finite(values: FloatArray | None) -> float | None:
+    if values is None:
+        return None
+    known = values[np.isfinite(values)]
+    return float(known[-1]) if known.size else None
 
 
 def _sector(symbol: str, underlying: str, details: Mapping[str, PositionDetail]) -> str | None:
