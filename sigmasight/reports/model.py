@@ -432,6 +432,11 @@ def availability(view: ReportView) -> list[tuple[str, bool]]:
             any(s.pnl is not None for s in view.stress),
         ),
         (f"Correlations ({len(view.corr_symbols)} symbols)", view.corr_average is not None),
+        ("Risk contributions by position, sector and factor", view.doc.decomposition is not None),
+        ("Benchmark-relative risk", view.doc.benchmark is not None),
+        ("P&L attribution and VaR change", view.doc.attribution is not None),
+        ("VaR backtest (60+ sessions)", view.doc.backtest is not None),
+        ("Limits evaluated", view.doc.limits is not None),
         ("Return history for the replay chart", view.data.path is not None),
         (
             "Actual history (two or more stored snapshots)",
