@@ -54,13 +54,21 @@ class DevTools:
         self.ws = connect(ws_url, max_size=64 << 20, open_timeout=30)
         self.ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
+        #: Every event received since the last navigation (``events`` is consumed by waits).
+        self.seen: list[dict[str, Any]] = []
+
+    def _receive(self, timeout: float) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self.ws.recv(timeout=timeout))
+        if "method" in message:
+            self.seen.append(message)
+        return message
 
     def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
         call_id = next(self.ids)
         self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
         deadline = time.monotonic() + timeout
         while True:
-            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            message = self._receive(max(0.1, deadline - time.monotonic()))
             if message.get("id") == call_id:
                 if "error" in message:
                     raise AssertionError(f"{method}: {message['error']}")
@@ -76,10 +84,11 @@ class DevTools:
                     return
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"no {event} within {timeout} s"
-            self.events.append(json.loads(self.ws.recv(timeout=remaining)))
+            self.events.append(self._receive(remaining))
 
     def navigate(self, url: str) -> None:
         self.events.clear()
+        self.seen.clear()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
 
@@ -106,7 +115,7 @@ class DevTools:
         deadline = time.monotonic() + seconds
         while (remaining := deadline - time.monotonic()) > 0:
             try:
-                self.events.append(json.loads(self.ws.recv(timeout=remaining)))
+                self.events.append(self._receive(remaining))
             except TimeoutError:
                 return
 
