@@ -11,7 +11,7 @@ gives the document's own warning for it, so a section says why, never shows a ma
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,6 +83,12 @@ REASON_WORDS: dict[str, tuple[str, ...]] = {
     "backtest": ("backtest:",),
     "history": ("history:",),
 }
+
+
+def block_warnings(warnings: Sequence[str], *blocks: str) -> list[str]:
+    """The document warnings that explain ``blocks`` (see :data:`REASON_WORDS`), in order."""
+    words = [w for block in blocks for w in REASON_WORDS.get(block, (block,))]
+    return [warning for warning in warnings if any(w in warning.lower() for w in words)]
 
 
 def _format(value: float | None, kind: str) -> str:
@@ -230,11 +236,9 @@ class Explained:
 
     def reason(self, block: str) -> str:
         """Why ``block`` is missing: the document's warning about it, or a plain statement."""
-        words = REASON_WORDS.get(block, (block,))
-        for warning in self.document.warnings:
-            lowered = warning.lower()
-            if any(w in lowered for w in words):
-                return warning
+        found = block_warnings(self.document.warnings, block)
+        if found:
+            return found[0]
         return f"the document has no {block} figures (computed by an older run?)"
 
     def backtest_exceptions(self, level: str) -> int:

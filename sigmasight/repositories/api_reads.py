@@ -242,11 +242,14 @@ def document_version(
 
 
 def begin_consistent_read(session: Session) -> None:
-    """Make the session's next transaction one read-only snapshot of the database.
+    """Make the session's next transaction one snapshot of the database (repeatable read).
 
-    Must run before any other statement of the transaction (PostgreSQL's rule).
+    Must run before any other statement of the transaction (PostgreSQL's rule). Not declared
+    READ ONLY: rebuilding an old date's position detail stages its symbols in a temporary
+    table, which PostgreSQL refuses in a read-only transaction. The caller reads only and
+    never commits (the session is rolled back when it closes).
     """
-    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
 
 def get_snapshot(session: Session, snapshot_id: int) -> PortfolioSnapshot | None:
