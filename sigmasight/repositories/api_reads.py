@@ -151,6 +151,22 @@ def list_owned_portfolios(
     return [OwnedPortfolio(*row) for row in session.execute(stmt).all()]
 
 
+def current_limit_states(session: Session, user_id: int) -> dict[str, list[dict[str, Any]] | None]:
+    """The ``limits`` block of each of ``user_id``'s current snapshots, by external id.
+
+    Only the block is read from the stored document (JSONB path), never the whole document;
+    None for a snapshot without one (computed before limits were evaluated).
+    """
+    snap = PortfolioSnapshot
+    rows = session.execute(
+        select(Portfolio.external_id, snap.document["limits"])
+        .join(User, User.id == Portfolio.owner_id)
+        .join(snap, (snap.portfolio_id == Portfolio.id) & snap.is_current)
+        .where(Portfolio.owner_id == user_id, User.is_active)
+    ).all()
+    return {str(external_id): limits for external_id, limits in rows}
+
+
 def snapshot_for(
     session: Session, portfolio_id: int, as_of: dt.date | None
 ) -> PortfolioSnapshot | None:

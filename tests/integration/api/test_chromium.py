@@ -24,6 +24,7 @@ import uvicorn
 from sigmasight.api.main import create_app
 from sigmasight.settings import get_settings
 from tests.chromium import DevTools, open_chromium
+from tests.integration.api.test_browser_view import set_current_limits
 
 
 def free_port() -> int:
@@ -149,3 +150,45 @@ def test_log_in_through_the_form_and_screenshot_a_report(live_server, chromium, 
     report_png = chromium.screenshot(tmp_path / "api-report.png")
     assert_not_blank(report_png)
     keep(tmp_path / "api-report.png")
+
+
+def test_the_portfolio_list_shows_breaches_first_in_chromium(
+    live_server, chromium, world, tmp_path
+):
+    set_current_limits(
+        "DEMO_HNW",
+        [
+            {"limit": "hist_var_95_fraction", "value": 0.041, "bound": 0.03, "status": "new"},
+            {"limit": "beta_spy_150d", "value": None, "bound": [0.5, 1.5], "status": "unknown"},
+            {"limit": "gross_leverage", "value": 1.1, "bound": 2.5, "status": "ok"},
+        ],
+    )
+    chromium.call("Log.enable")
+    chromium.navigate(f"{live_server}/login")
+    chromium.evaluate(
+        f"document.querySelector('#email').value = {json.dumps(world.hnw_email)};"
+        f"document.querySelector('#password').value = {json.dumps(world.password)};"
+        "document.querySelector('#submit').click(); true"
+    )
+    chromium.wait_for("Page.loadEventFired")
+    assert chromium.evaluate("location.pathname") == "/"
+    errors = [
+        e
+        for e in chromium.seen
+        if e.get("method") == "Log.entryAdded"
+        and e["params"]["entry"]["level"] == "error"
+        # the browser asks for /favicon.ico on its own; the app has none
+        and not e["params"]["entry"].get("url", "").endswith("/favicon.ico")
+    ]
+    assert errors == []  # no CSP violation from the page's own markup
+    banner_top, table_top = chromium.evaluate(
+        "[document.getElementById('breaches').getBoundingClientRect().top,"
+        " document.querySelector('main > table').getBoundingClientRect().top]"
+    )
+    assert 0 < banner_top < table_top
+    text = chromium.evaluate("document.getElementById('breaches').innerText")
+    assert "New breach" in text and "Unknown: figure not computed" in text
+    assert "Within limit" not in text
+    shot = tmp_path / "api-portfolios-breaches.png"
+    assert_not_blank(chromium.screenshot(shot))
+    keep(shot)
