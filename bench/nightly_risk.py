@@ -56,6 +56,7 @@ import psycopg
 from sqlalchemy import URL, text
 
 from bench.common import scratch_database
+from models import UNDATED_BOOK_DATE
 from sigmasight import db as sdb
 from sigmasight.domain import DEFAULT_FACTORS, RATE_SERIES, OptionRight, UserSpec, occ_ticker
 from sigmasight.providers.synthetic import SyntheticProvider
@@ -82,7 +83,14 @@ RESULT_TABLES = (
     "correlation_result",
     "stress_result",
 )
-INPUT_TABLES = ("price_bar", "rate_observation", "app_user", "portfolio", "position")
+INPUT_TABLES = (
+    "price_bar",
+    "rate_observation",
+    "app_user",
+    "portfolio",
+    "portfolio_book",
+    "position",
+)
 STAGES = ("load_s", "prepare_s", "load_books_s", "compute_s", "build_rows_s", "write_s")
 # The three stages of the target, as sums of the measured ones.
 GROUPS = {
@@ -408,9 +416,16 @@ def store_books(
                 "SELECT id FROM portfolio WHERE owner_id = %s ORDER BY external_id", (owner_id,)
             )
             ids = np.array([int(row[0]) for row in cursor.fetchall()], dtype=np.int64)
+            # One undated book per portfolio (in effect on every date, RISK-CONVENTIONS C15).
+            cursor.execute(
+                "INSERT INTO portfolio_book (portfolio_id, book_date, cash) "
+                "SELECT id, %s, cash FROM portfolio WHERE owner_id = %s",
+                (UNDATED_BOOK_DATE, owner_id),
+            )
             frame = pd.DataFrame(
                 {
                     "portfolio_id": np.repeat(ids, n_positions),
+                    "book_date": UNDATED_BOOK_DATE.isoformat(),
                     "symbol": np.asarray(symbols, dtype=object)[picks.ravel()],
                     "position_type": np.where(short, "SHORT", "LONG").ravel(),
                     "quantity": np.where(short, -shares, shares).ravel().astype(np.int64),
@@ -419,16 +434,17 @@ def store_books(
             buffer = io.StringIO()
             frame.to_csv(buffer, index=False, header=False)
             with cursor.copy(
-                "COPY position (portfolio_id, symbol, position_type, quantity) FROM STDIN (FORMAT csv)"
+                "COPY position (portfolio_id, book_date, symbol, position_type, quantity) "
+                "FROM STDIN (FORMAT csv)"
             ) as copy:
                 copy.write(buffer.getvalue())
             options = _option_rows(rng, ids, symbols, spot, as_of)
             with cursor.copy(
                 "COPY position (portfolio_id, symbol, position_type, quantity, underlying, strike, "
-                "expiry_date, option_right, multiplier, implied_vol) FROM STDIN"
+                "expiry_date, option_right, multiplier, implied_vol, book_date) FROM STDIN"
             ) as copy:
                 for row in options:
-                    copy.write_row(row)
+                    copy.write_row((*row, UNDATED_BOOK_DATE))
     return len(frame), len(options)
 
 

@@ -23,6 +23,7 @@ from cli.db import register_db
 from cli.demo import register_demo, register_seed
 from cli.export import register_export, register_summary
 from cli.imports import register_import
+from cli.limits import register_limits
 from cli.run import register_run
 from sigmasight.db import DatabaseConfigError, EmbeddedPostgresError
 from sigmasight.domain import InputError
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_import(commands)
     register_run(commands)
     register_export(commands)
+    register_limits(commands)
     register_summary(commands)
     register_api(commands)
     register_backup(commands)

@@ -1,6 +1,7 @@
 """SQLAlchemy models: every table SigmaSight owns (Alembic's target metadata)."""
 
 from models.base import Base, TimestampMixin
+from models.limits import LimitAlert, RiskLimit
 from models.market import (
     CorporateAction,
     DataQuality,
@@ -43,6 +44,7 @@ __all__ = [
     "Factor",
     "FactorExposure",
     "FlowRun",
+    "LimitAlert",
     "Portfolio",
     "PortfolioBook",
     "PortfolioSnapshot",
@@ -52,6 +54,7 @@ __all__ = [
     "PriceBar",
     "RateObservation",
     "Report",
+    "RiskLimit",
     "RiskRerunPart",
     "Security",
     "StressResult",

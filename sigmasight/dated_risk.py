@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from models import PortfolioSnapshot
 from sigmasight.books import Timeline
 from sigmasight.domain import ScenarioSpec
+from sigmasight.repositories import limits as limits_repo
 from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import (
     Detail,
@@ -55,6 +56,7 @@ from sigmasight.risk.engine import (
     window_returns,
 )
 from sigmasight.risk.engine import prepare_market as _prepare
+from sigmasight.risk.limits import LimitBook, breaches_of
 from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
 from sigmasight.settings import Settings
@@ -69,10 +71,11 @@ class RiskDataError(RuntimeError):
 
 @dataclass(frozen=True)
 class MarketInputs:
-    """What every date of a run shares, loaded once: prices, rates, factors, scenarios.
+    """What every date of a run shares, loaded once: prices, rates, factors, scenarios, limits.
 
     The panel starts one session before the first date's window (``start``), so the first
-    date also has the previous session's window (C29).
+    date also has the previous session's window (C29). Limits are not dated: the ones in
+    effect when the run loads them apply to every date it computes (C31).
     """
 
     start: dt.date
@@ -85,6 +88,7 @@ class MarketInputs:
     default_rate: float
     panel: PanelData
     rates: tuple[tuple[dt.date, float], ...]
+    limits: LimitBook = field(default_factory=LimitBook)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,8 @@ class PreparedMarket:
     detail: bool = True
     #: The previous session, the symbols and its window's returns (C29), when loaded.
     previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None = None
+    #: The limits in effect (C31), loaded with the run's inputs.
+    limits: LimitBook = field(default_factory=LimitBook)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -124,7 +130,10 @@ def load_inputs(
     last: dt.date,
     held: Sequence[str],
 ) -> MarketInputs:
-    """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs."""
+    """Prices of ``held`` and the factor ETFs for every date ``first``..``last`` needs.
+
+    Also the limits in effect now (C31), once for the whole range.
+    """
     lookback = settings.risk_lookback_sessions
     days = last_sessions(first, lookback + 2)
     if not days or days[-1] != first:
@@ -149,6 +158,7 @@ def load_inputs(
         default_rate=settings.risk_free_rate,
         panel=panel,
         rates=tuple(rates),
+        limits=limits_repo.load_limit_book(session),
     )
 
 
@@ -214,6 +224,7 @@ def market_on(
         default_rate=inputs.default_rate,
         detail=correlations,
         previous_window=previous_window,
+        limits=inputs.limits,
     )
 
 
@@ -339,6 +350,7 @@ def compute_chunk(
             previous_window=prepared.previous_window,
             part=part,
             run_id=run_id,
+            limits=prepared.limits,
             detail=detail,
         )
         statuses.update(part_statuses)
@@ -420,6 +432,7 @@ def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous
             var_99=last.var_99,
             backtest_days=tuple(days[-BACKTEST_WINDOW:]),
             factor_betas=last.factor_betas,
+            breaches=breaches_of(last.limits),
         )
     return found
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Literal
 
 from models.portfolio import PositionType
+from sigmasight.risk.limits import Bound
 
 OptionRight = Literal["call", "put"]
 
@@ -113,6 +114,8 @@ class PortfolioSpec:
     cash: Decimal
     positions: tuple[PositionSpec, ...]
     base_currency: str = "USD"
+    #: The portfolio's own limits (C31); None leaves the stored ones as they are.
+    limits: dict[str, Bound] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ class Bundle:
     factors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FACTORS))
     securities: tuple[SecuritySpec, ...] = ()
     scenarios: tuple[ScenarioSpec, ...] = ()
+    #: The default limits (C31); None leaves the stored ones as they are.
+    default_limits: dict[str, Bound] | None = None
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class HistoryPoint:
     gross_leverage: float | None
     daily_pnl: float | None
     daily_return: float | None
+    #: Limits in breach on the date (RISK-CONVENTIONS C31: new or continuing).
+    breaches: int = 0
 
 
 def _cell(value: float | None) -> str:
@@ -96,9 +98,7 @@ def history_row(point: HistoryPoint) -> list[str]:
         _cell(point.ann_vol),
         _cell(point.beta_spy_150d),
         _cell(point.gross_leverage),
-        # Limits (issue 13) are not built yet, so no figure can be in breach of one: the
-        # column the contract names stays empty until they are.
-        "",
+        str(point.breaches),
         str(point.run_id),
     ]
 

@@ -16,12 +16,18 @@ import orjson
 import pandas as pd
 
 from sigmasight.books import BookState, Holding
-from sigmasight.documents import RiskDocument
 from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.document import num
 from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
+from sigmasight.risk.limits import (
+    BREACH_STATUSES,
+    LimitBook,
+    limit_figures,
+    limit_states,
+    max_underlying_weight,
+)
 from sigmasight.risk.types import FloatArray
 
 
@@ -30,7 +36,8 @@ class Previous:
     """What a date needs from the portfolio's previous computed session.
 
     NAV and cumulative TWR for the ``history`` block (C17); the session's historical VaR
-    fractions (full window) and its backtest days for the ``backtest`` block (C30).
+    fractions (full window) and its backtest days for the ``backtest`` block (C30); the
+    limits in breach on it for the ``limits`` block (C31).
     """
 
     as_of: dt.date
@@ -42,6 +49,8 @@ class Previous:
     backtest_days: tuple[tuple[float, float, float], ...] = ()
     #: The session's portfolio factor betas (raw, 150-day), for the next day's attribution.
     factor_betas: dict[str, float | None] | None = None
+    #: The limits in breach (``new`` or ``continuing``) on that session (C31).
+    breaches: frozenset[str] = frozenset()
 
 
 def change_block(
@@ -276,13 +285,15 @@ def result_frames(
     previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
     part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
+    limits: LimitBook,
     detail: bool = True,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
     ``flows`` (external flows since the previous computed session), ``previous`` and
     ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
-    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day. Position rows and correlations are built only with
+    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day; ``limits``
+    are the limits in effect (C31). Position rows and correlations are built only with
     ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
     Also returns each portfolio's status, its summary row for the run's artifact, and what
     the next date needs from this one (by portfolio id).
@@ -306,6 +317,18 @@ def result_frames(
             previous_window[2], previous_window[1], part_books, result.positions["weight"]
         )
         if previous_window is not None
+        else np.full(n_p, np.nan)
+    )
+    # C31: the largest weight of one underlying (an option nets with its underlying).
+    max_weight = (
+        max_underlying_weight(
+            result.positions["weight"],
+            part_books.pos_portfolio,
+            part_books.pos_asset,
+            n_p,
+            np.isfinite(nav) & (nav > 0),
+        )
+        if limits.defaults or limits.own
         else np.full(n_p, np.nan)
     )
     actual: dict[str, list[float | None]] = {
@@ -351,8 +374,16 @@ def result_frames(
         head["backtest"], why = backtest_block(days)
         if why is not None:
             head["warnings"].append(why)
+        pid = int(books.portfolio_ids[p])
+        before = previous[p]
+        in_effect = limits.for_portfolio(pid)
+        head["limits"] = limit_states(
+            in_effect,
+            limit_figures(head, num(max_weight[local])) if in_effect else {},
+            before.breaches if before is not None else frozenset(),
+        )
         full_risk = head["risk"]["full"]
-        carry[int(books.portfolio_ids[p])] = Previous(
+        carry[pid] = Previous(
             as_of=as_of,
             nav=float(nav[local]) if np.isfinite(nav[local]) else None,
             twr_cumulative=None if history is None else history["twr_cumulative"],
@@ -360,8 +391,13 @@ def result_frames(
             var_99=full_risk["hist_var_99"]["fraction"],
             backtest_days=days,
             factor_betas=dict(head["factor_exposures"]["betas"]),
+            breaches=frozenset(
+                s["limit"] for s in head["limits"] if s["status"] in BREACH_STATUSES
+            ),
         )
-        figures = RiskDocument.model_validate(head).headline()
+        # The run summary's four figures, read as RiskDocument.headline() reads them
+        # (tests hold the two equal); validating every document here cost ~0.3 ms each.
+        var_95 = head["risk"]["full"]["hist_var_95"]["currency"]
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
             "incomplete"
@@ -376,10 +412,10 @@ def result_frames(
             {
                 "portfolio": ext,
                 "status": status,
-                "nav": figures.nav,
-                "var95": figures.var_95,
-                "beta_spy": figures.beta_spy,
-                "warnings": figures.warnings,
+                "nav": head["valuation"]["nav"],
+                "var95": var_95,
+                "beta_spy": head["beta_spy"]["150d"],
+                "warnings": len(head["warnings"]),
             }
         )
     full = result.risk["full"]
@@ -466,60 +502,59 @@ def result_frames(
             }
         )
 
-    k = len(factors)
-    betas = result.factor_betas.reshape(-1)
-    factor_frame = pd.DataFrame(
-        {
-            "portfolio_id": np.repeat(pids, k),
-            "as_of_date": as_of,
-            "run_id": str(run_id),
-            "factor_symbol": np.tile(np.asarray(factors, dtype=object), n_p),
-            "beta": betas,
-            "exposure_usd": betas * np.repeat(nav, k),
-            "window": 150,
-            "n_obs": np.repeat(result.factor_n_obs, k),
-            "r2": np.repeat(result.factor_r2, k),
-        }
-    )
-
-    n_s = len(result.stress_names)
-    names = np.tile(np.asarray(result.stress_names, dtype=object), n_p)
-    safe_nav = np.where(np.isfinite(nav) & (nav != 0), nav, np.nan)
-    frames = [
-        pd.DataFrame(
+    # Factor and stress rows are detail too: every snapshot's document keeps the figures.
+    if detail:
+        k = len(factors)
+        betas = result.factor_betas.reshape(-1)
+        factor_frame = pd.DataFrame(
             {
-                "portfolio_id": np.repeat(pids, n_s),
+                "portfolio_id": np.repeat(pids, k),
                 "as_of_date": as_of,
                 "run_id": str(run_id),
-                "scenario": names,
-                "method": "linear",
-                "return_impact": (result.stress_linear / safe_nav[:, None]).reshape(-1),
-                "pnl": result.stress_linear.reshape(-1),
+                "factor_symbol": np.tile(np.asarray(factors, dtype=object), n_p),
+                "beta": betas,
+                "exposure_usd": betas * np.repeat(nav, k),
+                "window": 150,
+                "n_obs": np.repeat(result.factor_n_obs, k),
+                "r2": np.repeat(result.factor_r2, k),
             }
         )
-    ]
-    with_options = np.flatnonzero(result.has_options)
-    if with_options.size:
-        full_pnl = result.stress_full[with_options]
-        frames.append(
+
+        n_s = len(result.stress_names)
+        names = np.tile(np.asarray(result.stress_names, dtype=object), n_p)
+        safe_nav = np.where(np.isfinite(nav) & (nav != 0), nav, np.nan)
+        frames = [
             pd.DataFrame(
                 {
-                    "portfolio_id": np.repeat(pids[with_options], n_s),
+                    "portfolio_id": np.repeat(pids, n_s),
                     "as_of_date": as_of,
                     "run_id": str(run_id),
-                    "scenario": np.tile(
-                        np.asarray(result.stress_names, dtype=object), with_options.size
-                    ),
-                    "method": "full_revaluation",
-                    "return_impact": (full_pnl / safe_nav[with_options, None]).reshape(-1),
-                    "pnl": full_pnl.reshape(-1),
+                    "scenario": names,
+                    "method": "linear",
+                    "return_impact": (result.stress_linear / safe_nav[:, None]).reshape(-1),
+                    "pnl": result.stress_linear.reshape(-1),
                 }
             )
-        )
-    tables = {
-        "portfolio_snapshot": snapshots,
-        "factor_exposure": factor_frame,
-        "stress_result": pd.concat(frames, ignore_index=True),
-    }
-    tables.update(detail_tables)
+        ]
+        with_options = np.flatnonzero(result.has_options)
+        if with_options.size:
+            full_pnl = result.stress_full[with_options]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "portfolio_id": np.repeat(pids[with_options], n_s),
+                        "as_of_date": as_of,
+                        "run_id": str(run_id),
+                        "scenario": np.tile(
+                            np.asarray(result.stress_names, dtype=object), with_options.size
+                        ),
+                        "method": "full_revaluation",
+                        "return_impact": (full_pnl / safe_nav[with_options, None]).reshape(-1),
+                        "pnl": full_pnl.reshape(-1),
+                    }
+                )
+            )
+        detail_tables["factor_exposure"] = factor_frame
+        detail_tables["stress_result"] = pd.concat(frames, ignore_index=True)
+    tables = {"portfolio_snapshot": snapshots, **detail_tables}
     return tables, statuses, summary, carry

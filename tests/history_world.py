@@ -3,8 +3,10 @@
 Used by the history tests. Everything is written through the real importers and
 repositories into the test's PostgreSQL. The range ``RANGE`` holds book changes (a second
 dated book mid-range, a portfolio whose first book starts mid-range), trades (adding,
-trimming, opening, crossing zero), external flows (one on a weekend) and an NYSE holiday
-(Thanksgiving 2025-11-27).
+trimming, opening, crossing zero), external flows (one on a weekend), an NYSE holiday
+(Thanksgiving 2025-11-27) and limits (C31): defaults, and portfolios' own limits that
+override them, with bounds the generated figures cross during the range, so limits go
+new, continuing, resolved and ok.
 """
 
 import datetime as dt
@@ -81,6 +83,23 @@ def _prices(rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
+#: The undated bundle's defaults, and the portfolios' own limits (by the bundle they come in).
+DEFAULT_LIMITS: dict[str, Any] = {
+    "hist_var_95_fraction": 0.0165,
+    "beta_spy_150d": [0.5, 1.5],
+    "max_position_weight": 0.4,
+}
+OWN_LIMITS: dict[str, dict[str, Any]] = {
+    "HIST_A": {"gross_leverage": 0.75},
+    "HIST_C": {
+        "max_position_weight": 1.5,
+        "gross_leverage": 2.0,
+        "net_leverage": 2.0,
+        "worst_stress_fraction": 0.6,
+    },
+}
+
+
 def _bundle(valuation_date: dt.date | None, portfolios: list[dict[str, Any]]) -> dict[str, Any]:
     bundle: dict[str, Any] = {
         "risk_free_rate": 0.043,
@@ -125,24 +144,16 @@ def bundles() -> list[tuple[str, dict[str, Any]]]:
             "implied_vol": 0.18,
         },
     }
+    hist_a = _portfolio(
+        "HIST_A",
+        50000.0,
+        [_stock("AAPL", 200, 210.0), _stock("MSFT", 100, 400.0), _stock("XOM", 100, 110.0)],
+    )
+    hist_c = _portfolio("HIST_C", 100000.0, [_stock("SPY", 100), _stock("NVDA", -50), call])
+    undated = _bundle(None, [hist_c | {"limits": OWN_LIMITS["HIST_C"]}])
+    undated["default_limits"] = DEFAULT_LIMITS
     return [
-        (
-            "book1",
-            _bundle(
-                BOOK_1,
-                [
-                    _portfolio(
-                        "HIST_A",
-                        50000.0,
-                        [
-                            _stock("AAPL", 200, 210.0),
-                            _stock("MSFT", 100, 400.0),
-                            _stock("XOM", 100, 110.0),
-                        ],
-                    )
-                ],
-            ),
-        ),
+        ("book1", _bundle(BOOK_1, [hist_a | {"limits": OWN_LIMITS["HIST_A"]}])),
         (
             "book_late",
             _bundle(
@@ -154,13 +165,7 @@ def bundles() -> list[tuple[str, dict[str, Any]]]:
                 ],
             ),
         ),
-        (
-            "undated",
-            _bundle(
-                None,
-                [_portfolio("HIST_C", 100000.0, [_stock("SPY", 100), _stock("NVDA", -50), call])],
-            ),
-        ),
+        ("undated", undated),
         (
             "book2",
             _bundle(

@@ -278,6 +278,7 @@ class SnapshotPoint(BaseModel):
         description="replay: the day's P&L of the book held on the date, currency"
     )
     daily_return: float | None = Field(description="replay: daily_pnl as a return")
+    breaches: int = Field(description="limits in breach on the date (new or continuing)")
     beta_spy: float | None = Field(description="the same as beta_spy_150d (kept for old clients)")
     run_id: uuid.UUID
 

@@ -28,6 +28,7 @@ from sigmasight.domain import (
     SecuritySpec,
     parse_occ,
 )
+from sigmasight.risk.limits import LIMIT_KEYS, RANGE_KEYS, Bound, bound_problem, make_bound
 
 MAX_REPORTED: Final = 20
 ASSET_TYPES: Final = ("stock", "etf", "mutual_fund", "option", "index", "other")
@@ -48,9 +49,12 @@ TOP_KEYS: Final = frozenset(
         "securities",
         "portfolios",
         "stress_scenarios",
+        "default_limits",
     }
 )
-PORTFOLIO_KEYS: Final = frozenset({"id", "name", "owner", "cash", "base_currency", "positions"})
+PORTFOLIO_KEYS: Final = frozenset(
+    {"id", "name", "owner", "cash", "base_currency", "positions", "limits"}
+)
 POSITION_KEYS: Final = frozenset({"symbol", "quantity", "entry_price", "entry_date", "option"})
 OPTION_KEYS: Final = frozenset(
     {"underlying", "type", "strike", "expiry", "multiplier", "implied_vol", "dividend_yield"}
@@ -240,6 +244,7 @@ class _Validator:
             self.cutoff, self.cutoff_label = valuation_date, "valuation_date"
         portfolios = self.portfolios(top.get("portfolios", _ABSENT))
         scenarios = self.scenarios(top.get("stress_scenarios"), factors)
+        default_limits = self.limits(top.get("default_limits"), "default_limits")
         if self.problems or factors is None:
             return None
         return Bundle(
@@ -250,7 +255,48 @@ class _Validator:
             factors=factors,
             securities=tuple(securities),
             scenarios=tuple(scenarios),
+            default_limits=default_limits,
         )
+
+    def limits(self, value: object, path: str) -> dict[str, Bound] | None:
+        """A limits object (C31): key -> bound, ``[min, max]`` for a range; None when absent."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.add(
+                path,
+                f"must be an object limit -> bound ({', '.join(LIMIT_KEYS)}), "
+                f"got {_type_name(value)}",
+            )
+            return None
+        found: dict[str, Bound] = {}
+        for key, raw in value.items():
+            key_path = _child(path, str(key))
+            if key not in LIMIT_KEYS:
+                self.add(key_path, f"unknown limit {key!r} (limits: {', '.join(LIMIT_KEYS)})")
+                continue
+            if raw is None:
+                continue
+            if key in RANGE_KEYS:
+                items = raw if isinstance(raw, list) and len(raw) == 2 else []
+                numbers = [_to_decimal(item) for item in items]
+                if not numbers or any(n is None for n in numbers):
+                    self.add(
+                        key_path, f"must be a range [min, max] of two numbers, got {_show(raw)}"
+                    )
+                    continue
+            else:
+                numbers = [_to_decimal(raw)]
+                if numbers[0] is None:
+                    self.add(key_path, f"must be a number >= 0, got {_show(raw)}")
+                    continue
+            values = [float(n) for n in numbers if n is not None]
+            problem = bound_problem(key, values)
+            if problem is not None:
+                self.add(key_path, problem)
+                continue
+            found[key] = make_bound(key, values)
+        return found
 
     def valuation_date(self, value: object) -> dt.date | None:
         if value is None:
@@ -403,6 +449,7 @@ class _Validator:
             cash = cash if checked_cash is None else checked_cash
         currency = self.currency(spec.get("base_currency", _ABSENT), _child(path, "base_currency"))
         positions = self.positions(spec.get("positions", _ABSENT), _child(path, "positions"))
+        limits = self.limits(spec.get("limits"), _child(path, "limits"))
         if external_id is None:
             return None
         # Returned even when other fields are bad, so that a duplicate id is reported too.
@@ -413,6 +460,7 @@ class _Validator:
             cash=cash,
             positions=tuple(positions),
             base_currency=currency or "USD",
+            limits=limits,
         )
 
     def positions(self, value: object, path: str) -> list[PositionSpec]:

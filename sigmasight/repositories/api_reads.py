@@ -287,7 +287,44 @@ def portfolio_factor_exposures(
         )
         .order_by(Factor.display_order.nulls_last(), FactorExposure.factor_symbol)
     )
-    return [(row, name) for row, name in session.execute(stmt).all()]
+    found: list[tuple[FactorExposure, str | None]] = [
+        (row, name) for row, name in session.execute(stmt).all()
+    ]
+    if found:
+        return found
+    # Older than the detail retention: the snapshot's document holds the same figures.
+    snap = session.scalar(
+        select(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.as_of_date == as_of
+        )
+    )
+    block = ((snap.document or {}) if snap else {}).get("factor_exposures") or {}
+    betas: dict[str, float | None] = block.get("betas") or {}
+    if snap is None or not betas:
+        return []
+    names = dict(session.execute(select(Factor.symbol, Factor.name)).tuples().all())
+    order = {
+        sym: i
+        for i, sym in enumerate(
+            session.scalars(select(Factor.symbol).order_by(Factor.display_order.nulls_last()))
+        )
+    }
+    rows = [
+        FactorExposure(
+            portfolio_id=portfolio_id,
+            as_of_date=as_of,
+            run_id=snap.run_id,
+            factor_symbol=sym,
+            beta=beta,
+            exposure_usd=None if beta is None or snap.nav is None else beta * snap.nav,
+            window=block.get("window"),
+            n_obs=block.get("n_obs"),
+            r2=block.get("r2"),
+        )
+        for sym, beta in betas.items()
+    ]
+    rows.sort(key=lambda r: (order.get(r.factor_symbol, len(order)), r.factor_symbol))
+    return [(row, names.get(row.factor_symbol)) for row in rows]
 
 
 def _page(session: Session, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[Any], int]:

@@ -6,9 +6,9 @@ Importing the same file twice changes nothing.
 """
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -107,3 +107,39 @@ def upsert_cash_flows(
         result = session.execute(stmt.returning(_INSERTED)).all()
         inserted = sum(1 for r in result if r[0])
         counts.add("cash_flow", inserted=inserted, updated=len(result) - inserted)
+
+
+def delete_events_after(
+    session: Session,
+    portfolio_id: int,
+    after: dt.date,
+    *,
+    keep_trade_ids: Collection[str],
+    keep_flow_dates: Collection[dt.date],
+    counts: ChangeCounts,
+) -> None:
+    """Delete the portfolio's trades and flows dated after ``after``, except those listed.
+
+    For a seed that owns a portfolio's events after its book date (the demo's): seeding
+    another as-of leaves no trade or flow of the earlier seed on top of the new book.
+    """
+    trades = session.execute(
+        delete(Trade)
+        .where(
+            Trade.portfolio_id == portfolio_id,
+            Trade.trade_date > after,
+            or_(Trade.trade_id.is_(None), Trade.trade_id.not_in(list(keep_trade_ids))),
+        )
+        .returning(Trade.id)
+    ).all()
+    flows = session.execute(
+        delete(CashFlow)
+        .where(
+            CashFlow.portfolio_id == portfolio_id,
+            CashFlow.flow_date > after,
+            CashFlow.flow_date.not_in(list(keep_flow_dates)),
+        )
+        .returning(CashFlow.id)
+    ).all()
+    counts.add("trade", deleted=len(trades))
+    counts.add("cash_flow", deleted=len(flows))

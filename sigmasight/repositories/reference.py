@@ -33,6 +33,7 @@ from sigmasight.domain import (
     SecuritySpec,
     UserSpec,
 )
+from sigmasight.repositories.limits import replace_limits
 from sigmasight.stress_library import BUILTIN_SCENARIOS
 
 _BUILTIN_BY_NAME = {s.name: s for s in BUILTIN_SCENARIOS}
@@ -356,7 +357,11 @@ def replace_book(
 def apply_bundle(
     session: Session, bundle: Bundle, counts: ChangeCounts | None = None
 ) -> ChangeCounts:
-    """Write a validated bundle: factors, securities, scenarios, owners, portfolios."""
+    """Write a validated bundle: factors, securities, scenarios, owners, portfolios, limits.
+
+    A portfolio's ``limits`` (and the bundle's ``default_limits``), when given, replace the
+    stored set; when absent the stored limits stay as they are.
+    """
     counts = counts if counts is not None else ChangeCounts()
     upsert_factors(session, bundle.factors, counts)
     upsert_securities(session, bundle.securities, counts)
@@ -364,9 +369,13 @@ def apply_bundle(
     upsert_scenarios(session, bundle.scenarios, counts)
     owners = ensure_owners(session, [p.owner_email for p in bundle.portfolios], counts)
     for spec in bundle.portfolios:
-        replace_portfolio(
+        portfolio_id = replace_portfolio(
             session, spec, owner_id=owners[spec.owner_email.lower()], bundle=bundle, counts=counts
         )
+        if spec.limits is not None:
+            replace_limits(session, portfolio_id, spec.limits, counts, source="bundle")
+    if bundle.default_limits is not None:
+        replace_limits(session, None, bundle.default_limits, counts, source="bundle")
     return counts
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import (
     CorrelationResult,
+    FactorExposure,
     Portfolio,
     PortfolioSnapshot,
     PositionRisk,
@@ -278,19 +279,46 @@ def correlations_of(
 
 
 def stress_for(session: Session, portfolio_id: int, as_of: dt.date) -> list[StressResult]:
-    """Stored stress results of one snapshot."""
-    return list(
+    """Stress results of one snapshot (rows, or the document's for an older date)."""
+    found = list(
         session.scalars(
             select(StressResult)
             .where(StressResult.portfolio_id == portfolio_id, StressResult.as_of_date == as_of)
             .order_by(StressResult.method, StressResult.scenario)
         )
     )
+    if found:
+        return found
+    # Older than the detail retention: the snapshot's document holds the same figures.
+    snap = session.scalar(
+        select(PortfolioSnapshot).where(
+            PortfolioSnapshot.portfolio_id == portfolio_id, PortfolioSnapshot.as_of_date == as_of
+        )
+    )
+    document = (snap.document or {}) if snap else {}
+    rows = [
+        StressResult(
+            portfolio_id=portfolio_id,
+            as_of_date=as_of,
+            run_id=snap.run_id if snap else None,
+            scenario=name,
+            method=method,
+            return_impact=figures.get("return_impact"),
+            pnl=figures.get("pnl"),
+        )
+        for method, key in (("full_revaluation", "stress_full_revaluation"), ("linear", "stress"))
+        for name, figures in sorted((document.get(key) or {}).items())
+    ]
+    return rows
 
 
 @dataclass(frozen=True)
 class StoredDay:
-    """One stored snapshot with what the next date's history and backtest need."""
+    """One stored snapshot with what the next date's history, backtest and limits need.
+
+    ``factor_betas`` and ``limits`` (the stored ``limits`` block) are read for the newest
+    snapshot only.
+    """
 
     as_of: dt.date
     nav: float | None
@@ -302,6 +330,7 @@ class StoredDay:
     prev_var_95: float | None
     prev_var_99: float | None
     factor_betas: dict[str, float | None] | None = None
+    limits: list[dict[str, Any]] | None = None
 
 
 #: Snapshots read back for a date: enough for the backtest window (C30) with some holes.
@@ -319,7 +348,8 @@ def previous_snapshots(
         text(
             "SELECT portfolio_id, as_of_date, nav, pnl, twr_cumulative, hist_var_95, hist_var_99, "
             "prev_nav, prev_var_95, prev_var_99, "
-            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END FROM ("
+            "CASE WHEN back = 1 THEN document->'factor_exposures'->'betas' END, "
+            "CASE WHEN back = 1 THEN document->'limits' END FROM ("
             " SELECT s.*, row_number() OVER w AS back,"
             " lag(nav) OVER a AS prev_nav, lag(hist_var_95) OVER a AS prev_var_95,"
             " lag(hist_var_99) OVER a AS prev_var_99"
@@ -346,9 +376,13 @@ def latest_snapshot_date(session: Session, *, before: dt.date | None = None) -> 
 
 
 def prune_detail(session: Session, *, before: dt.date) -> dict[str, int]:
-    """Drop position rows and correlation matrices dated before ``before`` (rebuilt on demand)."""
+    """Drop the detail rows dated before ``before``.
+
+    Position rows and correlation matrices are rebuilt on demand; stress results and factor
+    exposures stay in each snapshot's document, which the reads fall back to.
+    """
     dropped: dict[str, int] = {}
-    for model in (PositionRisk, CorrelationResult):
+    for model in (PositionRisk, CorrelationResult, StressResult, FactorExposure):
         result = session.execute(delete(model).where(model.as_of_date < before))
         dropped[model.__tablename__] = int(getattr(result, "rowcount", 0) or 0)
     return dropped
@@ -387,6 +421,15 @@ def history_select(
         document[("valuation", "gross_leverage")].label("gross_leverage"),
         snap.daily_pnl,
         snap.daily_return,
+        # Limits in breach on the date (C31: new or continuing); none stored -> 0.
+        func.jsonb_array_length(
+            func.jsonb_path_query_array(
+                func.coalesce(document, text("'{}'::jsonb")),
+                text(
+                    """'$.limits[*] ? (@.status == "new" || @.status == "continuing")'::jsonpath"""
+                ),
+            )
+        ).label("breaches"),
     ).where(snap.portfolio_id == portfolio_id)
     if start is not None:
         stmt = stmt.where(snap.as_of_date >= start)
@@ -425,6 +468,7 @@ def history_point(row: Row[Any]) -> HistoryPoint:
         gross_leverage=_number(row.gross_leverage),
         daily_pnl=row.daily_pnl,
         daily_return=row.daily_return,
+        breaches=int(row.breaches),
     )
 
 

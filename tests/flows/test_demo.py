@@ -1,13 +1,17 @@
-"""`sigmasight demo`: migrate, seed, nightly pipeline, summary; a second run changes no data."""
+"""`sigmasight demo`: migrate, seed, history, nightly pipeline, summary; a rerun changes no data."""
 
+import datetime as dt
+import itertools
 import re
+from collections import defaultdict
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 
 from cli.main import main
-from sigmasight.demo import DEMO_USERS
+from sigmasight.demo import DEMO_USERS, demo_seed, demo_sessions
 from sigmasight.objectstore import stop_embedded_s3
 from sigmasight.settings import get_settings
 from tests.dbstate import table_digests
@@ -16,7 +20,10 @@ PORTFOLIOS = ("DEMO_HEDGE_FUND", "DEMO_HNW", "DEMO_INDIVIDUAL")
 DATA_TABLES = (
     "app_user",
     "portfolio",
+    "portfolio_book",
     "position",
+    "trade",
+    "cash_flow",
     "price_bar",
     "rate_observation",
     "portfolio_snapshot",
@@ -43,6 +50,7 @@ def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys, private_
     assert re.search(
         r"market data: [\d,]+ new bars from synthetic in \d+ requests, coverage 100%", out
     ), out
+    assert "history:     59 sessions x 3 portfolios: 174 ok, 3 warnings" in out
     assert "risk:        3 portfolios 3 ok" in out
     assert re.search(
         r"backups/\d{4}/\d\d/\d\d/sigmasight-\S+\.dump \([\d.,]+ MB, sha256 [0-9a-f]{12}", out
@@ -69,8 +77,64 @@ def test_demo_runs_the_pipeline_and_prints_current_risk(engine, capsys, private_
     assert backups == ["completed"]
     assert {email for email, _ in DEMO_USERS} <= owners
 
+    _check_history(engine)
+
     before = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
     assert main(["demo", "--as-of", "2026-11-25", "--no-serve"]) == 0
     assert "nothing changed" in capsys.readouterr().out
     after = {k: v for k, v in table_digests(engine).items() if k in DATA_TABLES}
     assert after == before
+
+
+def _check_history(engine) -> None:
+    """60 snapshots a portfolio, each day's P&L, flows, cash and trades as the seed implies."""
+    as_of = dt.date(2026, 11, 25)
+    days = demo_sessions(as_of)
+    seed = demo_seed(as_of, history=True)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT f.external_id, s.as_of_date, s.nav, s.cash, s.external_flow, s.book_date, "
+                "s.is_current, s.document FROM portfolio_snapshot s "
+                "JOIN portfolio f ON f.id = s.portfolio_id ORDER BY 1, 2"
+            )
+        ).all()
+    series = defaultdict(list)
+    for row in rows:
+        series[row.external_id].append(row)
+    assert sorted(series) == sorted(PORTFOLIOS)
+    for external_id, snapshots in series.items():
+        assert [r.as_of_date for r in snapshots] == days
+        assert [r.is_current for r in snapshots] == [False] * 59 + [True]
+        assert {r.book_date for r in snapshots} == {days[0]}
+        assert snapshots[0].document["history"] is None  # the first date of the series
+        portfolio = next(p for p in seed.bundle.portfolios if p.external_id == external_id)
+        trades = [t for t in seed.trades if t.portfolio == external_id]
+        flows = {f.flow_date: f.amount for f in seed.cash_flows if f.portfolio == external_id}
+        cash = portfolio.cash
+        for previous, row in itertools.pairwise(snapshots):
+            day = row.as_of_date
+            today = [t for t in trades if t.trade_date == day]
+            cash += flows.get(day, Decimal(0)) - sum(
+                (t.quantity * t.price * (t.option.multiplier if t.option else 1) + t.fees)
+                for t in today
+            )
+            flow = float(flows.get(day, 0))
+            history = row.document["history"]
+            assert history is not None, (external_id, day)
+            assert history["previous_as_of"] == previous.as_of_date.isoformat()
+            assert row.external_flow == pytest.approx(flow)
+            assert history["external_flow"] == pytest.approx(flow)
+            assert history["pnl"] == pytest.approx(row.nav - previous.nav - flow, abs=1e-6)
+            assert history["twr_daily"] == pytest.approx(
+                (row.nav - previous.nav - flow) / previous.nav, rel=1e-9
+            )
+            assert row.cash == pytest.approx(float(cash), abs=0.01), (external_id, day)
+            book = row.document["book"]
+            assert book["book_date"] == days[0].isoformat()
+            assert book["trades_applied"] == sum(1 for t in trades if t.trade_date <= day)
+        assert snapshots[-1].document["book"]["trades_applied"] == len(trades) >= 3
+    # The deposits and the withdrawal show on their day, in the snapshot and its document.
+    for spec in seed.cash_flows:
+        on_day = next(r for r in series[spec.portfolio] if r.as_of_date == spec.flow_date)
+        assert on_day.external_flow == pytest.approx(float(spec.amount)) != 0

@@ -119,6 +119,10 @@ def test_a_history_run_stores_and_exports_exactly_what_single_date_runs_do(histo
     assert from_history.keys() == from_single.keys()
     for key, body in from_history.items():
         assert body == from_single[key], key
+    # The world's limits (C31) went through every state, identically in both kinds of run:
+    # a single-date run reads the previous session's breaches back from its stored document.
+    seen = {s["status"] for body in from_history.values() for s in json.loads(body)["limits"]}
+    assert {"ok", "new", "continuing", "resolved"} <= seen
     # HIST_B has no book before 2025-11-24; HIST_A and HIST_C have one every day.
     b_days = sorted(day for pid, day in from_history if pid == "HIST_B")
     assert b_days[0] == world.LATE_BOOK.isoformat()
@@ -390,3 +394,60 @@ def test_the_var_change_splits_into_book_and_market_effects(history, capsys):
         assert total == pytest.approx(var_today - change["previous"], rel=1e-9, abs=1e-15)
     first = docs[("HIST_A", world.FIRST.isoformat())]
     assert first["change"] is None
+
+
+def test_stress_and_factor_rows_of_an_old_date_come_back_from_its_document(history, monkeypatch):
+    from sigmasight.repositories import api_reads
+    from sigmasight.repositories import results as results_repo
+
+    def read(day: dt.date) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        with session_scope() as session:
+            pid = session.execute(
+                text("SELECT id FROM portfolio WHERE external_id = 'HIST_C'")
+            ).scalar_one()
+            stress = [
+                (r.scenario, r.method, r.return_impact, r.pnl)
+                for r in results_repo.stress_for(session, pid, day)
+            ]
+            factors = [
+                (r.factor_symbol, name, r.beta, r.exposure_usd, r.window, r.n_obs, r.r2)
+                for r, name in api_reads.portfolio_factor_exposures(session, pid, day)
+            ]
+        return stress, factors
+
+    days = world.RANGE[:3]
+    monkeypatch.setenv("SIGMASIGHT_DETAIL_RETENTION_SESSIONS", "100")
+    get_settings.cache_clear()
+    assert main(["run", "risk", "--from", days[0].isoformat(), "--to", days[-1].isoformat()]) == 0
+    stored = read(days[0])
+    assert len(stored[0]) > 20 and len(stored[1]) == 7
+    clear_results()
+    monkeypatch.setenv("SIGMASIGHT_DETAIL_RETENTION_SESSIONS", "1")
+    get_settings.cache_clear()
+    assert main(["run", "risk", "--from", days[0].isoformat(), "--to", days[-1].isoformat()]) == 0
+    with session_scope() as session:
+        kept = session.execute(text("SELECT DISTINCT as_of_date FROM stress_result")).scalars()
+        assert list(kept) == [days[-1]]
+    assert read(days[0]) == stored
+
+
+def test_the_run_summary_reads_the_figures_the_document_headline_gives(history):
+    settings, day = get_settings(), world.LAST
+    run_id = ledger.open_run("nightly-risk", as_of=day, inputs={"test": "summary"})
+    plan = risk_run.plan_risk(settings, day, run_id)
+    summary = [
+        row
+        for chunk in plan.chunks
+        for row in risk_run.run_chunk(settings, day, chunk, run_id).summary
+    ]
+    risk_run.finish_risk(settings, day, plan.portfolio_ids, run_id)
+    heads = {d.portfolio_id: d.headline() for d in risk_run.export_documents(settings, day)}
+    assert len(summary) == len(heads) == 3
+    for row in summary:
+        head = heads[row["portfolio"]]
+        assert (row["nav"], row["var95"], row["beta_spy"], row["warnings"]) == (
+            head.nav,
+            head.var_95,
+            head.beta_spy,
+            head.warnings,
+        )

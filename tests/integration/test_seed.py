@@ -5,7 +5,7 @@ import datetime as dt
 from sqlalchemy import text
 
 from cli.main import main
-from sigmasight.demo import DEMO_PASSWORD, DEMO_USERS
+from sigmasight.demo import DEMO_PASSWORD, DEMO_USERS, demo_seed, demo_sessions
 from sigmasight.domain import DEFAULT_FACTORS
 from sigmasight.runs.seed import seed_demo
 from sigmasight.security import verify_password
@@ -71,19 +71,22 @@ def test_reseeding_the_same_date_changes_nothing(engine):
     assert table_digests(engine) == before
 
 
-def test_reseeding_a_later_date_keeps_stock_positions(engine):
+def test_reseeding_a_later_date_adds_its_book_and_keeps_the_earlier_one(engine):
     seed_demo(AS_OF)
-    query = text("SELECT symbol, id FROM position WHERE underlying IS NULL")
+    query = text("SELECT book_date, symbol, id, quantity, expiry_date FROM position ORDER BY 1, 2")
     with engine.connect() as conn:
-        stocks_before = dict(conn.execute(query).all())
+        before = [tuple(r) for r in conn.execute(query)]
     later = dt.date(2027, 3, 1)
     result = seed_demo(later)
     with engine.connect() as conn:
-        stocks_after = dict(conn.execute(query).all())
-    assert stocks_after == stocks_before
-    assert result.counts.deleted == {"position": 8}
-    assert all(leg.expiry_date > later for leg in options(engine))
-    assert row_counts(engine)["position"] == 63
+        after = [tuple(r) for r in conn.execute(query)]
+    # Books of other dates stay as they are (RISK-CONVENTIONS C15).
+    assert [r for r in after if r[0] == AS_OF] == before
+    assert result.counts.deleted == {}
+    assert len([r for r in after if r[0] == later]) == 63
+    new_legs = [r for r in after if r[0] == later and r[4] is not None]
+    assert len(new_legs) == 8 and all(r[4] > later for r in new_legs)
+    assert row_counts(engine)["position"] == 126
 
 
 def test_demo_passwords_verify(engine):
@@ -107,3 +110,78 @@ def test_cli_seed_is_idempotent(engine, capsys):
     assert main(["seed", "demo", "--as-of", "2026-11-25"]) == 0
     assert "nothing changed" in capsys.readouterr().out
     assert table_digests(engine) == before
+
+
+def _events(engine):
+    with engine.connect() as conn:
+        trades = conn.execute(
+            text(
+                "SELECT f.external_id, t.trade_date, t.symbol, t.quantity, t.price FROM trade t "
+                "JOIN portfolio f ON f.id = t.portfolio_id ORDER BY 1, 2, 3"
+            )
+        ).all()
+        flows = conn.execute(
+            text(
+                "SELECT f.external_id, c.flow_date, c.amount FROM cash_flow c "
+                "JOIN portfolio f ON f.id = c.portfolio_id ORDER BY 1, 2"
+            )
+        ).all()
+    return [tuple(t) for t in trades], [tuple(c) for c in flows]
+
+
+def _as_rows(seed):
+    trades = sorted((t.portfolio, t.trade_date, t.symbol, t.quantity, t.price) for t in seed.trades)
+    flows = sorted((f.portfolio, f.flow_date, f.amount) for f in seed.cash_flows)
+    return trades, flows
+
+
+def test_seed_with_history_writes_dated_books_trades_and_flows(engine):
+    result = seed_demo(AS_OF, history=True)
+    first = demo_sessions(AS_OF)[0]
+    assert (result.book_date, result.trades, result.cash_flows) == (first, 10, 3)
+    assert result.counts.inserted["trade"] == 10 and result.counts.inserted["cash_flow"] == 3
+    assert _events(engine) == _as_rows(demo_seed(AS_OF, history=True))
+    with engine.connect() as conn:
+        books = conn.execute(text("SELECT DISTINCT book_date FROM portfolio_book")).scalars().all()
+        dates = conn.execute(text("SELECT DISTINCT valuation_date FROM portfolio")).scalars().all()
+        costs = conn.execute(
+            text("SELECT count(*) FROM position WHERE entry_price IS NULL")
+        ).scalar_one()
+    assert books == [first] and dates == [first]
+    assert costs == 0
+
+    before = table_digests(engine)
+    again = seed_demo(AS_OF, history=True)
+    assert again.counts.changed == 0
+    assert table_digests(engine) == before
+
+
+def test_seeding_history_for_a_later_date_replaces_the_events_after_its_books(engine):
+    seed_demo(AS_OF, history=True)
+    old_trades, old_flows = _events(engine)
+    later = AS_OF + dt.timedelta(days=35)
+    later_seed = demo_seed(later, history=True)
+    new_first = demo_sessions(later)[0]
+    assert demo_sessions(AS_OF)[0] < new_first < AS_OF  # its books fall inside the first history
+    seed_demo(later, history=True)
+    trades, flows = _events(engine)
+    new_trades, new_flows = _as_rows(later_seed)
+    # Events before the new books stay (older results stay reproducible); after them, the
+    # new seed's alone: no second deposit on top of the new book.
+    assert trades == sorted([t for t in old_trades if t[1] <= new_first] + new_trades)
+    assert flows == sorted([f for f in old_flows if f[1] <= new_first] + new_flows)
+    assert [f for f in flows if f[1] > new_first] == new_flows
+    with engine.connect() as conn:
+        books = (
+            conn.execute(text("SELECT DISTINCT book_date FROM portfolio_book ORDER BY 1"))
+            .scalars()
+            .all()
+        )
+    assert books == [demo_sessions(AS_OF)[0], new_first]
+
+
+def test_cli_seed_history(engine, capsys):
+    assert main(["seed", "demo", "--as-of", "2026-11-25", "--history"]) == 0
+    out = capsys.readouterr().out
+    first = demo_sessions(AS_OF)[0]
+    assert f"(books of {first}, 10 trades, 3 cash flows)" in out

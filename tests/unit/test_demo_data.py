@@ -10,9 +10,15 @@ import pytest
 
 from models.portfolio import PositionType
 from sigmasight.demo import (
+    DEMO_HISTORY_SESSIONS,
     DEMO_PASSWORD,
     DEMO_USERS,
+    DemoSeed,
+    demo_backfill_years,
     demo_bundle,
+    demo_history_range,
+    demo_seed,
+    demo_sessions,
     demo_users,
     third_friday,
 )
@@ -28,6 +34,7 @@ from sigmasight.domain import (
 from sigmasight.providers.synthetic import SyntheticProvider
 from sigmasight.reference_data import REFERENCE_PRICES
 from sigmasight.stress_library import BUILTIN_SCENARIOS, CATEGORIES, SEVERITIES, validate_scenario
+from sigmasight.trading_calendar import sessions
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -340,3 +347,178 @@ def test_every_held_symbol_has_a_security_and_price() -> None:
             assert security.market_cap is not None
             assert security.market_cap > 1e9
     assert all(price > 0 for price in REFERENCE_PRICES.values())
+
+
+# --- demo history ----------------------------------------------------------------------
+
+HISTORY_AS_OF = dt.date(2026, 11, 25)
+
+
+def _bs_value(
+    spot: float, strike: float, years: float, rate: float, q: float, vol: float, call: bool
+) -> float:
+    """Black-Scholes-Merton price per share, written out independently of sigmasight.risk."""
+
+    def n(x: float) -> float:
+        return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+    d1 = (math.log(spot / strike) + (rate - q + 0.5 * vol * vol) * years) / (vol * math.sqrt(years))
+    d2 = d1 - vol * math.sqrt(years)
+    if call:
+        return spot * math.exp(-q * years) * n(d1) - strike * math.exp(-rate * years) * n(d2)
+    return strike * math.exp(-rate * years) * n(-d2) - spot * math.exp(-q * years) * n(-d1)
+
+
+def _close(symbol: str, day: dt.date) -> float:
+    bars = SyntheticProvider().daily_bars(symbol, day, day)
+    assert list(bars["date"]) == [day]
+    return float(bars["close"].iloc[0])
+
+
+@pytest.fixture(scope="module")
+def seeded() -> DemoSeed:
+    return demo_seed(HISTORY_AS_OF, history=True)
+
+
+def test_history_seed_is_deterministic_and_the_plain_bundle_unchanged(seeded: DemoSeed) -> None:
+    assert demo_seed(HISTORY_AS_OF, history=True) == seeded
+    plain = demo_seed(HISTORY_AS_OF)
+    assert plain.bundle == demo_bundle(HISTORY_AS_OF)
+    assert plain.trades == () and plain.cash_flows == ()
+    assert plain.bundle.valuation_date == HISTORY_AS_OF
+    assert all(p.entry_price is None for f in plain.bundle.portfolios for p in f.positions)
+
+
+def test_history_books_are_dated_on_the_first_of_60_sessions(seeded: DemoSeed) -> None:
+    days = sessions(HISTORY_AS_OF - dt.timedelta(days=120), HISTORY_AS_OF)[-60:]
+    assert DEMO_HISTORY_SESSIONS == 60
+    assert demo_sessions(HISTORY_AS_OF) == days
+    assert seeded.bundle.valuation_date == days[0]
+    assert demo_history_range(HISTORY_AS_OF) == (days[0], days[-2])
+    # Same holdings as the plain books, bought at the book date's close.
+    plain = demo_bundle(HISTORY_AS_OF)
+    for with_history, without in zip(seeded.bundle.portfolios, plain.portfolios, strict=True):
+        assert [(p.symbol[:6], p.quantity) for p in with_history.positions] == [
+            (p.symbol[:6], p.quantity) for p in without.positions
+        ]
+        assert with_history.cash == without.cash
+        for position in with_history.positions:
+            assert position.entry_date == days[0]
+            assert position.entry_price is not None
+            if position.option is None:
+                expected = _close(position.symbol, days[0])
+                assert float(position.entry_price) == pytest.approx(expected, abs=5e-5)
+
+
+def test_history_option_legs_are_struck_and_costed_on_the_book_date(seeded: DemoSeed) -> None:
+    book_date = seeded.bundle.valuation_date
+    assert book_date is not None
+    book = _portfolio(seeded.bundle, "DEMO_HEDGE_FUND")
+    legs = [p for p in book.positions if p.option is not None]
+    assert len(legs) == 8
+    for leg in legs:
+        option = leg.option
+        assert option is not None and option.implied_vol is not None
+        spot = _close(option.underlying, book_date)
+        assert abs(float(option.strike) / spot - 1.0) <= 0.10
+        assert option.expiry > HISTORY_AS_OF  # no demo option expires inside the history
+        years = (option.expiry - book_date).days / 365
+        expected = _bs_value(
+            spot,
+            float(option.strike),
+            years,
+            0.043,
+            option.dividend_yield or 0.0,
+            option.implied_vol,
+            option.right == "call",
+        )
+        assert leg.entry_price is not None
+        assert float(leg.entry_price) == pytest.approx(expected, abs=0.005)
+
+
+def test_history_trades_are_realistic(seeded: DemoSeed) -> None:
+    days = demo_sessions(HISTORY_AS_OF)
+    books = {
+        p.external_id: {q.symbol: q.quantity for q in p.positions} for p in seeded.bundle.portfolios
+    }
+    kinds: dict[str, set[str]] = {ext: set() for ext in books}
+    for trade in seeded.trades:
+        assert days[0] < trade.trade_date < HISTORY_AS_OF
+        assert trade.trade_date in days
+        assert trade.trade_id is not None and trade.trade_date.isoformat() in trade.trade_id
+        assert trade.fees > 0
+        held = books[trade.portfolio].get(trade.symbol, Decimal(0))
+        if trade.option is not None:
+            option = trade.option
+            assert trade.symbol.startswith("O:") and option.expiry > HISTORY_AS_OF
+            spot = _close(option.underlying, trade.trade_date)
+            years = (option.expiry - trade.trade_date).days / 365
+            expected = _bs_value(
+                spot,
+                float(option.strike),
+                years,
+                0.043,
+                option.dividend_yield or 0.0,
+                option.implied_vol or 0.0,
+                option.right == "call",
+            )
+            assert float(trade.price) == pytest.approx(expected, abs=0.005)
+            kinds[trade.portfolio].add("option")
+        else:
+            assert float(trade.price) == pytest.approx(
+                _close(trade.symbol, trade.trade_date), abs=5e-5
+            )
+        if held == 0:
+            kinds[trade.portfolio].add("new")
+        elif (held > 0) == (trade.quantity > 0):
+            kinds[trade.portfolio].add("add")
+        else:
+            assert abs(trade.quantity) < abs(held)  # trims or covers part, never flips
+            kinds[trade.portfolio].add("reduce")
+        books[trade.portfolio][trade.symbol] = held + trade.quantity
+    for external_id, found in kinds.items():
+        trades = [t for t in seeded.trades if t.portfolio == external_id]
+        assert len(trades) >= 3
+        assert len({t.trade_date for t in trades}) == len(trades)  # different dates
+        assert {"add", "reduce"} <= found or {"new", "reduce"} <= found, (external_id, found)
+    assert set().union(*kinds.values()) >= {"add", "reduce", "new", "option"}
+
+
+def test_history_cash_flows_and_cash_stay_positive(seeded: DemoSeed) -> None:
+    days = demo_sessions(HISTORY_AS_OF)
+    amounts = sorted(float(f.amount) for f in seeded.cash_flows)
+    assert amounts[0] < 0 < amounts[-1]  # a withdrawal and a deposit
+    assert len({f.portfolio for f in seeded.cash_flows}) == len(seeded.cash_flows)
+    for portfolio in seeded.bundle.portfolios:
+        events: list[tuple[dt.date, Decimal]] = [
+            (f.flow_date, f.amount)
+            for f in seeded.cash_flows
+            if f.portfolio == portfolio.external_id
+        ]
+        for t in seeded.trades:
+            if t.portfolio == portfolio.external_id:
+                units = t.option.multiplier if t.option else 1
+                events.append((t.trade_date, -t.quantity * t.price * units - t.fees))
+        cash = portfolio.cash
+        for day, change in sorted(events, key=lambda e: e[0]):
+            assert days[0] < day < HISTORY_AS_OF
+            cash += change
+            assert cash > 0, (portfolio.external_id, day, cash)
+
+
+def test_history_securities_cover_every_traded_symbol(seeded: DemoSeed) -> None:
+    securities = {s.symbol for s in seeded.bundle.securities}
+    for trade in seeded.trades:
+        assert (trade.option.underlying if trade.option else trade.symbol) in securities
+
+
+@pytest.mark.parametrize("lookback", [60, 252, 504])
+def test_backfill_covers_the_first_sessions_window(lookback: int) -> None:
+    years = demo_backfill_years(HISTORY_AS_OF, lookback)
+    first = demo_sessions(HISTORY_AS_OF)[0]
+    window = sessions(first - dt.timedelta(days=3 * lookback), first)[-(lookback + 1) :]
+    start = HISTORY_AS_OF.replace(year=HISTORY_AS_OF.year - years)
+    assert start <= window[0]
+    assert (
+        HISTORY_AS_OF.replace(year=HISTORY_AS_OF.year - years + 1) > window[0]
+    )  # no more than needed

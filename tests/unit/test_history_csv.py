@@ -80,9 +80,10 @@ def test_an_unknown_figure_is_an_empty_cell(missing):
     assert float(row["nav"]) == point.nav
 
 
-def test_breaches_stay_empty_until_limits_exist():
-    row = _rows(history_csv([_point(dt.date(2025, 1, 2))]))[0]
-    assert row["breaches"] == ""
+def test_breaches_count_the_limits_in_breach():
+    point = _point(dt.date(2025, 1, 2))
+    assert _rows(history_csv([point]))[0]["breaches"] == "0"
+    assert _rows(history_csv([dataclasses.replace(point, breaches=2)]))[0]["breaches"] == "2"
 
 
 def test_fields_the_csv_leaves_out_do_not_change_it():
