@@ -393,7 +393,12 @@ def test_with_a_key_the_model_explains_from_the_new_tools(openai_env, make_clien
     assert risk_change["var_change"]["book_effect_fraction"] == change["book_effect"]
     assert risk_change["attribution"]["holding_pnl"] == document["attribution"]["holding_pnl"]
     assert risk_change["actual_pnl"] == document["history"]["pnl"]
-    assert model.results["c3"] == {"as_of": world.as_of.isoformat(), "limits": None, "breaches": 0}
+    assert model.results["c3"] == {
+        "as_of": world.as_of.isoformat(),
+        "breaches": 0,
+        "unknown": 0,
+        "limits": [],  # none configured in the world
+    }
     backtest = model.results["c4"]
     assert backtest["backtest"] is None and backtest["days_with_pnl_and_var"] == 2
     assert backtest["warnings"][0].startswith("backtest: 2 sessions")

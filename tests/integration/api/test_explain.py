@@ -1,8 +1,9 @@
 """The explain routes: contributions, attribution, backtest and limits of a stored snapshot.
 
 The API world computed three sessions: the later two carry an attribution and a VaR change,
-none has 60 sessions for a backtest, and no limits were evaluated (the ``limits`` block is
-written here in its documented shape, FORMATS section 8, as a risk run with limits stores it).
+none has 60 sessions for a backtest, and no limit is configured. Limit states are either
+written in their documented shape (FORMATS section 8) or computed by a real risk run after
+``sigmasight limits set``.
 """
 
 import json
@@ -216,7 +217,7 @@ def test_limits_are_listed_breaches_first_with_their_counts(client, hnw, world):
         "breaches": 0,
         "new": 0,
         "unknown": 0,
-        "limits": None,
+        "limits": [],  # no limit configured in the world
     }
     set_limits(world.as_of, LIMITS)
     body = client.get(f"{P}/DEMO_HNW/limits", headers=hnw).json()
@@ -295,3 +296,32 @@ def test_the_routes_are_documented_with_their_models(client):
         "resolved",
         "unknown",
     }
+
+
+def test_limits_set_then_a_risk_run_gives_a_new_breach(client, hnw, world):
+    from sigmasight.runs.limits import set_limit
+    from tests.integration.api.world import run_risk
+
+    set_limit("DEMO_HNW", "gross_leverage", ["0.5"])
+    set_limit(None, "beta_spy_150d", ["-5", "5"])
+    run_risk(world.as_of)
+    body = client.get(f"{P}/DEMO_HNW/limits", headers=hnw).json()
+    document = stored_document(client, hnw)
+    gross = document["valuation"]["gross_leverage"]
+    assert gross > 0.5
+    assert body["limits"] == [
+        {"limit": "gross_leverage", "value": gross, "bound": 0.5, "status": "new"},
+        {
+            "limit": "beta_spy_150d",
+            "value": document["beta_spy"]["150d"],
+            "bound": [-5.0, 5.0],
+            "status": "ok",
+        },
+    ]
+    assert (body["breaches"], body["new"], body["unknown"]) == (1, 1, 0)
+    assert document["limits"] == sorted(
+        body["limits"], key=lambda e: e["limit"] != "gross_leverage"
+    )
+    # The user's other portfolios get the default only; another user's list is untouched.
+    extra = client.get(f"{P}/HNW_EXTRA_A/limits", headers=hnw).json()
+    assert [e["limit"] for e in extra["limits"]] == ["beta_spy_150d"]
