@@ -225,6 +225,61 @@ class Benchmark(_Block):
     active_beta: float | None
 
 
+class PositionPnl(_Block):
+    """One position's P&L over the day (C28): the previous session's book, today's prices."""
+
+    symbol: str
+    pnl: float | None
+
+
+class Attribution(_Block):
+    """The day's P&L explained (C28), in currency; ``by_factor`` keyed by factor ETF.
+
+    holding + trading = the actual P&L (C17); factor + specific = holding.
+    """
+
+    holding_pnl: float | None
+    factor_pnl: float | None
+    specific_pnl: float | None
+    trading_pnl: float | None
+    by_factor: dict[str, float | None] = Field(default_factory=dict)
+    positions: list[PositionPnl] = Field(default_factory=list)
+
+
+class VarChangeSplit(_Block):
+    """The previous VaR and the day's change split into book and market effects (C29)."""
+
+    previous: float | None
+    book_effect: float | None
+    market_effect: float | None
+
+
+class VarChange(_Block):
+    """What changed since the previous computed session (C29); fractions of NAV."""
+
+    previous_as_of: dt.date | None = None
+    hist_var_95: VarChangeSplit
+
+
+class BacktestResult(_Block):
+    """Exceptions and Kupiec's test of one VaR level (C30); ``basel_zone`` for 99 % only."""
+
+    days: int
+    exceptions: int
+    expected: float | None
+    kupiec_lr: float | None
+    p_value: float | None
+    basel_zone: str | None = None
+
+
+class Backtest(_Block):
+    """The VaR backtest over the last ``window`` sessions (C30)."""
+
+    window: int
+    var_95: BacktestResult
+    var_99: BacktestResult
+
+
 LimitStatus = Literal["ok", "new", "continuing", "resolved", "unknown"]
 
 
@@ -296,6 +351,9 @@ class RiskDocument(_Block):
     correlation: Correlation | None = None
     decomposition: Decomposition | None = None
     benchmark: Benchmark | None = None
+    attribution: Attribution | None = None
+    change: VarChange | None = None
+    backtest: Backtest | None = None
     #: Every configured limit (C31); None on documents written before limits existed.
     limits: list[LimitState] | None = None
     warnings: list[str] = Field(default_factory=list)

@@ -6,6 +6,17 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sigmasight.documents import (
+    Amount,
+    Attribution,
+    Backtest,
+    Benchmark,
+    Decomposition,
+    History,
+    LimitState,
+    VarChange,
+)
+
 T = TypeVar("T")
 
 MAX_QUESTION_CHARS = 2000
@@ -270,6 +281,90 @@ class SnapshotPoint(BaseModel):
     breaches: int = Field(description="limits in breach on the date (new or continuing)")
     beta_spy: float | None = Field(description="the same as beta_spy_150d (kept for old clients)")
     run_id: uuid.UUID
+
+
+class Contributions(BaseModel):
+    """Where the snapshot's risk comes from (RISK-CONVENTIONS C22-C27, FORMATS section 8).
+
+    ``decomposition`` is the document's block with its ``positions`` ranked by the size of
+    their 95 % parametric VaR component (largest first, at most ``top``); ``by_underlying``,
+    ``by_sector`` and ``factor`` as stored. Fractions are of NAV, ``*_daily`` per day. A block
+    that could not be computed is null and ``warnings`` says why.
+    """
+
+    portfolio_id: str
+    as_of: dt.date
+    nav: float | None
+    param_var_95: Amount | None = Field(
+        description="the book's 95 % parametric VaR (sum of the components)"
+    )
+    cvar_95: Amount | None = Field(
+        description="the book's 95 % historical ES (sum of the components)"
+    )
+    positions_total: int = Field(description="positions in the decomposition before ``top``")
+    decomposition: Decomposition | None
+    benchmark: Benchmark | None
+    warnings: list[str] = Field(description="the document's warnings about these blocks")
+
+
+class AttributionOut(BaseModel):
+    """The day's P&L explained and the VaR change split (C28, C29), from the snapshot.
+
+    ``history`` is the actual day (P&L net of flows, C17); ``attribution`` splits it into
+    holding (factor + specific) and trading P&L, with each position's P&L ranked by size;
+    ``change`` splits the 95 % historical VaR change (fraction of NAV) into book and market
+    effects. Null blocks come with the warnings that say why.
+    """
+
+    portfolio_id: str
+    as_of: dt.date
+    hist_var_95: Amount | None = Field(description="today's 1-day 95 % historical VaR, full window")
+    history: History | None
+    attribution: Attribution | None
+    change: VarChange | None
+    warnings: list[str]
+
+
+class BacktestDayOut(BaseModel):
+    """One backtest day: the actual P&L and the previous session's VaR, in currency (C30)."""
+
+    as_of: dt.date
+    pnl: float
+    var_95: float
+    var_99: float
+    exception_95: bool = Field(description="the loss exceeded the 95 % VaR")
+    exception_99: bool = Field(description="the loss exceeded the 99 % VaR")
+
+
+class BacktestOut(BaseModel):
+    """The stored VaR backtest (Kupiec, Basel zone) and the days it counts, oldest first.
+
+    ``days`` are rebuilt from the stored snapshots up to the date (the last 250 with an
+    actual P&L and the previous session's VaR), the same rows the risk run counted; the
+    ``backtest`` block is null below 60 such days (``warnings`` says how many there are).
+    """
+
+    portfolio_id: str
+    as_of: dt.date
+    backtest: Backtest | None
+    days: list[BacktestDayOut]
+    warnings: list[str]
+
+
+class LimitsOut(BaseModel):
+    """The snapshot's limit states (C31), breaches first.
+
+    ``limits`` is null for a snapshot computed before limits were evaluated, empty when
+    none is configured. ``breaches`` counts ``new`` and ``continuing``; ``unknown`` (a figure
+    that could not be computed) is never counted as within the limit.
+    """
+
+    portfolio_id: str
+    as_of: dt.date
+    breaches: int
+    new: int
+    unknown: int
+    limits: list[LimitState] | None
 
 
 class ReportOut(BaseModel):

@@ -16,6 +16,8 @@ import numpy as np
 
 from sigmasight.reports import fmt
 from sigmasight.reports.model import ActualHistory, ReturnPath
+from sigmasight.reports.return_stats import BacktestDay
+from sigmasight.risk.types import FloatArray
 
 INK = "#111827"
 MUTED = "#6b7280"
@@ -591,5 +593,311 @@ def correlation_heatmap(
     )
     for text, frac in (("+1", 0.0), ("0", 0.5), ("−1", 1.0)):
         out.append(_text(lx + 17, label + grid * frac + 4, text, cls="tick"))
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ---- the explain sections ----------------------------------------------------------------------
+def split_bar(
+    name: str,
+    title: str,
+    parts: Sequence[tuple[str, float, str]],
+    *,
+    width: int = 560,
+) -> str:
+    """One horizontal bar split into shares (e.g. systematic and specific variance).
+
+    ``parts`` are (label, share of the whole, colour); shares are drawn as given (they sum to
+    1 for a split of a total); a legend with each share sits under the bar.
+    """
+    if not parts:
+        return empty_chart(name, f"No data for {title.lower()}", width, 80)
+    height = 74
+    x0, x1, top = 4, width - 4, 8
+    out = [_open(name, width, height, title)]
+    x = float(x0)
+    for label, share, color in parts:
+        w = max(share, 0.0) * (x1 - x0)
+        out.append(
+            f"<g><title>{escape(label)}: {escape(fmt.pct(share, 1))}</title>"
+            f'<rect x="{_n(x)}" y="{top}" width="{_n(max(w, 0.5))}" height="26" fill="{color}"/>'
+            "</g>"
+        )
+        if w > 60:
+            out.append(
+                f'<text x="{_n(x + 8)}" y="{top + 17}" class="label" style="fill:#fff">'
+                f"{escape(fmt.pct(share, 1))}</text>"
+            )
+        x += w
+    lx = float(x0)
+    for label, share, color in parts:
+        out.append(
+            f'<rect x="{_n(lx)}" y="{top + 40}" width="12" height="10" rx="2" fill="{color}"/>'
+        )
+        text = f"{label} {fmt.pct(share, 1)}"
+        out.append(_text(lx + 17, top + 49, text, cls="legend"))
+        lx += 30 + 6.4 * len(text)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def histogram_chart(
+    name: str,
+    title: str,
+    edges: FloatArray,
+    counts: FloatArray,
+    lines: Sequence[tuple[str, float, str]],
+    *,
+    width: int = 560,
+    height: int = 250,
+) -> str:
+    """Bars of a return histogram with vertical marker lines (label, x value, colour).
+
+    A bar left of the first marker line is drawn red (the tail beyond the VaR).
+    """
+    if len(counts) == 0:
+        return empty_chart(name, "No daily returns to draw", width, 120)
+    left, right, top, bottom = 44, 16, 30, height - 34
+    lo = min(float(edges[0]), *(x for _, x, _ in lines)) if lines else float(edges[0])
+    hi = max(float(edges[-1]), *(x for _, x, _ in lines)) if lines else float(edges[-1])
+    ticks = nice_ticks(lo, hi, 6)
+    lo, hi = ticks[0], ticks[-1]
+    y_ticks = nice_ticks(0.0, float(max(counts)), 4)
+    y_hi = y_ticks[-1] or 1.0
+
+    def x(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * (width - left - right)
+
+    def y(c: float) -> float:
+        return bottom - c / y_hi * (bottom - top)
+
+    out = [_open(name, width, height, title)]
+    for t in y_ticks:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_n(y(t))}" y2="{_n(y(t))}" '
+            f'stroke="{AXIS if t == 0 else GRID}"/>'
+        )
+        out.append(_text(left - 6, y(t) + 4, f"{t:g}", anchor="end", cls="tick"))
+    for t in ticks:
+        out.append(
+            _text(x(t), bottom + 16, _pct_tick(t, ticks[1] - ticks[0]), anchor="middle", cls="tick")
+        )
+    # The tail beyond the least extreme line (the 95 % VaR) is drawn red.
+    cut = max((v for _, v, _ in lines), default=-math.inf)
+    for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True):
+        if c <= 0:
+            continue
+        color = RED if b <= cut + 1e-15 else SLATE
+        out.append(
+            f'<rect x="{_n(x(float(a)) + 0.5)}" y="{_n(y(float(c)))}" '
+            f'width="{_n(max(x(float(b)) - x(float(a)) - 1, 0.8))}" '
+            f'height="{_n(bottom - y(float(c)))}" fill="{color}"/>'
+        )
+    lx = float(left)
+    for label, value, color in lines:
+        xx = x(value)
+        out.append(
+            f'<line x1="{_n(xx)}" x2="{_n(xx)}" y1="{top - 4}" y2="{bottom}" stroke="{color}" '
+            f'stroke-width="1.6" stroke-dasharray="4 3"/>'
+        )
+        out.append(
+            f'<line x1="{_n(lx)}" x2="{_n(lx + 18)}" y1="{top - 18}" y2="{top - 18}" '
+            f'stroke="{color}" stroke-width="2" stroke-dasharray="4 3"/>'
+        )
+        out.append(_text(lx + 23, top - 14, label, cls="legend"))
+        lx += 34 + 6.2 * len(label)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _line_panel(
+    out: list[str],
+    xs: Sequence[float],
+    values: FloatArray,
+    *,
+    top: float,
+    bottom: float,
+    left: float,
+    right_edge: float,
+    color: str,
+    tick: str,
+    title: str,
+    guide: float | None = None,
+) -> None:
+    known = values[np.isfinite(values)]
+    if known.size == 0:
+        out.append(_text(left, top + 20, f"{title}: not enough returns", cls="muted"))
+        return
+    extra = [guide] if guide is not None else []
+    ticks = nice_ticks(min([float(known.min()), *extra]), max([float(known.max()), *extra]), 3)
+    lo, hi = ticks[0], ticks[-1]
+    step = ticks[1] - ticks[0]
+
+    def y(v: float) -> float:
+        return bottom - (v - lo) / (hi - lo) * (bottom - top)
+
+    for t in ticks:
+        out.append(
+            f'<line x1="{_n(left)}" x2="{_n(right_edge)}" y1="{_n(y(t))}" y2="{_n(y(t))}" '
+            f'stroke="{GRID}"/>'
+        )
+        label = _pct_tick(t, step) if tick == "pct" else fmt.typographic(f"{t:g}")
+        out.append(_text(left - 8, y(t) + 4, label, anchor="end", cls="tick"))
+    if guide is not None:
+        out.append(
+            f'<line x1="{_n(left)}" x2="{_n(right_edge)}" y1="{_n(y(guide))}" y2="{_n(y(guide))}" '
+            f'stroke="{AXIS}" stroke-dasharray="3 3"/>'
+        )
+    ys = [None if not math.isfinite(v) else y(v) for v in values.tolist()]
+    for points in _segments(xs, ys):
+        out.append(
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.7" '
+            f'stroke-linejoin="round"/>'
+        )
+    last = next((v for v in reversed(values.tolist()) if math.isfinite(v)), None)
+    if last is not None:
+        text = fmt.pct(last, 1) if tick == "pct" else fmt.number(last, 2)
+        out.append(_text(right_edge + 6, y(last) + 4, fmt.typographic(text), cls="value strong"))
+    out.append(_text(left, top - 10, title, cls="panel-title"))
+
+
+def rolling_chart(
+    name: str,
+    title: str,
+    dates: Sequence[dt.date],
+    volatility: FloatArray | None,
+    beta: FloatArray | None,
+    beta_label: str,
+) -> str:
+    """Rolling annualised volatility above rolling beta, over the same dates."""
+    if volatility is None or len(dates) < 2:
+        return empty_chart(name, "Fewer than 63 daily returns: no rolling figures", 960, 140)
+    width, height = 960, 330 if beta is not None else 190
+    left, right = 62, 78
+    n = len(dates)
+    xs = [left + (width - left - right) * i / (n - 1) for i in range(n)]
+    out = [_open(name, width, height, title)]
+    _line_panel(
+        out,
+        xs,
+        np.asarray(volatility),
+        top=30,
+        bottom=140,
+        left=left,
+        right_edge=width - right,
+        color=BLUE,
+        tick="pct",
+        title="Volatility, annualised (63 days)",
+    )
+    bottom = 140
+    if beta is not None:
+        _line_panel(
+            out,
+            xs,
+            np.asarray(beta),
+            top=186,
+            bottom=290,
+            left=left,
+            right_edge=width - right,
+            color=TEAL,
+            tick="number",
+            title=beta_label,
+            guide=1.0,
+        )
+        bottom = 290
+    span = (dates[-1] - dates[0]).days
+    for i in sorted({round(i) for i in np.linspace(0, n - 1, min(n, 7))}):
+        anchor = "start" if i == 0 else ("end" if i == n - 1 else "middle")
+        out.append(
+            _text(xs[i], bottom + 18, _date_label(dates[i], span), anchor=anchor, cls="tick")
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def backtest_chart(name: str, title: str, days: Sequence[BacktestDay]) -> str:
+    """Daily actual P&L bars against the previous session's VaR; exceptions marked.
+
+    A loss beyond the 95 % VaR is a red bar with a ring above it (a filled dot beyond the
+    99 % VaR); the VaR lines are drawn as losses (below zero).
+    """
+    if not days:
+        return empty_chart(name, "No session with an actual P&L and the previous VaR yet", 960, 140)
+    width, height = 960, 300
+    left, right, top, bottom = 74, 24, 34, 262
+    n = len(days)
+    values = [d.pnl for d in days] + [-d.var_99 for d in days] + [-d.var_95 for d in days]
+    ticks = nice_ticks(min(0.0, *values), max(0.0, *values), 5)
+    lo, hi = ticks[0], ticks[-1]
+    slot = (width - left - right) / n
+
+    def x(i: int) -> float:
+        return left + slot * (i + 0.5)
+
+    def y(v: float) -> float:
+        return bottom - (v - lo) / (hi - lo) * (bottom - top)
+
+    out = [_open(name, width, height, title)]
+    for t in ticks:
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{_n(y(t))}" y2="{_n(y(t))}" '
+            f'stroke="{AXIS if abs(t) < 1e-9 else GRID}"/>'
+        )
+        out.append(
+            _text(
+                left - 8,
+                y(t) + 4,
+                fmt.typographic(fmt.compact_money(t, trim=True)),
+                anchor="end",
+                cls="tick",
+            )
+        )
+    zero = y(0.0)
+    bar = max(min(slot * 0.7, 12.0), 0.8)
+    for i, d in enumerate(days):
+        beyond_95 = -d.pnl > d.var_95
+        beyond_99 = -d.pnl > d.var_99
+        color = RED if beyond_95 else (GREEN if d.pnl >= 0 else SLATE)
+        a, b = sorted((zero, y(d.pnl)))
+        tip = (
+            f"{d.day.isoformat()}: P&L {fmt.money(d.pnl, 0)}; VaR 95 {fmt.money(d.var_95, 0)}, "
+            f"VaR 99 {fmt.money(d.var_99, 0)}" + ("; exception" if beyond_95 else "")
+        )
+        out.append(
+            f"<g><title>{escape(tip)}</title>"
+            f'<rect x="{_n(x(i) - bar / 2)}" y="{_n(a)}" width="{_n(bar)}" '
+            f'height="{_n(max(b - a, 0.8))}" fill="{color}"/></g>'
+        )
+        if beyond_95:
+            fill = RED if beyond_99 else "#fff"
+            out.append(
+                f'<circle cx="{_n(x(i))}" cy="{_n(max(y(d.pnl) + 9, top))}" r="4" '
+                f'fill="{fill}" stroke="{RED}" stroke-width="1.6" data-exception="{d.day.isoformat()}"/>'
+            )
+    for key, color in (("var_95", AMBER), ("var_99", RED)):
+        points = " ".join(
+            f"{_n(left + slot * i)},{_n(y(-getattr(d, key)))} "
+            f"{_n(left + slot * (i + 1))},{_n(y(-getattr(d, key)))}"
+            for i, d in enumerate(days)
+        )
+        out.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.4"/>')
+    lx = float(left)
+    for color, label in ((AMBER, "−VaR 95 % of the previous session"), (RED, "−VaR 99 %")):
+        out.append(
+            f'<line x1="{_n(lx)}" x2="{_n(lx + 20)}" y1="{top - 18}" y2="{top - 18}" stroke="{color}" stroke-width="2"/>'
+        )
+        out.append(_text(lx + 26, top - 14, label, cls="legend"))
+        lx += 40 + 6.2 * len(label)
+    out.append(
+        f'<circle cx="{_n(lx + 4)}" cy="{top - 18}" r="4" fill="#fff" stroke="{RED}" '
+        'stroke-width="1.6"/>'
+    )
+    out.append(_text(lx + 14, top - 14, "exception (loss beyond the VaR)", cls="legend"))
+    span = (days[-1].day - days[0].day).days
+    for i in sorted({round(i) for i in np.linspace(0, n - 1, min(n, 7))}):
+        anchor = "start" if i == 0 else ("end" if i == n - 1 else "middle")
+        out.append(
+            _text(x(i), bottom + 18, _date_label(days[i].day, span), anchor=anchor, cls="tick")
+        )
     out.append("</svg>")
     return "".join(out)

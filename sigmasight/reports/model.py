@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sigmasight.documents import Amount, Greeks, Position, RiskDocument, StressImpact, Valuation
+from sigmasight.reports.explain import Explained, explain
 from sigmasight.risk.types import FloatArray
 
 GREEK_TOTAL_KEYS = (
@@ -87,6 +88,10 @@ class ReturnPath:
     drawdown: FloatArray
     benchmark_symbol: str | None = None
     benchmark_wealth: FloatArray | None = None
+    #: The daily returns behind ``wealth`` (NaN on a day a held asset has no return) and
+    #: the benchmark's over the same days, for the return statistics (``return_stats``).
+    returns: FloatArray | None = None
+    benchmark_returns: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,12 @@ class ActualHistory:
     nav: tuple[float | None, ...]
     external_flow: tuple[float | None, ...]
     twr_cumulative: tuple[float | None, ...]
+    #: Per session as stored (empty when not read): the actual P&L and daily TWR (C17) and
+    #: the full-window historical VaR fractions, for the return statistics and the backtest.
+    pnl: tuple[float | None, ...] = ()
+    twr_daily: tuple[float | None, ...] = ()
+    var_95: tuple[float | None, ...] = ()
+    var_99: tuple[float | None, ...] = ()
 
     @property
     def sessions(self) -> int:
@@ -222,6 +233,7 @@ class ReportView:
     corr_average: float | None
     corr_pairs: tuple[tuple[str, str, float], ...]
     effective_positions: float | None
+    explained: Explained
 
     @property
     def doc(self) -> RiskDocument:
@@ -392,6 +404,13 @@ def build_view(data: ReportInput) -> ReportView:
         corr_average=average,
         corr_pairs=tuple(pairs),
         effective_positions=effective,
+        explained=explain(
+            doc,
+            details=details,
+            factor_names=data.factor_names,
+            path=data.path,
+            history=data.history,
+        ),
     )
 
 
@@ -413,6 +432,11 @@ def availability(view: ReportView) -> list[tuple[str, bool]]:
             any(s.pnl is not None for s in view.stress),
         ),
         (f"Correlations ({len(view.corr_symbols)} symbols)", view.corr_average is not None),
+        ("Risk contributions by position, sector and factor", view.doc.decomposition is not None),
+        ("Benchmark-relative risk", view.doc.benchmark is not None),
+        ("P&L attribution and VaR change", view.doc.attribution is not None),
+        ("VaR backtest (60+ sessions)", view.doc.backtest is not None),
+        ("Limits evaluated", view.doc.limits is not None),
         ("Return history for the replay chart", view.data.path is not None),
         (
             "Actual history (two or more stored snapshots)",

@@ -6,8 +6,11 @@
     The stored ``sigmasight.risk/1`` document, byte for byte what
     ``sigmasight export risk --portfolio ID`` prints (2-space indent, trailing newline).
 ``report.md``
-    The original's sections as Markdown tables (``templates/report.md.j2``): header, data
-    status, executive summary (portfolio value, exposures, commentary), risk (VaR/ES,
+    The original's sections as Markdown tables (``templates/report.md.j2``): header, limit
+    breaches (when any), data status, executive summary (portfolio value, exposures,
+    commentary), limits, where the risk comes from (top contributors, sectors, factor split,
+    benchmark), what changed (VaR change, attribution), the VaR backtest and its exceptions,
+    return statistics (monthly returns, worst drawdowns, latest rolling figures), risk (VaR/ES,
     performance, portfolio Greeks, factor exposures, rate sensitivity, stress tests worst 5 /
     best 5), correlations, exposure by sector, positions, data availability and conventions.
     Money has 2 decimals, percentages 2, betas 3, correlations 2, per-share Greeks 4.

@@ -36,6 +36,19 @@ def sign_class(value: float | None) -> str:
     return "pos" if value > 0 else ("neg" if value < 0 else "")
 
 
+def heat(value: float | None, scale: float = 0.05) -> str:
+    """A cell background for a return: green for gains, red for losses, stronger with size.
+
+    Full colour at ``|value| >= scale``; empty (no colour) for a missing value.
+    """
+    if not fmt.ok(value):
+        return ""
+    t = min(abs(value) / scale, 1.0)
+    end = (5, 150, 105) if value >= 0 else (220, 38, 38)
+    r, g, b = (round(255 + (c - 255) * t * 0.55) for c in end)
+    return f"background:#{r:02x}{g:02x}{b:02x}"
+
+
 def scenario_label(name: str) -> str:
     """``market_down_20`` -> ``Market down 20``."""
     text = name.replace("_", " ").strip()
@@ -80,7 +93,7 @@ def markdown_environment() -> Environment:
 def html_environment() -> Environment:
     """HTML templates: every value escaped."""
     env = _environment(autoescape=True)
-    env.filters.update(sign_class=sign_class, scenario_label=scenario_label)
+    env.filters.update(sign_class=sign_class, scenario_label=scenario_label, heat=heat)
     return env
 
 

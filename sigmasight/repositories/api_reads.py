@@ -151,6 +151,22 @@ def list_owned_portfolios(
     return [OwnedPortfolio(*row) for row in session.execute(stmt).all()]
 
 
+def current_limit_states(session: Session, user_id: int) -> dict[str, list[dict[str, Any]] | None]:
+    """The ``limits`` block of each of ``user_id``'s current snapshots, by external id.
+
+    Only the block is read from the stored document (JSONB path), never the whole document;
+    None for a snapshot without one (computed before limits were evaluated).
+    """
+    snap = PortfolioSnapshot
+    rows = session.execute(
+        select(Portfolio.external_id, snap.document["limits"])
+        .join(User, User.id == Portfolio.owner_id)
+        .join(snap, (snap.portfolio_id == Portfolio.id) & snap.is_current)
+        .where(Portfolio.owner_id == user_id, User.is_active)
+    ).all()
+    return {str(external_id): limits for external_id, limits in rows}
+
+
 def snapshot_for(
     session: Session, portfolio_id: int, as_of: dt.date | None
 ) -> PortfolioSnapshot | None:
@@ -242,11 +258,14 @@ def document_version(
 
 
 def begin_consistent_read(session: Session) -> None:
-    """Make the session's next transaction one read-only snapshot of the database.
+    """Make the session's next transaction one snapshot of the database (repeatable read).
 
-    Must run before any other statement of the transaction (PostgreSQL's rule).
+    Must run before any other statement of the transaction (PostgreSQL's rule). Not declared
+    READ ONLY: rebuilding an old date's position detail stages its symbols in a temporary
+    table, which PostgreSQL refuses in a read-only transaction. The caller reads only and
+    never commits (the session is rolled back when it closes).
     """
-    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
 
 def get_snapshot(session: Session, snapshot_id: int) -> PortfolioSnapshot | None:

@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -157,23 +158,36 @@ def load_actual_histories(
     snap = PortfolioSnapshot
     rows = session.execute(
         select(
-            snap.portfolio_id, snap.as_of_date, snap.nav, snap.external_flow, snap.twr_cumulative
+            snap.portfolio_id,
+            snap.as_of_date,
+            snap.nav,
+            snap.external_flow,
+            snap.twr_cumulative,
+            snap.pnl,
+            snap.twr_daily,
+            snap.hist_var_95,
+            snap.hist_var_99,
         )
         .where(snap.portfolio_id.in_(list(portfolio_ids)), snap.as_of_date <= through)
         .order_by(snap.portfolio_id, snap.as_of_date)
     ).all()
-    columns: dict[
-        int, tuple[list[dt.date], list[float | None], list[float | None], list[float | None]]
-    ] = {}
-    for pid, day, nav, flow, twr in rows:
-        dates, navs, flows, twrs = columns.setdefault(int(pid), ([], [], [], []))
-        dates.append(day)
-        navs.append(nav)
-        flows.append(flow)
-        twrs.append(twr)
+    columns: dict[int, list[list[Any]]] = {}
+    for pid, *values in rows:
+        found = columns.setdefault(int(pid), [[] for _ in values])
+        for column, value in zip(found, values, strict=True):
+            column.append(value)
     return {
-        pid: ActualHistory(tuple(dates), tuple(navs), tuple(flows), tuple(twrs))
-        for pid, (dates, navs, flows, twrs) in columns.items()
+        pid: ActualHistory(
+            dates=tuple(dates),
+            nav=tuple(navs),
+            external_flow=tuple(flows),
+            twr_cumulative=tuple(twrs),
+            pnl=tuple(pnls),
+            twr_daily=tuple(daily),
+            var_95=tuple(var95),
+            var_99=tuple(var99),
+        )
+        for pid, (dates, navs, flows, twrs, pnls, daily, var95, var99) in columns.items()
     }
 
 

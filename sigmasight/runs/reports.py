@@ -197,6 +197,7 @@ class _Shared:
     last_price: dict[str, float]
     benchmark: str
     benchmark_wealth: Any
+    benchmark_returns: Any
     histories: dict[int, ActualHistory]
 
 
@@ -246,11 +247,10 @@ def _collect_shared(
         panel = adjusted_panel(session, sorted(assets), start=days[0] if days else as_of, end=as_of)
     last = ffill_prices(panel.adj_close, FFILL_LIMIT)[-1] if panel.dates else np.empty(0)
     last_price = {s: float(v) for s, v in zip(panel.symbols, last, strict=False) if np.isfinite(v)}
-    bench_wealth = None
+    bench_wealth = bench_returns = None
     if len(panel.dates) >= 2 and settings.benchmark in panel.symbols:
-        bench_wealth, _ = wealth_and_drawdown(
-            book_returns(panel.adj_close, panel.symbols, {settings.benchmark: 1.0})
-        )
+        bench_returns = book_returns(panel.adj_close, panel.symbols, {settings.benchmark: 1.0})
+        bench_wealth, _ = wealth_and_drawdown(bench_returns)
     return _Shared(
         names=names,
         extras=extras,
@@ -263,6 +263,7 @@ def _collect_shared(
         last_price=last_price,
         benchmark=settings.benchmark,
         benchmark_wealth=bench_wealth,
+        benchmark_returns=bench_returns,
         histories=histories,
     )
 
@@ -273,13 +274,16 @@ def _return_path(document: RiskDocument, shared: _Shared) -> ReturnPath | None:
     weights = asset_weights(document.positions)
     if not weights:
         return None
-    wealth, drawdown = wealth_and_drawdown(book_returns(shared.prices, shared.symbols, weights))
+    returns = book_returns(shared.prices, shared.symbols, weights)
+    wealth, drawdown = wealth_and_drawdown(returns)
     return ReturnPath(
         dates=shared.dates,
         wealth=wealth,
         drawdown=drawdown,
         benchmark_symbol=shared.benchmark if shared.benchmark_wealth is not None else None,
         benchmark_wealth=shared.benchmark_wealth,
+        returns=returns,
+        benchmark_returns=shared.benchmark_returns,
     )
 
 

@@ -215,7 +215,16 @@ def test_the_html_is_self_contained_with_every_chart(demo):
     for portfolio in PORTFOLIOS:
         html = (demo.reports_dir / portfolio / "2026-11-25" / "report.html").read_text()
         facts = inspect_html(html)
+        # The first computed session: decomposition and benchmark, no attribution yet.
         assert facts.charts == [
+            "contrib-var",
+            "contrib-vol",
+            "sector-risk",
+            "factor-split",
+            "factor-shares",
+            "backtest",
+            "return-distribution",
+            "rolling",
             "performance",
             "sector-exposure",
             "factor-betas",
@@ -224,6 +233,14 @@ def test_the_html_is_self_contained_with_every_chart(demo):
         ]
         assert external_references(facts) == [] and "script" not in facts.tags
         assert {"commentary", "var-es", "greeks", "positions"} <= facts.ids
+        assert {
+            "limits",
+            "contributions",
+            "attribution",
+            "backtest",
+            "monthly-returns",
+        } <= facts.ids
+        assert "Not available: attribution: needs the previous session computed" in html
 
 
 def test_rerunning_a_date_replaces_and_never_duplicates(demo):

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import text
 
 from sigmasight.db import get_engine
 from sigmasight.reports import fmt
+from sigmasight.reports.model import build_view
 from sigmasight.reports.render import render_report
 from sigmasight.runs.reports import collect_inputs, narrative_writer
 from sigmasight.settings import get_settings
@@ -82,3 +84,44 @@ def test_the_first_session_has_no_actual_chart(computed):
     assert 'id="actual-history"' not in html
     assert "not the portfolio&#39;s performance" in html
     assert "Actual history (stored snapshots): 1 session(s) computed" in files["md"].decode()
+
+
+def test_the_explain_sections_read_the_stored_blocks_and_series(computed):
+    settings = get_settings()
+    with narrative_writer(settings) as writer:
+        collected = collect_inputs(settings, world.LAST, ["HIST_A"], writer)
+    (_, data), *_ = collected.inputs
+    history = data.history
+    assert history is not None
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT s.pnl, s.twr_daily, s.hist_var_95, s.hist_var_99 "
+                "FROM portfolio_snapshot s JOIN portfolio p ON p.id = s.portfolio_id "
+                "WHERE p.external_id = 'HIST_A' AND s.as_of_date <= :d ORDER BY s.as_of_date"
+            ),
+            {"d": world.LAST},
+        ).all()
+    assert list(history.pnl) == [r[0] for r in rows]
+    assert list(history.twr_daily) == [r[1] for r in rows]
+    assert list(history.var_95) == [r[2] for r in rows]
+    assert list(history.var_99) == [r[3] for r in rows]
+    assert data.path is not None and data.path.returns is not None
+    assert data.path.returns.size == len(data.path.dates) - 1
+
+    document = data.document
+    assert document.attribution is not None and document.change is not None
+    assert document.backtest is None  # a dozen sessions: fewer than 60
+    files = render_report(data)
+    html = files["html"].decode()
+    holding = fmt.typographic(fmt.money(document.attribution.holding_pnl, 0, sign=True))
+    assert holding in html
+    effect = document.change.hist_var_95.book_effect
+    assert fmt.typographic(fmt.pct(effect, 3, sign=True)) in html
+    # The charted backtest days are the ones the risk run counted (its warning says how many).
+    warning = next(w for w in document.warnings if w.startswith("backtest:"))
+    charted = html.count("data-exception=")
+    counted = int(warning.split()[1])
+    assert len(build_view(data).explained.backtest_days) == counted
+    assert charted <= counted
+    assert f"No backtest statistics: {warning}" in unescape(html)

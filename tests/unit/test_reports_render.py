@@ -50,8 +50,31 @@ SECTIONS = {
     "greeks",
     "positions",
     "availability",
+    "limits",
+    "contributions",
+    "sector-risk",
+    "factor-risk",
+    "benchmark",
+    "var-change",
+    "attribution",
+    "backtest",
+    "monthly-returns",
+    "return-distribution",
+    "drawdowns",
+    "rolling",
 }
-CHARTS = ["performance", "sector-exposure", "factor-betas", "stress", "correlation"]
+#: The fixture has none of the explain blocks: only the charts drawn from the replay (or a
+#: placeholder saying why there is nothing to draw) come before the original's.
+CHARTS = [
+    "backtest",
+    "return-distribution",
+    "rolling",
+    "performance",
+    "sector-exposure",
+    "factor-betas",
+    "stress",
+    "correlation",
+]
 #: reference/sigmasight-original.md section 5.1, in the original's order.
 ORIGINAL_34 = [
     "position_id",

@@ -28,8 +28,10 @@ def analyze(
     """Answer a question from the portfolio's stored figures.
 
     With OPENAI_API_KEY a chat model answers, calling tools that read the stored risk,
-    exposures, stress results, positions and reports; without it (or when the model fails)
-    the answer is built from the same figures and says so. Each user may ask
+    exposures, stress results, positions, risk contributions (what drives the risk), the
+    day's VaR change and P&L attribution (why it moved), limits, the VaR backtest and
+    reports; without it (or when the model fails) the answer is built from the same figures
+    and says so, limit breaches first. Each user may ask
     ``SIGMASIGHT_ANALYZE_RATE_LIMIT`` questions per minute (default 10; model calls cost).
     """
     limiter: RateLimiter = request.app.state.analyze_limiter

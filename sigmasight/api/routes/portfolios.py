@@ -3,10 +3,11 @@
 import datetime as dt
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from models import Portfolio, PortfolioSnapshot, PositionRisk
@@ -22,9 +23,14 @@ from sigmasight.api.deps import (
 )
 from sigmasight.api.errors import ApiError, problem_schema
 from sigmasight.api.schemas import (
+    AttributionOut,
+    BacktestDayOut,
+    BacktestOut,
+    Contributions,
     Correlations,
     FactorBeta,
     FactorExposures,
+    LimitsOut,
     Page,
     PortfolioDetail,
     PortfolioSummary,
@@ -38,9 +44,20 @@ from sigmasight.api.schemas import (
 from sigmasight.books import Holding
 from sigmasight.dated_risk import detail_rebuilder
 from sigmasight.db import get_sessionmaker
-from sigmasight.documents import RiskDocument
+from sigmasight.documents import (
+    Amount,
+    Attribution,
+    Backtest,
+    History,
+    LimitState,
+    RiskDocument,
+    VarChange,
+)
 from sigmasight.domain import OptionRight, position_type_for
+from sigmasight.reports.explain import STATUS_ORDER, block_warnings
+from sigmasight.reports.return_stats import backtest_days
 from sigmasight.repositories import api_reads
+from sigmasight.repositories import reports as reports_repo
 from sigmasight.repositories import results as results_repo
 from sigmasight.repositories.documents import stored_document
 from sigmasight.risk.document import GREEK_KEYS
@@ -200,6 +217,24 @@ def _checked_document(cache: DocumentCache, key: CacheKey, settings: Settings) -
         return _document(session, cache, key, settings)
 
 
+async def _cached_entry(
+    request: Request, user_id: int, portfolio_id: str, as_of: dt.date | None
+) -> CachedDocument:
+    """The serialized document from the cache, checked against the database when stale."""
+    cache: DocumentCache = request.app.state.documents
+    key: CacheKey = (user_id, valid_portfolio_id(portfolio_id), as_of)
+    entry = cache.fresh(key)
+    if entry is None:
+        # All of the database work in one thread-pool call (the event loop never blocks).
+        entry = await cache.shared(
+            key,
+            lambda: anyio.to_thread.run_sync(
+                _checked_document, cache, key, request.app.state.settings
+            ),
+        )
+    return entry
+
+
 @router.get(
     "/{portfolio_id}/risk",
     response_model=RiskDocument,
@@ -218,17 +253,7 @@ async def risk_document(
     ``SIGMASIGHT_API_CACHE_TTL_S`` seconds (default 1) before the request; see
     ``sigmasight.api.cache``.
     """
-    cache: DocumentCache = request.app.state.documents
-    key: CacheKey = (user.id, valid_portfolio_id(portfolio_id), as_of)
-    entry = cache.fresh(key)
-    if entry is None:
-        # All of the database work in one thread-pool call (the event loop never blocks).
-        entry = await cache.shared(
-            key,
-            lambda: anyio.to_thread.run_sync(
-                _checked_document, cache, key, request.app.state.settings
-            ),
-        )
+    entry = await _cached_entry(request, user.id, portfolio_id, as_of)
     headers = {"ETag": entry.etag, "Cache-Control": "private, no-cache"}
     if _etag_matches(request, entry.etag):
         return Response(status_code=304, headers=headers)
@@ -326,3 +351,159 @@ def snapshots(
     )
     items = [SnapshotPoint(**asdict(point), beta_spy=point.beta_spy_150d) for point in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+# ---- explaining the risk (RISK-CONVENTIONS C22-C31, FORMATS section 8) -----------------------
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _block(model: type[ModelT], value: Any) -> ModelT | None:
+    """A stored document block as its typed model (None when the block is null or absent)."""
+    return None if value is None else model.model_validate(value)
+
+
+def _full_amount(head: dict[str, Any], key: str) -> Amount | None:
+    full = (head.get("risk") or {}).get("full") or {}
+    return _block(Amount, full.get(key))
+
+
+@router.get(
+    "/{portfolio_id}/contributions",
+    response_model=Contributions,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
+async def contributions(
+    portfolio_id: PortfolioId,
+    user: UserDep,
+    request: Request,
+    as_of: AsOf = None,
+    top: Annotated[
+        int | None,
+        Query(ge=1, le=10_000, description="at most this many positions, largest VaR first"),
+    ] = None,
+) -> Contributions:
+    """Contributions to volatility, VaR and ES by position, underlying and sector; factor split.
+
+    Read through the same cache as the risk document; a date older than the detail
+    retention has its position contributions rebuilt point in time.
+    """
+    entry = await _cached_entry(request, user.id, portfolio_id, as_of)
+    document = RiskDocument.model_validate_json(entry.body)
+    decomposition = document.decomposition
+    total = 0
+    if decomposition is not None:
+        ranked = sorted(
+            decomposition.positions,
+            key=lambda p: (
+                p.param_var_95.currency is None,
+                -abs(p.param_var_95.currency or 0.0),
+                p.symbol,
+            ),
+        )
+        total = len(ranked)
+        decomposition = decomposition.model_copy(update={"positions": ranked[:top]})
+    full = document.risk.get("full")
+    return Contributions(
+        portfolio_id=document.portfolio_id,
+        as_of=document.as_of,
+        nav=document.valuation.nav,
+        param_var_95=full.param_var_95 if full else None,
+        cvar_95=full.cvar_95 if full else None,
+        positions_total=total,
+        decomposition=decomposition,
+        benchmark=document.benchmark,
+        warnings=block_warnings(document.warnings, "decomposition", "factor", "benchmark"),
+    )
+
+
+@router.get(
+    "/{portfolio_id}/attribution",
+    response_model=AttributionOut,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
+def attribution(portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None) -> AttributionOut:
+    """The day's P&L attribution (holding, factor, specific, trading) and the VaR change."""
+    snap = require_snapshot(session, portfolio, as_of)
+    head = snap.document or {}
+    block = _block(Attribution, head.get("attribution"))
+    if block is not None:
+        ranked = sorted(
+            block.positions, key=lambda p: (p.pnl is None, -abs(p.pnl or 0.0), p.symbol)
+        )
+        block = block.model_copy(update={"positions": ranked})
+    return AttributionOut(
+        portfolio_id=portfolio.external_id,
+        as_of=snap.as_of_date,
+        hist_var_95=_full_amount(head, "hist_var_95"),
+        history=_block(History, head.get("history")),
+        attribution=block,
+        change=_block(VarChange, head.get("change")),
+        warnings=block_warnings(head.get("warnings") or [], "history", "attribution", "change"),
+    )
+
+
+@router.get(
+    "/{portfolio_id}/backtest",
+    response_model=BacktestOut,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
+def backtest(portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None) -> BacktestOut:
+    """The VaR backtest: exceptions, Kupiec's test, the Basel zone and the days counted."""
+    snap = require_snapshot(session, portfolio, as_of)
+    head = snap.document or {}
+    series = reports_repo.load_actual_histories(session, [portfolio.id], snap.as_of_date)
+    found = series.get(portfolio.id)
+    days = (
+        backtest_days(found.dates, found.nav, found.pnl, found.var_95, found.var_99)
+        if found is not None
+        else []
+    )
+    return BacktestOut(
+        portfolio_id=portfolio.external_id,
+        as_of=snap.as_of_date,
+        backtest=_block(Backtest, head.get("backtest")),
+        days=[
+            BacktestDayOut(
+                as_of=d.day,
+                pnl=d.pnl,
+                var_95=d.var_95,
+                var_99=d.var_99,
+                exception_95=d.exception_95,
+                exception_99=d.exception_99,
+            )
+            for d in days
+        ],
+        warnings=block_warnings(head.get("warnings") or [], "backtest"),
+    )
+
+
+@router.get(
+    "/{portfolio_id}/limits",
+    response_model=LimitsOut,
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
+def limits(portfolio: PortfolioDep, session: SessionDep, as_of: AsOf = None) -> LimitsOut:
+    """Every configured limit with its figure, bound and state, breaches first."""
+    snap = require_snapshot(session, portfolio, as_of)
+    raw = (snap.document or {}).get("limits")
+    states = (
+        sorted(
+            (LimitState.model_validate(entry) for entry in raw),
+            key=lambda s: (STATUS_ORDER.get(s.status, 9), s.limit),
+        )
+        if raw is not None
+        else None
+    )
+    listed = states or []
+    return LimitsOut(
+        portfolio_id=portfolio.external_id,
+        as_of=snap.as_of_date,
+        breaches=sum(1 for s in listed if s.in_breach),
+        new=sum(1 for s in listed if s.status == "new"),
+        unknown=sum(1 for s in listed if s.status == "unknown"),
+        limits=states,
+    )

@@ -18,6 +18,8 @@ from sigmasight.api.errors import ApiError
 from sigmasight.api.middleware import PAGE_CSP
 from sigmasight.api.routes.auth import BAD_CREDENTIALS, check_rate_limit, login_token
 from sigmasight.api.routes.reports import view_url
+from sigmasight.documents import LimitState
+from sigmasight.reports.explain import STATUS_ORDER, LimitRow, limit_row
 from sigmasight.repositories import api_reads
 
 router = APIRouter(include_in_schema=False)
@@ -128,18 +130,32 @@ def logout() -> Response:
     return response
 
 
+def _limit_rows(raw: list[dict[str, Any]] | None) -> list[LimitRow]:
+    """A stored ``limits`` block as display rows, breaches first."""
+    rows = [limit_row(LimitState.model_validate(entry)) for entry in raw or []]
+    return sorted(rows, key=lambda r: (STATUS_ORDER.get(r.status, 9), r.limit))
+
+
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request, session: SessionDep) -> Response:
-    """The user's portfolios with NAV, VaR, beta, status and a link to the latest report."""
+    """Limit breaches first, then the user's portfolios with NAV, VaR, beta, limits and reports."""
     user = _browser_user(request)
     if user is None:
         return _to_login()
     rows = api_reads.list_owned_portfolios(session, user.id, limit=MAX_LISTED)
     reports = api_reads.latest_reports(session, user.id, "html")
+    limit_states = api_reads.current_limit_states(session, user.id)
     portfolios = []
+    breaches: list[dict[str, Any]] = []
     for row in rows:
         report = reports.get(row.external_id)
         name = report_files.filename(report) if report else ""
+        raw = limit_states.get(row.external_id)
+        alerts = [r for r in _limit_rows(raw) if r.alert]
+        breaches += [
+            {"external_id": row.external_id, "name": row.name, "as_of": row.as_of, "limit": r}
+            for r in alerts
+        ]
         portfolios.append(
             {
                 "external_id": row.external_id,
@@ -159,13 +175,19 @@ def index(request: Request, session: SessionDep) -> Response:
                 else None,
                 "report_label": f"HTML report, {report.as_of_date}" if report else "",
                 "risk_url": f"/api/v1/portfolios/{row.external_id}/risk",
+                "limits_checked": raw is not None,
+                "in_breach": sum(1 for r in alerts if r.status != "unknown"),
+                "unknown": sum(1 for r in alerts if r.status == "unknown"),
             }
         )
+    # Breaches first: new before continuing before unknown, across the user's portfolios.
+    breaches.sort(key=lambda b: (STATUS_ORDER.get(b["limit"].status, 9), b["external_id"]))
     return _page(
         "index.html",
         title="Portfolios",
         user=user,
         portfolios=portfolios,
+        breaches=breaches,
         last_run=api_reads.last_flow_run(session, "nightly-risk"),
     )
 

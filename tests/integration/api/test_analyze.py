@@ -93,12 +93,18 @@ def test_offline_answer_is_built_from_the_stored_figures(client, hnw, world):
     assert f"NAV ${nav:,.0f}" in answer
     assert f"VaR ${var95:,.0f}" in answer
     lines = answer.splitlines()
-    assert lines[3].startswith("- Risk:")  # the question's topic comes first
+    # The question's topics come first: what drives the VaR, then the VaR itself.
+    assert lines[3].startswith("- Risk drivers:")
+    assert lines[4].startswith("- Risk:")
     assert {c["name"] for c in body["tool_calls"]} == {
         "get_risk_summary",
         "get_factor_exposures",
         "get_stress_results",
         "get_positions",
+        "get_risk_contributions",
+        "get_risk_change",
+        "get_limits",
+        "get_backtest",
         "get_reports",
     }
     assert body["as_of"] == world.as_of.isoformat()
@@ -252,3 +258,153 @@ def test_tool_calls_are_confined_to_the_portfolio(openai_env, make_client, world
     assert unknown == {"error": "unknown tool 'drop_tables'"}
     assert bad_args == {"error": "arguments must be a JSON object"}
     assert positions["positions"] == 17 and len(positions["largest"]) == 17
+
+
+def money(value: float) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):,.0f}"
+
+
+def signed_money(value: float) -> str:
+    return ("+" if value >= 0 else "") + money(value)
+
+
+def signed_pct(value: float) -> str:
+    return f"{'+' if value >= 0 else ''}{value * 100:.3f} %"
+
+
+def test_offline_what_drives_my_risk_names_the_top_contributors(client, hnw, world):
+    body = client.post(URL, json={"question": "What drives my risk?"}, headers=hnw).json()
+    document = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
+    block = document["decomposition"]
+    ranked = sorted(block["positions"], key=lambda p: -abs(p["param_var_95"]["currency"]))
+    total = document["risk"]["full"]["param_var_95"]["currency"]
+    first = body["answer"].splitlines()[3]
+    assert first.startswith(f"- Risk drivers: of the 95 % parametric VaR {money(total)}, ")
+    for p in ranked[:3]:
+        share = p["param_var_95"]["currency"] / total
+        assert (
+            f"{p['symbol']} {money(p['param_var_95']['currency'])} ({share * 100:.0f} % of it, "
+            f"{p['ctr_share'] * 100:.0f} % of volatility)"
+        ) in first
+    assert ranked[3]["symbol"] + " $" not in first.split("; by sector")[0]
+    sector, group = max(block["by_sector"].items(), key=lambda kv: abs(kv[1]["ctr_share"]))
+    assert f"by sector {sector} {group['ctr_share'] * 100:.0f} %" in first
+    split = block["factor"]
+    systematic = split["systematic_variance"] / split["total_variance"]
+    assert f"variance {systematic * 100:.0f} % systematic (factors)" in first
+    calls = [c for c in body["tool_calls"] if c["name"] == "get_risk_contributions"]
+    assert calls == [{"name": "get_risk_contributions", "arguments": {"limit": 3}}]
+
+
+def test_offline_why_did_var_rise_splits_book_and_market_effects(client, hnw, world):
+    body = client.post(URL, json={"question": "Why did VaR rise?"}, headers=hnw).json()
+    document = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
+    change = document["change"]["hist_var_95"]
+    today = document["risk"]["full"]["hist_var_95"]["fraction"]
+    first = body["answer"].splitlines()[3]
+    assert first.startswith(f"- Change since {world.dates[1]}: 95 % historical VaR ")
+    assert f"-> {today * 100:.3f} % of NAV ({signed_pct(today - change['previous'])})" in first
+    assert f"book effect (trades) {signed_pct(change['book_effect'])}" in first
+    assert f"market effect (new prices) {signed_pct(change['market_effect'])}" in first
+    attribution = document["attribution"]
+    assert f"P&L {signed_money(document['history']['pnl'])}: " in first
+    assert f"holding {signed_money(attribution['holding_pnl'])}" in first
+    assert f"trading {signed_money(attribution['trading_pnl'])}" in first
+    biggest = max(attribution["positions"], key=lambda p: abs(p["pnl"]))
+    assert f"largest moves {biggest['symbol']} {signed_money(biggest['pnl'])}" in first
+    # No backtest yet: the answer says why, from the stored warning.
+    backtest = next(line for line in body["answer"].splitlines() if "Backtest" in line)
+    assert backtest.startswith("- Backtest: not yet (backtest: ")
+
+
+def test_offline_breaches_lead_whatever_the_question(client, hnw, world):
+    from tests.integration.api.test_browser_view import set_current_limits
+
+    set_current_limits(
+        "DEMO_HNW",
+        [
+            {"limit": "gross_leverage", "value": 1.2, "bound": 2.5, "status": "ok"},
+            {"limit": "hist_var_95_fraction", "value": 0.041, "bound": 0.03, "status": "new"},
+        ],
+    )
+    body = client.post(URL, json={"question": "How big is my book?"}, headers=hnw).json()
+    first = body["answer"].splitlines()[3]
+    assert first == (
+        "- Limits: 1 in breach - hist_var_95_fraction new (value 0.0410, bound 0.0300)."
+    )
+
+
+class ExplainingModel:
+    """Asks for the contributions and the change, then answers from their results."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, Any] = {}
+
+    def __call__(self, request: Request) -> Response:
+        body = json.loads(request.data)
+        tool_results = [m for m in body["messages"] if m["role"] == "tool"]
+        message: dict[str, Any]
+        if not tool_results:
+            message = {
+                "content": None,
+                "tool_calls": [
+                    tool_call("c1", "get_risk_contributions", {"limit": 2}),
+                    tool_call("c2", "get_risk_change", {}),
+                    tool_call("c3", "get_limits", {}),
+                    tool_call("c4", "get_backtest", {}),
+                ],
+            }
+        else:
+            self.results = {m["tool_call_id"]: json.loads(m["content"]) for m in tool_results}
+            top = self.results["c1"]["top_contributors"][0]
+            effect = self.results["c2"]["var_change"]["market_effect_fraction"]
+            message = {"content": f"{top['symbol']} drives it; market effect {effect:.6f}."}
+        return Response(json.dumps(completion(message)), content_type="application/json")
+
+
+def test_with_a_key_the_model_explains_from_the_new_tools(openai_env, make_client, world):
+    model = ExplainingModel()
+    openai_env.expect_request("/v1/chat/completions", method="POST").respond_with_handler(model)
+    from tests.integration.api.conftest import login
+
+    client = make_client()
+    headers = login(client, world.hnw_email, world.password)
+    body = client.post(URL, json={"question": "What drives my risk?"}, headers=headers).json()
+    assert body["mode"] == "llm"
+    document = export_documents(get_settings(), world.as_of, "DEMO_HNW")[0].as_json()
+    ranked = sorted(
+        document["decomposition"]["positions"], key=lambda p: -abs(p["param_var_95"]["currency"])
+    )
+    change = document["change"]["hist_var_95"]
+    assert body["answer"] == (
+        f"{ranked[0]['symbol']} drives it; market effect {change['market_effect']:.6f}."
+    )
+    contributions = model.results["c1"]
+    assert [c["symbol"] for c in contributions["top_contributors"]] == [
+        p["symbol"] for p in ranked[:2]
+    ]
+    assert contributions["positions"] == len(ranked)
+    assert contributions["param_var_95"] == document["risk"]["full"]["param_var_95"]
+    assert (
+        contributions["factor_split"]["factor_shares"]
+        == document["decomposition"]["factor"]["contributions"]
+    )
+    risk_change = model.results["c2"]
+    assert risk_change["var_change"]["book_effect_fraction"] == change["book_effect"]
+    assert risk_change["attribution"]["holding_pnl"] == document["attribution"]["holding_pnl"]
+    assert risk_change["actual_pnl"] == document["history"]["pnl"]
+    assert model.results["c3"] == {
+        "as_of": world.as_of.isoformat(),
+        "breaches": 0,
+        "unknown": 0,
+        "limits": [],  # none configured in the world
+    }
+    backtest = model.results["c4"]
+    assert backtest["backtest"] is None and backtest["days_with_pnl_and_var"] == 2
+    assert backtest["warnings"][0].startswith("backtest: 2 sessions")
+    assert [c["name"] for c in body["tool_calls"]] == [
+        "get_risk_contributions",
+        "get_risk_change",
+        "get_limits",
+        "get_backtest",
+    ]

@@ -1,8 +1,12 @@
 """The browser view through HTTP: login form -> cookie -> portfolio list -> report inline."""
 
+import json
 import re
 
+from sqlalchemy import text
+
 from sigmasight.api.middleware import PAGE_CSP
+from sigmasight.db import get_engine
 
 
 def csrf_of(page: str) -> str:
@@ -125,3 +129,55 @@ def test_stylesheet_is_served_with_caching(client):
     assert response.headers["content-type"] == "text/css; charset=utf-8"
     assert response.headers["cache-control"] == "public, max-age=3600"
     assert response.headers["etag"]
+
+
+def set_current_limits(external_id: str, limits: object) -> None:
+    """A limits block in the current snapshot's document (FORMATS section 8)."""
+    with get_engine().begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE portfolio_snapshot SET document = jsonb_set(document, '{limits}', "
+                "CAST(:block AS jsonb)) WHERE is_current AND portfolio_id = "
+                "(SELECT id FROM portfolio WHERE external_id = :p)"
+            ),
+            {"block": json.dumps(limits), "p": external_id},
+        )
+
+
+def test_the_portfolio_list_shows_limit_breaches_first(client, world):
+    set_current_limits(
+        "DEMO_HNW",
+        [
+            {"limit": "net_leverage", "value": 0.9, "bound": 2.0, "status": "ok"},
+            {"limit": "worst_stress_fraction", "value": None, "bound": 0.25, "status": "unknown"},
+            {"limit": "gross_leverage", "value": 2.9, "bound": 2.5, "status": "continuing"},
+            {"limit": "hist_var_95_fraction", "value": 0.041, "bound": 0.03, "status": "new"},
+        ],
+    )
+    set_current_limits(
+        "HNW_EXTRA_A", [{"limit": "gross_leverage", "value": 1.0, "bound": 2.5, "status": "ok"}]
+    )
+    sign_in(client, world.hnw_email, world.password)
+    page = client.get("/").text
+    assert "<script" not in page and "style=" not in page  # the page CSP allows neither
+    banner = page[page.index('id="breaches"') : page.index("</section>")]
+    assert page.index('id="breaches"') < page.index(">NAV</th>")
+    statuses = re.findall(r'<span class="limit limit-(\w+)">', banner)
+    assert statuses == ["new", "continuing", "unknown"]
+    assert "4.10%" in banner and "at most 3.00%" in banner and "2.90x" in banner
+    assert "Demo High Net Worth Investor Portfolio" in banner
+    table = page[page.index("</section>") :]
+    assert "2 in breach" in table and "1 unknown" in table
+    assert "within limits" in table  # HNW_EXTRA_A
+    # Another user sees none of it.
+    client.post("/logout")
+    sign_in(client, world.individual_email, world.password)
+    other = client.get("/").text
+    assert 'id="breaches"' not in other and "4.10%" not in other
+
+
+def test_no_breach_section_without_a_breach(client, world):
+    sign_in(client, world.hnw_email, world.password)
+    page = client.get("/").text
+    assert 'id="breaches"' not in page
+    assert "in breach" not in page

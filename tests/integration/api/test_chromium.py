@@ -7,55 +7,24 @@ SIGMASIGHT_TEST_SCREENSHOTS=<folder> to keep the screenshots. Without Chromium t
 fails (it never skips).
 """
 
-import base64
-import itertools
 import json
 import os
 import shutil
 import socket
 import struct
-import subprocess
 import threading
 import time
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
-from websockets.sync.client import connect
 
 from sigmasight.api.main import create_app
 from sigmasight.settings import get_settings
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--window-size=1280,900",
-    "--remote-debugging-port=0",
-)
-
-
-def chromium_binary() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and Path("/usr/bin/chromium").exists():
-        found = "/usr/bin/chromium"
-    if found is None:
-        pytest.fail(
-            "the browser test needs Chromium: install Debian's 'chromium' package "
-            "(apt-get install chromium), or put chromium on PATH"
-        )
-    return found
+from tests.chromium import DevTools, open_chromium
+from tests.integration.api.test_browser_view import set_current_limits
 
 
 def free_port() -> int:
@@ -83,88 +52,10 @@ def live_server(api_db) -> Iterator[str]:
     thread.join(timeout=30)
 
 
-class DevTools:
-    """A minimal Chrome DevTools Protocol client for one page target."""
-
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=64 << 20, open_timeout=30)
-        self.ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
-        call_id = next(self.ids)
-        self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while True:
-            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if message.get("id") == call_id:
-                if "error" in message:
-                    raise AssertionError(f"{method}: {message['error']}")
-                return dict(message.get("result", {}))
-            self.events.append(message)
-
-    def wait_for(self, event: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, message in enumerate(self.events):
-                if message.get("method") == event:
-                    del self.events[: i + 1]
-                    return
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {event} within {timeout} s"
-            self.events.append(json.loads(self.ws.recv(timeout=remaining)))
-
-    def navigate(self, url: str) -> None:
-        self.events.clear()
-        self.call("Page.navigate", url=url)
-        self.wait_for("Page.loadEventFired")
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def screenshot(self, path: Path) -> bytes:
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-        path.write_bytes(data)
-        return data
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 @pytest.fixture
 def chromium(tmp_path) -> Iterator[DevTools]:
-    binary = chromium_binary()
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert process.poll() is None, f"chromium exited with {process.returncode}"
-            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
-            time.sleep(0.1)
-        port = int(port_file.read_text().splitlines()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
-            targets = json.loads(answer.read())
-        page = next(t for t in targets if t["type"] == "page")
-        devtools = DevTools(page["webSocketDebuggerUrl"])
-        devtools.call("Page.enable")
-        devtools.call("Runtime.enable")
+    with open_chromium(tmp_path / "chromium-profile") as devtools:
         yield devtools
-        devtools.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -259,3 +150,45 @@ def test_log_in_through_the_form_and_screenshot_a_report(live_server, chromium, 
     report_png = chromium.screenshot(tmp_path / "api-report.png")
     assert_not_blank(report_png)
     keep(tmp_path / "api-report.png")
+
+
+def test_the_portfolio_list_shows_breaches_first_in_chromium(
+    live_server, chromium, world, tmp_path
+):
+    set_current_limits(
+        "DEMO_HNW",
+        [
+            {"limit": "hist_var_95_fraction", "value": 0.041, "bound": 0.03, "status": "new"},
+            {"limit": "beta_spy_150d", "value": None, "bound": [0.5, 1.5], "status": "unknown"},
+            {"limit": "gross_leverage", "value": 1.1, "bound": 2.5, "status": "ok"},
+        ],
+    )
+    chromium.call("Log.enable")
+    chromium.navigate(f"{live_server}/login")
+    chromium.evaluate(
+        f"document.querySelector('#email').value = {json.dumps(world.hnw_email)};"
+        f"document.querySelector('#password').value = {json.dumps(world.password)};"
+        "document.querySelector('#submit').click(); true"
+    )
+    chromium.wait_for("Page.loadEventFired")
+    assert chromium.evaluate("location.pathname") == "/"
+    errors = [
+        e
+        for e in chromium.seen
+        if e.get("method") == "Log.entryAdded"
+        and e["params"]["entry"]["level"] == "error"
+        # the browser asks for /favicon.ico on its own; the app has none
+        and not e["params"]["entry"].get("url", "").endswith("/favicon.ico")
+    ]
+    assert errors == []  # no CSP violation from the page's own markup
+    banner_top, table_top = chromium.evaluate(
+        "[document.getElementById('breaches').getBoundingClientRect().top,"
+        " document.querySelector('main > table').getBoundingClientRect().top]"
+    )
+    assert 0 < banner_top < table_top
+    text = chromium.evaluate("document.getElementById('breaches').innerText")
+    assert "New breach" in text and "Unknown: figure not computed" in text
+    assert "Within limit" not in text
+    shot = tmp_path / "api-portfolios-breaches.png"
+    assert_not_blank(chromium.screenshot(shot))
+    keep(shot)
