@@ -1,5 +1,6 @@
 """Nightly-risk tasks: prepare once, one task per chunk of portfolios, flip at the end."""
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Any
@@ -42,7 +43,14 @@ def compute_chunk(as_of: dt.date, portfolio_ids: list[int], run_id: uuid.UUID) -
         logger.error(
             "portfolio %s failed: %s", portfolio, message, extra={"portfolio_id": portfolio}
         )
-    return report
+    # What returns to the flow (through the Dask scheduler when chunks run on a cluster)
+    # stays small: of the headline rows, only those the run's artifact can show.
+    return dataclasses.replace(report, summary=_shown_first(report.summary)[:SUMMARY_ROWS])
+
+
+def _shown_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The artifact's order: problems first, then the largest VaR."""
+    return sorted(rows, key=lambda r: (r["status"] == "ok", -(r["var95"] or 0.0)))
 
 
 def _count(statuses: dict[str, str]) -> dict[str, int]:
@@ -76,17 +84,19 @@ def publish_summary(as_of: dt.date, plan: RiskPlan, reports: list[ChunkReport]) 
         for report in reports
         for p in report.errors
     ]
-    # The server refuses events over 1.5 MB: show problems first, then the largest VaR.
-    shown = sorted(rows, key=lambda r: (r["status"] == "ok", -(r["var95"] or 0.0)))[:SUMMARY_ROWS]
+    # The server refuses events over 1.5 MB: show problems first, then the largest VaR. Each
+    # chunk kept its own first SUMMARY_ROWS in this order, so these are the run's first.
+    shown = _shown_first(rows)[:SUMMARY_ROWS]
+    statuses = {p: s for report in reports for p, s in report.statuses.items()}
     create_table_artifact(
         key="nightly-risk-summary",
         table=shown,
         description=(
             f"Nightly risk for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to SPY. "
-            f"{len(rows)} portfolios"
+            f"{len(statuses)} portfolios"
             + (
                 f"; showing {len(shown)}: those with warnings or errors first, then the largest VaR"
-                if len(rows) > len(shown)
+                if len(statuses) > len(shown)
                 else ""
             )
         ),
@@ -96,7 +106,7 @@ def publish_summary(as_of: dt.date, plan: RiskPlan, reports: list[ChunkReport]) 
         for stage, seconds in report.timings.items():
             timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
     return {
-        "statuses": _count({str(r["portfolio"]): str(r["status"]) for r in rows}),
+        "statuses": _count(statuses),
         "timings": timings,
     }
 
