@@ -39,7 +39,7 @@ from sqlalchemy import text
 
 from bench.cluster import RssSampler
 from bench.common import scratch_database
-from bench.copy_reference import measure_raw_copy
+from bench.copy_reference import RESULT_TABLES, measure_raw_copy
 from bench.nightly_risk import (
     GIB,
     conninfo,
@@ -191,6 +191,35 @@ def main() -> None:
             raise SystemExit(f"the nightly flow did not complete: {result}")
         copy = measure_raw_copy(conninfo(), as_of.isoformat())
         report(result, ledger_rows(since), wall, sampler, copy, (load_before, load_after))
+        print_sizes(args.portfolios)
+
+
+def print_sizes(n_portfolios: int) -> None:
+    """Each result table's size on disk (one date: the night's), per portfolio."""
+    with sdb.session_scope() as session:
+        sizes = {
+            table: (
+                int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()),
+                int(
+                    session.execute(
+                        text("SELECT pg_total_relation_size(:t)"), {"t": table}
+                    ).scalar_one()
+                ),
+            )
+            for table in RESULT_TABLES
+        }
+        database = int(
+            session.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+        )
+    total = sum(size for _, size in sizes.values())
+    print(f"\n4. storage of the night's results (database {mib(database)} in all)")
+    for table, (rows, size) in sizes.items():
+        print(
+            f"   {table:<20}{rows:>12,} rows {mib(size):>10}  {size / n_portfolios:>8,.0f} B/portfolio"
+        )
+    print(
+        f"   {'all result tables':<20}{'':>12}      {mib(total):>10}  {total / n_portfolios:>8,.0f} B/portfolio"
+    )
 
 
 def report(
