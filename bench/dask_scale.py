@@ -304,11 +304,14 @@ def main() -> None:
         )
         for external, diffs in list(bad.items())[:3]:
             print(f"      {external}: {diffs}")
+        from tasks.risk import SUMMARY_ROWS
+
         per_chunk = reference.report_bytes / reference.portfolios * args.chunk_size
         print(
             f"   what a chunk sends back through Dask: its report, {reference.report_bytes:,} bytes"
             f" pickled for {reference.portfolios} portfolios (~{per_chunk / 1024:,.0f} KiB for"
-            f" {args.chunk_size:,}); a chunk task's arguments are a date, a run id and its ids"
+            f" {args.chunk_size:,}, less once the task keeps at most {SUMMARY_ROWS} headline"
+            " rows); a chunk task's arguments are a date, a run id and its ids"
         )
         if not same:
             raise SystemExit(1)
