@@ -272,6 +272,11 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def matrix_values(matrix: FloatArray) -> list[list[float | None]]:
+    """A correlation matrix as stored values read back: nested lists, NaN as None."""
+    return [[None if v != v else v for v in row] for row in np.asarray(matrix).tolist()]
+
+
 def result_frames(
     *,
     as_of: dt.date,
@@ -498,8 +503,10 @@ def result_frames(
                 "portfolio_id": pids,
                 "as_of_date": as_of,
                 "run_id": str(run_id),
-                "symbols": [dumps(symbols) for symbols, _, _ in result.correlation],
-                "matrix": [dumps(matrix) for _, matrix, _ in result.correlation],
+                # text[] and float8[] (binary COPY): the matrix keeps its float64 bits and
+                # a NaN (too few overlapping returns) becomes a NULL element.
+                "symbols": [list(symbols) for symbols, _, _ in result.correlation],
+                "matrix": [matrix for _, matrix, _ in result.correlation],
                 "min_overlap": 60,
                 "clusters": [dumps(found) for _, _, found in result.correlation],
             }
