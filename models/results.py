@@ -86,6 +86,8 @@ class PortfolioSnapshot(RunResultMixin, Base):
     hist_var_99: Mapped[float | None]
     cvar_95: Mapped[float | None]
     beta_spy: Mapped[float | None]
+    # Stored uncompressed (STORAGE EXTERNAL, migration 0013): compressing ~12 KB per row
+    # took the server about 0.4 ms, most of the snapshot's write time, for half the size.
     document: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     warnings: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
 
@@ -127,9 +129,12 @@ class PositionRisk(DetailResultMixin, Base):
     theta_usd_per_calendar_day: Mapped[float | None]
     rho_usd_per_1pct_rate: Mapped[float | None]
     beta_spy_150d: Mapped[float | None]
-    # The position's 150-day factor betas {ETF: beta} (those of the underlying for options),
-    # estimated on the same rows as its portfolio's, so that weights x betas sum exactly.
-    factor_betas: Mapped[dict[str, float | None] | None] = mapped_column(JSONB)
+    # The position's 150-day factor betas (those of the underlying for options), estimated
+    # on the same rows as its portfolio's, so that weights x betas sum exactly: the beta to
+    # factor_symbols[i] is factor_betas[i] (NULL where unknown). Typed arrays, not a JSONB
+    # object: parsing 7 JSON numbers per row was half the server's time for these rows.
+    factor_symbols: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    factor_betas: Mapped[list[float | None] | None] = mapped_column(ARRAY(Double))
     # Risk decomposition (RISK-CONVENTIONS.md C22-C25), daily fractions of NAV; the
     # document's decomposition.positions is rebuilt from them.
     mctr_daily: Mapped[float | None]
@@ -176,7 +181,9 @@ class CorrelationResult(DetailResultMixin, Base):
     portfolio_id: Mapped[int]
     # Typed arrays, not JSONB: a 50 x 50 matrix as JSONB made the server parse 2,500
     # numerics per row (most of a night's write time); float8[] takes the doubles' bits.
-    # NULL elements where too few overlapping returns (the JSON had null there).
+    # NULL elements where too few overlapping returns (the JSON had null there). The
+    # matrix is stored uncompressed (STORAGE EXTERNAL, migration 0013): compressing it
+    # cost more time than the few bytes it saved.
     symbols: Mapped[list[str]] = mapped_column(ARRAY(Text))
     matrix: Mapped[list[list[float | None]]] = mapped_column(ARRAY(Double, dimensions=2))
     min_overlap: Mapped[int]

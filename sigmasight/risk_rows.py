@@ -466,6 +466,7 @@ def result_frames(
                 [np.flatnonzero(books.pos_portfolio == p) for p in members]
             )
         factor_betas = result.position_factor_betas
+        factor_names = tuple(factors)
         decomposition = result.position_decomposition
         detail_tables["position_risk"] = pd.DataFrame(
             {
@@ -492,9 +493,9 @@ def result_frames(
                 "ctr_daily": decomposition["ctr_daily"],
                 "param_var_95_component": decomposition["param_var_95"],
                 "cvar_95_component": decomposition["cvar_95"],
-                "factor_betas": [
-                    dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
-                ],
+                # One shared tuple: the encoder builds its text[] once per chunk.
+                "factor_symbols": [factor_names] * len(factor_betas),
+                "factor_betas": list(factor_betas),
             }
         )
 

@@ -8,6 +8,13 @@ keys row by row.
 - ``correlation_result.symbols`` and ``matrix`` become ``text[]`` and ``float8[]`` (2-D;
   JSON nulls become NULL elements, an empty matrix an empty array). The doubles travel as
   their bits, so values are unchanged. ``clusters`` stays JSONB (ragged, small).
+- ``position_risk.factor_betas`` (a JSONB object per row: half the server's time for
+  position rows) becomes ``factor_symbols text[]`` + ``factor_betas float8[]``, the beta to
+  ``factor_symbols[i]`` at ``factor_betas[i]``.
+- ``portfolio_snapshot.document`` and ``correlation_result.matrix`` are stored uncompressed
+  (STORAGE EXTERNAL): pglz took about 0.4 ms per 12 KB document and per matrix, most of
+  those rows' write time. The price is disk: a document takes about 12 KB instead of 6 KB
+  (about 60 MB more per night for 10,000 portfolios); matrices barely compress.
 - The detail tables (position_risk, factor_exposure, correlation_result, stress_result)
   lose their foreign keys (to portfolio, position and flow_run) and the indexes nothing
   reads by: run_id (no read selects detail by run) and position_id (reads join position
@@ -89,6 +96,21 @@ def upgrade() -> None:
         op.drop_column("correlation_result", name)
         op.alter_column("correlation_result", f"{name}_a", new_column_name=name, nullable=False)
 
+    op.add_column("position_risk", sa.Column("factor_symbols", postgresql.ARRAY(sa.Text())))
+    op.add_column("position_risk", sa.Column("factor_betas_a", postgresql.ARRAY(sa.Double())))
+    op.execute(
+        "UPDATE position_risk SET "
+        "factor_symbols = ARRAY(SELECT k FROM jsonb_object_keys(factor_betas) k ORDER BY k), "
+        "factor_betas_a = ARRAY(SELECT (factor_betas ->> k)::float8 "
+        "FROM jsonb_object_keys(factor_betas) k ORDER BY k) "
+        "WHERE factor_betas IS NOT NULL AND jsonb_typeof(factor_betas) = 'object'"
+    )
+    op.drop_column("position_risk", "factor_betas")
+    op.alter_column("position_risk", "factor_betas_a", new_column_name="factor_betas")
+
+    op.execute("ALTER TABLE portfolio_snapshot ALTER COLUMN document SET STORAGE EXTERNAL")
+    op.execute("ALTER TABLE correlation_result ALTER COLUMN matrix SET STORAGE EXTERNAL")
+
     op.execute("DELETE FROM risk_rerun_part")
     op.alter_column("risk_rerun_part", "csv", new_column_name="payload")
     op.add_column("risk_rerun_part", sa.Column("n_rows", sa.Integer(), nullable=False))
@@ -98,6 +120,18 @@ def downgrade() -> None:
     op.execute("DELETE FROM risk_rerun_part")
     op.drop_column("risk_rerun_part", "n_rows")
     op.alter_column("risk_rerun_part", "payload", new_column_name="csv")
+
+    op.execute("ALTER TABLE portfolio_snapshot ALTER COLUMN document SET STORAGE EXTENDED")
+    op.add_column(
+        "position_risk", sa.Column("factor_betas_j", postgresql.JSONB(astext_type=sa.Text()))
+    )
+    op.execute(
+        "UPDATE position_risk SET factor_betas_j = (SELECT jsonb_object_agg(s, b) "
+        "FROM unnest(factor_symbols, factor_betas) AS u(s, b)) WHERE factor_symbols IS NOT NULL"
+    )
+    op.drop_column("position_risk", "factor_betas")
+    op.drop_column("position_risk", "factor_symbols")
+    op.alter_column("position_risk", "factor_betas_j", new_column_name="factor_betas")
 
     op.add_column(
         "correlation_result", sa.Column("symbols_j", postgresql.JSONB(astext_type=sa.Text()))

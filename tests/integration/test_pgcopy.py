@@ -99,7 +99,7 @@ def rows_frame(n: int, seed: int) -> tuple[pd.DataFrame, list[tuple[Any, ...]]]:
             "ta": [None if x else factors for x in null],
         }
     )
-    frame["m"] = matrices
+    frame["m"] = pd.Series(matrices, dtype=object)
     expected = []
     for i in range(n):
 
