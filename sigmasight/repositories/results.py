@@ -12,15 +12,16 @@ killed rerun leaves the date exactly as it was, like a new date that was never f
 """
 
 import datetime as dt
+import queue
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -132,14 +133,17 @@ def copy_rows(
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn = raw_connection(session)
     sent: list[bytes] = []
+    pieces = iter(payload)
     with conn.cursor() as cursor:
         if not merge:
             try:
                 with conn.transaction():
-                    _copy_in(cursor, sql.Identifier(table), names, payload, sent)
+                    _copy_in(cursor, sql.Identifier(table), names, pieces, sent)
                 return n_rows
             except psycopg.errors.UniqueViolation:
-                payload = sent
+                # The server may stop the COPY before every piece was sent.
+                sent.extend(pieces)
+                pieces = iter(sent)
         stage = sql.Identifier(f"stage_{table}")
         cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         cursor.execute(
@@ -147,7 +151,7 @@ def copy_rows(
                 stage, names, sql.Identifier(table)
             )
         )
-        _copy_in(cursor, stage, names, payload, None)
+        _copy_in(cursor, stage, names, pieces, None)
         compare = [c for c in columns if c not in (*key, "run_id")]
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
@@ -182,11 +186,8 @@ def _copy_in(
     sent: list[bytes] | None,
 ) -> None:
     """One binary COPY of ``payload`` into ``target``; keeps the pieces in ``sent``."""
-    # A queued writer hands each piece to libpq from its own thread, so the server parses
-    # one piece while this thread encodes the next.
     with cursor.copy(
-        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, names),
-        writer=QueuedLibpqWriter(cursor),
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, names)
     ) as copy:
         for piece in payload:
             if sent is not None:
@@ -194,12 +195,69 @@ def _copy_in(
             copy.write(piece)
 
 
+#: Encoded parts a background encoder may hold ahead of the COPY (bounds the memory).
+AHEAD_PARTS = 4
+_DONE = object()
+
+
+def _encode_ahead(tables: Sequence[tuple[str, pd.DataFrame]]) -> Iterator[Iterator[bytes]]:
+    """Each table's payload pieces, encoded by a background thread while the COPY runs.
+
+    The server parses one table's rows while the next are encoded (numpy releases the
+    GIL for most of the work); an encoding error is raised where the pieces are read.
+    """
+    pieces: queue.Queue[object] = queue.Queue(maxsize=AHEAD_PARTS)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the reader has gone (then False)."""
+        while not stop.is_set():
+            try:
+                pieces.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for table, frame in tables:
+                for piece in _parts(table, frame):
+                    if not offer(piece):
+                        return
+                if not offer(_DONE):
+                    return
+        except BaseException as error:  # handed to the reader, which raises it
+            offer(error)
+
+    def table_pieces() -> Iterator[bytes]:
+        while True:
+            item = pieces.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(bytes, item)
+
+    worker = threading.Thread(target=produce, name="pgcopy-encoder", daemon=True)
+    worker.start()
+    try:
+        for _ in tables:
+            yield table_pieces()
+    finally:
+        stop.set()
+        worker.join()
+
+
 def save_chunk(session: Session, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Write one chunk's rows (in the caller's transaction); returns rows written per table."""
-    return {
-        table: copy_frame(session, table, frame, key=RESULT_KEYS[table])
-        for table, frame in frames.items()
-    }
+    tables = [(table, frame) for table, frame in frames.items() if not frame.empty]
+    written = {table: 0 for table, frame in frames.items() if frame.empty}
+    for (table, frame), pieces in zip(tables, _encode_ahead(tables), strict=True):
+        written[table] = copy_rows(
+            session, table, _columns(frame), pieces, len(frame), key=RESULT_KEYS[table]
+        )
+    return written
 
 
 def has_results(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) -> bool:
