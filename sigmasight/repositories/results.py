@@ -102,19 +102,6 @@ def _parts(table: str, frame: pd.DataFrame) -> Iterable[bytes]:
     return pgcopy.encode_parts(frame, copy_kinds(table, _columns(frame)))
 
 
-def copy_frame(session: Session, table: str, frame: pd.DataFrame, *, key: Sequence[str]) -> int:
-    """Load ``frame`` into ``table``; returns the number of rows written.
-
-    JSON columns arrive already serialised (text). On a date with no rows yet, one COPY
-    goes straight into the table; otherwise (a rerun) the rows go through a temporary table
-    and ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the values differ, so identical rows
-    keep their old run id and are not rewritten.
-    """
-    if frame.empty:
-        return 0
-    return copy_rows(session, table, _columns(frame), _parts(table, frame), len(frame), key=key)
-
-
 def copy_rows(
     session: Session,
     table: str,
@@ -125,10 +112,13 @@ def copy_rows(
     key: Sequence[str],
     merge: bool = False,
 ) -> int:
-    """:func:`copy_frame` for rows already in binary COPY form (``payload``'s pieces).
+    """Load rows in binary COPY form (``payload``'s pieces) into ``table``; rows written.
 
-    ``merge`` goes straight to the temporary table and the merge (a staged rerun part,
-    whose rows are known to exist).
+    On a date with no rows yet, one COPY goes straight into the table; when it meets rows
+    already there (a rerun), the rows go through a temporary table and ``INSERT ... ON
+    CONFLICT DO UPDATE ... WHERE`` the values differ, so identical rows keep their old run
+    id and are not rewritten. ``merge`` goes straight to the temporary table and the merge
+    (a staged rerun part, whose rows are known to exist). JSON columns arrive as JSON text.
     """
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn = raw_connection(session)
