@@ -94,7 +94,9 @@ def load_position_extras(
         select(
             PositionRisk.portfolio_id,
             PositionRisk.symbol,
-            PositionRisk.position_id,
+            # position_risk.position_id is not a foreign key: a position deleted since the
+            # run reads as None through the join, as it did when the key set it NULL.
+            Position.id,
             Position.position_type,
             Position.entry_price,
             Position.entry_date,
