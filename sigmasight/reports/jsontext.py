@@ -66,7 +66,7 @@ def _encode_list(values: list[Any] | tuple[Any, ...], out: list[str], newline: s
         return
     inner = newline + _INDENT
     if all(type(v) is float for v in values):
-        text = (("," + inner).join(map(float.__repr__, values)))
+        text = ("," + inner).join(map(float.__repr__, values))
         if "n" in text:
             raise ValueError("Out of range float values are not JSON compliant")
         out += ("[", inner, text, newline, "]")

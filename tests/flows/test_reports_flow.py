@@ -35,16 +35,16 @@ from cli.main import main
 from flows.nightly import nightly
 from flows.reports import generate_reports
 from sigmasight import db as sdb
+from sigmasight.dated_risk import adjusted_panel
 from sigmasight.reports import fmt
 from sigmasight.reports.narrative import NarrativeWriter
-from sigmasight.dated_risk import adjusted_panel
 from sigmasight.reports.render import CSV_COLUMNS, FILE_NAMES, render_report
 from sigmasight.repositories.documents import documents_for
 from sigmasight.runs.reports import collect_inputs, document_assets, load_run_market
-from sigmasight.trading_calendar import last_sessions
 from sigmasight.runs.risk import export_documents
 from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
+from sigmasight.trading_calendar import last_sessions
 from tests.conftest import TestServer
 from tests.reports_helpers import external_references, inspect_html, png_pixels
 from tests.s3 import moto_server, use_bucket
@@ -415,9 +415,7 @@ def test_each_portfolio_cuts_the_shared_panel_to_the_prices_of_its_own_assets(de
                 np.testing.assert_array_equal(cut.prices[:, index[symbol]], alone.adj_close[:, j])
 
 
-def test_a_rerun_rewrites_no_unchanged_file_and_restores_a_changed_one(
-    demo, monkeypatch, tmp_path
-):
+def test_a_rerun_rewrites_no_unchanged_file_and_restores_a_changed_one(demo, monkeypatch, tmp_path):
     monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(tmp_path))
     get_settings.cache_clear()
     first = run_reports()

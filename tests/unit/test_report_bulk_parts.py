@@ -56,9 +56,9 @@ def test_keys_json_converts_are_converted_as_json_does(value):
     "value", [[1.0, math.nan], {"a": math.inf}, [[-math.inf]], {"a": [0.5, 1, math.nan]}]
 )
 def test_non_finite_numbers_are_refused_as_json_refuses_them(value):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values"):
         json.dumps(value, indent=2, allow_nan=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Out of range float values"):
         dumps_indented(value)
 
 
@@ -104,6 +104,7 @@ def test_a_cut_keeps_only_the_dates_its_own_assets_trade():
     assert cut.last_price == {"AAA": 6.5, "SPY": 52.0}
     # The benchmark's returns over the cut's own dates (SPY's gap filled forward).
     spy = np.array([50.0, 50.5, 50.5, 51.5, 52.0])
+    assert cut.benchmark_returns is not None
     np.testing.assert_allclose(cut.benchmark_returns, spy[1:] / spy[:-1] - 1.0, rtol=0, atol=0)
     # A book of all three trades on every date: the full panel, computed once and shared.
     full = market.cut({"AAA", "ZZZ", "SPY"})
