@@ -22,6 +22,7 @@ portfolio is caught and reported as its status; the others are still written.
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -31,7 +32,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -382,6 +383,17 @@ def collect_inputs(
     shared price panel (:func:`load_run_market`); without it, or when it lacks one of the
     chunk's assets, the chunk reads the panel of its own assets.
     """
+    with collector_paused():
+        return _collect_inputs(settings, as_of, external_ids, writer, market)
+
+
+def _collect_inputs(
+    settings: Settings,
+    as_of: dt.date,
+    external_ids: Sequence[str],
+    writer: NarrativeWriter,
+    market: ReportMarket | None,
+) -> Collected:
     t0 = time.perf_counter()
     with session_scope() as session:
         documents = documents_for(session, as_of, external_ids, rebuild=detail_rebuilder(settings))
@@ -430,6 +442,24 @@ def collect_inputs(
         {"collect_s": t1 - t0 + time.perf_counter() - t2, "narrative_s": t2 - t1},
         headlines,
     )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a chunk's reads.
+
+    The reads allocate a few hundred thousand objects that all live until the chunk is
+    written; each automatic collection would scan them again, which measured as half the
+    reads' CPU time. They hold no reference cycles that need collecting early, and the
+    collector runs again as usual afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -519,6 +549,7 @@ def write_chunk(
     Files whose bytes are unchanged are not rewritten (nor uploaded again), and their index
     rows are left as they are.
     """
+    cpu = time.process_time()
     with narrative_writer(settings) as writer:
         collected = collect_inputs(settings, as_of, external_ids, writer, market)
     timings = dict(collected.timings)
@@ -557,6 +588,9 @@ def write_chunk(
     with session_scope() as session:
         changed = repo.upsert_reports(session, index, run_id)
     timings["index_s"] = time.perf_counter() - t3
+    # This process's CPU seconds (every thread's): unlike the stages, not inflated when
+    # other work shares the cores.
+    timings["cpu_s"] = time.process_time() - cpu
     return ChunkOutcome(
         reports=sorted(reports, key=lambda r: r.portfolio),
         indexed=changed,
@@ -578,6 +612,8 @@ def _start_worker(environ: dict[str, str], market: ReportMarket) -> None:
     get_settings.cache_clear()
     reset_engine()
     _worker_market = market
+    # The modules and the panel live as long as the worker: no collection need scan them.
+    gc.freeze()
 
 
 def _worker_chunk(

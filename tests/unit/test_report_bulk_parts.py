@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sigmasight.reports.charts import _coords, _corr_cell_color, _corr_cells, _n
 from sigmasight.reports.jsontext import dumps_indented
 from sigmasight.reports.market import ReportMarket
 from sigmasight.risk.adjustment import PanelActions
@@ -111,3 +112,31 @@ def test_a_cut_keeps_only_the_dates_its_own_assets_trade():
     assert full.dates == DAYS and market.cut(["SPY", "ZZZ", "AAA"]) is full
     assert market.cut({"ZZZ", "SPY"}).dates == tuple(DAYS[i] for i in (0, 1, 2, 4, 5))
     assert market.covers({"AAA", "ZZZ"}) and not market.covers({"AAA", "QQQ"})
+
+
+def test_chart_coordinates_formatted_at_once_equal_those_formatted_one_by_one():
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.normal(0, 300, 500),
+            [0.0, -0.0, 0.05, 0.15, -0.05, 2.25, 12.0, -12.04, 1e17, -1e-9, np.nan, np.inf],
+        ]
+    )
+    assert _coords(values) == [_n(float(v)) for v in values]
+    assert _coords([3, 270, -1]) == [_n(3), _n(270), _n(-1)]
+    assert _coords([]) == []
+
+
+def test_correlation_cells_at_once_equal_those_done_cell_by_cell():
+    rng = np.random.default_rng(11)
+    rows: list[list[float | None]] = [
+        [float(v) for v in rng.uniform(-1.2, 1.2, 40)],
+        # Halfway cases: the colour index rounds half to even, as round() does.
+        [-1.0, -0.995, -0.005, 0.0, -0.0, 0.005, 0.125, 0.995, 1.0, 0.335, 0.445],
+        [0.5, None, -0.25],
+        [0.5, float("nan"), 1.0],
+    ]
+    for row in rows:
+        colors, texts = _corr_cells(row)
+        assert colors == [_corr_cell_color(v) for v in row]
+        assert texts == ["n/a" if v is None else f"{v:.2f}" for v in row]
