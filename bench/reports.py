@@ -22,7 +22,7 @@ Measured, in one run:
 The load average (``/proc/loadavg``) is printed before and after: the machine is shared.
 
 Usage: ``.venv/bin/python -m bench.reports [--portfolios 10000] [--positions 50]
-[--symbols 3000] [--days 400] [--sample 500] [--workers N] [--no-prefect]``
+[--symbols 3000] [--days 400] [--sample 300] [--workers N] [--no-prefect]``
 """
 
 import argparse
@@ -131,6 +131,12 @@ def print_run(label: str, n: int, seconds: float, result: dict[str, Any]) -> Non
         f"{result['files_unchanged']:,}; {result['index_rows_changed']:,} index rows changed)"
     )
     print(f"  stages, summed over the workers: {result['timings']}")
+    cpu = float(result["timings"].get("cpu_s", 0.0))
+    if cpu:
+        print(
+            f"  CPU in the workers: {cpu:.1f} s = {1000 * cpu / n:.1f} ms a portfolio "
+            f"(two otherwise idle cores: >= {cpu / 2:.1f} s; PostgreSQL's CPU not included)"
+        )
 
 
 def main() -> None:
@@ -139,7 +145,7 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=50)
     parser.add_argument("--symbols", type=int, default=3_000)
     parser.add_argument("--days", type=int, default=400)
-    parser.add_argument("--sample", type=int, default=500, help="portfolios in the reference")
+    parser.add_argument("--sample", type=int, default=300, help="portfolios in the reference")
     parser.add_argument("--workers", type=int, help="SIGMASIGHT_REPORTS_WORKERS for the runs")
     parser.add_argument("--no-prefect", action="store_true", help="write_all without the flow")
     args = parser.parse_args()
