@@ -648,19 +648,17 @@ def write_all(
 
     Each worker is the one reader of its chunk (one query per table), renders and writes
     it and indexes its files, so only chunk ids go out and small outcomes come back; the
-    panel goes to each worker once. One worker, or one chunk, runs in this process.
-    ``on_chunk`` is called in this process as each chunk finishes (in chunk order).
+    panel goes to each worker once. One worker, or one chunk, runs in this process; a
+    single chunk (``--portfolio``) reads only the prices of its own assets. ``on_chunk`` is
+    called in this process as each chunk finishes (in chunk order). When a chunk fails, the
+    chunks not yet started are cancelled and the error is raised.
     """
     workers = settings.reports_workers if workers is None else workers
+    if len(chunks) <= 1:
+        return _write_here(settings, as_of, chunks, run_id, None, on_chunk)
     market = load_run_market(settings, as_of)
-    if workers <= 1 or len(chunks) <= 1:
-        outcomes = []
-        for chunk in chunks:
-            outcome = write_chunk(settings, as_of, chunk, run_id, market)
-            if on_chunk is not None:
-                on_chunk(list(chunk), outcome)
-            outcomes.append(outcome)
-        return outcomes
+    if workers <= 1:
+        return _write_here(settings, as_of, chunks, run_id, market, on_chunk)
     with ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
         mp_context=worker_context(),
@@ -669,11 +667,32 @@ def write_all(
     ) as pool:
         futures = [pool.submit(_worker_chunk, settings, as_of, list(c), run_id) for c in chunks]
         outcomes = []
-        for chunk, future in zip(chunks, futures, strict=True):
-            outcome = future.result()
-            if on_chunk is not None:
-                on_chunk(list(chunk), outcome)
-            outcomes.append(outcome)
+        try:
+            for chunk, future in zip(chunks, futures, strict=True):
+                outcome = future.result()
+                if on_chunk is not None:
+                    on_chunk(list(chunk), outcome)
+                outcomes.append(outcome)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return outcomes
+
+
+def _write_here(
+    settings: Settings,
+    as_of: dt.date,
+    chunks: Sequence[Sequence[str]],
+    run_id: uuid.UUID,
+    market: ReportMarket | None,
+    on_chunk: Callable[[list[str], ChunkOutcome], None] | None,
+) -> list[ChunkOutcome]:
+    outcomes = []
+    for chunk in chunks:
+        outcome = write_chunk(settings, as_of, chunk, run_id, market)
+        if on_chunk is not None:
+            on_chunk(list(chunk), outcome)
+        outcomes.append(outcome)
     return outcomes
 
 
