@@ -9,12 +9,10 @@ from flows.sessions import dated_run
 from sigmasight.settings import get_settings
 from tasks.ledger import close_run, mark_run_failed, open_run
 from tasks.reports import check_reports, plan_reports, publish_report_artifacts, write_reports
-from tasks.runners import thread_pool
 
 
 @flow(
     name="reports",
-    task_runner=thread_pool(2),
     on_failure=[mark_run_failed],
     on_crashed=[mark_run_failed],
 )
@@ -28,8 +26,7 @@ def generate_reports(
         chunk_size = get_settings().reports_chunk_size
         run_id = open_run("reports", as_of, {"portfolio": portfolio, "chunk_size": chunk_size})
         chunks = plan_reports(as_of, portfolio, chunk_size)
-        futures = [write_reports.submit(as_of, chunk, run_id) for chunk in chunks]
-        outcomes = [future.result() for future in futures]
+        outcomes = write_reports(as_of, chunks, run_id)
         summary = publish_report_artifacts(as_of, outcomes)
         check_reports(outcomes)
         close_run(run_id, "succeeded", summary["counts"], summary["timings"])

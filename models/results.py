@@ -4,8 +4,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from models.base import Base
@@ -19,6 +29,20 @@ class RunResultMixin:
         """The flow run that wrote this row."""
         return mapped_column(ForeignKey("flow_run.id"), index=True)
 
+    as_of_date: Mapped[dt.date]
+
+
+class DetailResultMixin:
+    """``run_id`` and ``as_of_date`` of a detail row (positions, factors, correlations, stress).
+
+    Detail rows are the bulk of a night's writes (about 80 per portfolio), so they carry no
+    foreign keys and no index beyond the ones reads use: each foreign key cost a lookup per
+    row written, and nothing reads detail by run. Their snapshot row (one per portfolio and
+    date) keeps the keys to ``portfolio`` and ``flow_run``; deleting a portfolio deletes its
+    detail through a trigger on ``portfolio`` (migration 0013).
+    """
+
+    run_id: Mapped[uuid.UUID]
     as_of_date: Mapped[dt.date]
 
 
@@ -62,11 +86,13 @@ class PortfolioSnapshot(RunResultMixin, Base):
     hist_var_99: Mapped[float | None]
     cvar_95: Mapped[float | None]
     beta_spy: Mapped[float | None]
+    # Stored uncompressed (STORAGE EXTERNAL, migration 0013): compressing ~12 KB per row
+    # took the server about 0.4 ms, most of the snapshot's write time, for half the size.
     document: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     warnings: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
 
 
-class PositionRisk(RunResultMixin, Base):
+class PositionRisk(DetailResultMixin, Base):
     """Per-position valuation and, for options, Greeks in the units their names say."""
 
     __tablename__ = "position_risk"
@@ -78,11 +104,11 @@ class PositionRisk(RunResultMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
-    # The stored book's position row; NULL for a holding that trades opened after the book.
-    position_id: Mapped[int | None] = mapped_column(
-        ForeignKey("position.id", ondelete="SET NULL"), index=True
-    )
+    portfolio_id: Mapped[int]
+    # The stored book's position row when the run valued it; NULL for a holding that trades
+    # opened after the book. Not a foreign key: a position deleted since reads as absent
+    # because readers join ``position`` on it.
+    position_id: Mapped[int | None]
     symbol: Mapped[str] = mapped_column(String(32))
     # The book as valued on as_of (positions may change later).
     quantity: Mapped[float | None]
@@ -103,9 +129,12 @@ class PositionRisk(RunResultMixin, Base):
     theta_usd_per_calendar_day: Mapped[float | None]
     rho_usd_per_1pct_rate: Mapped[float | None]
     beta_spy_150d: Mapped[float | None]
-    # The position's 150-day factor betas {ETF: beta} (those of the underlying for options),
-    # estimated on the same rows as its portfolio's, so that weights x betas sum exactly.
-    factor_betas: Mapped[dict[str, float | None] | None] = mapped_column(JSONB)
+    # The position's 150-day factor betas (those of the underlying for options), estimated
+    # on the same rows as its portfolio's, so that weights x betas sum exactly: the beta to
+    # factor_symbols[i] is factor_betas[i] (NULL where unknown). Typed arrays, not a JSONB
+    # object: parsing 7 JSON numbers per row was half the server's time for these rows.
+    factor_symbols: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    factor_betas: Mapped[list[float | None] | None] = mapped_column(ARRAY(Double))
     # Risk decomposition (RISK-CONVENTIONS.md C22-C25), daily fractions of NAV; the
     # document's decomposition.positions is rebuilt from them.
     mctr_daily: Mapped[float | None]
@@ -114,7 +143,7 @@ class PositionRisk(RunResultMixin, Base):
     cvar_95_component: Mapped[float | None]
 
 
-class FactorExposure(RunResultMixin, Base):
+class FactorExposure(DetailResultMixin, Base):
     """A factor beta; ``position_id`` NULL means the portfolio-level regression."""
 
     __tablename__ = "factor_exposure"
@@ -129,10 +158,8 @@ class FactorExposure(RunResultMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
-    position_id: Mapped[int | None] = mapped_column(
-        ForeignKey("position.id", ondelete="CASCADE"), index=True
-    )
+    portfolio_id: Mapped[int]
+    position_id: Mapped[int | None]
     factor_symbol: Mapped[str] = mapped_column(String(32))
     beta: Mapped[float | None]
     exposure_usd: Mapped[float | None]
@@ -141,7 +168,7 @@ class FactorExposure(RunResultMixin, Base):
     r2: Mapped[float | None]
 
 
-class CorrelationResult(RunResultMixin, Base):
+class CorrelationResult(DetailResultMixin, Base):
     """Pairwise correlation matrix of a portfolio's symbols, with the clusters found."""
 
     __tablename__ = "correlation_result"
@@ -151,21 +178,27 @@ class CorrelationResult(RunResultMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
-    symbols: Mapped[list[str]] = mapped_column(JSONB)
-    matrix: Mapped[list[list[float | None]]] = mapped_column(JSONB)
+    portfolio_id: Mapped[int]
+    # Typed arrays, not JSONB: a 50 x 50 matrix as JSONB made the server parse 2,500
+    # numerics per row (most of a night's write time); float8[] takes the doubles' bits.
+    # NULL elements where too few overlapping returns (the JSON had null there). The
+    # matrix is stored uncompressed (STORAGE EXTERNAL, migration 0013): compressing it
+    # cost more time than the few bytes it saved.
+    symbols: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    matrix: Mapped[list[list[float | None]]] = mapped_column(ARRAY(Double, dimensions=2))
     min_overlap: Mapped[int]
+    # Ragged lists of symbols (no 2-D array holds them) and small: JSONB stays.
     clusters: Mapped[list[list[str]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
 
 
-class StressResult(RunResultMixin, Base):
+class StressResult(DetailResultMixin, Base):
     """P&L of one scenario for one portfolio, linear or by full option revaluation."""
 
     __tablename__ = "stress_result"
     __table_args__ = (UniqueConstraint("portfolio_id", "as_of_date", "scenario", "method"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolio.id", ondelete="CASCADE"))
+    portfolio_id: Mapped[int]
     scenario: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(24), server_default="linear")
     return_impact: Mapped[float | None]
@@ -212,8 +245,9 @@ class RiskRerunPart(Base):
     """One chunk's result rows of a same-date rerun, held until the whole run succeeds.
 
     A rerun of a date that already has results must not change them chunk by chunk (a killed
-    run would leave a mix): its rows wait here as the CSV the COPY would load, and the flip
-    loads every part and makes the date current in one transaction.
+    run would leave a mix): its rows wait here as the binary COPY payload that loads them
+    (``sigmasight.pgcopy``), and the flip loads every part and makes the date current in one
+    transaction.
     """
 
     __tablename__ = "risk_rerun_part"
@@ -223,5 +257,6 @@ class RiskRerunPart(Base):
     as_of_date: Mapped[dt.date] = mapped_column(index=True)
     table_name: Mapped[str] = mapped_column(String(64))
     columns: Mapped[list[str]] = mapped_column(JSONB)
-    csv: Mapped[bytes]
+    n_rows: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes]
     created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

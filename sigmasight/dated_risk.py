@@ -19,6 +19,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 import numpy as np
-import orjson
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -59,7 +59,14 @@ from sigmasight.risk.engine import (
 from sigmasight.risk.engine import prepare_market as _prepare
 from sigmasight.risk.limits import LimitBook, breaches_of
 from sigmasight.risk.types import FloatArray
-from sigmasight.risk_rows import DatedBooks, Previous, books_on, result_frames, subset
+from sigmasight.risk_rows import (
+    DatedBooks,
+    Previous,
+    books_on,
+    matrix_values,
+    result_frames,
+    subset,
+)
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_sessions, previous_trading_day
 
@@ -308,6 +315,8 @@ class DateChunk:
     missing: list[str]
     #: Each computed portfolio's figures for the next date's ``history`` block.
     carry: dict[int, Previous]
+    #: Seconds spent turning the engine's results into documents and table rows.
+    build_rows_s: float = 0.0
 
 
 def _compute_isolating(
@@ -379,6 +388,7 @@ def compute_chunk(
     summary: list[dict[str, Any]] = []
     collected: dict[str, list[pd.DataFrame]] = {}
     carry: dict[int, Previous] = {}
+    built = time.perf_counter()
     for part in parts:
         tables, part_statuses, part_summary, part_carry = result_frames(
             as_of=day,
@@ -401,13 +411,15 @@ def compute_chunk(
         for name, frame in tables.items():
             collected.setdefault(name, []).append(frame)
         carry.update(part_carry)
+    frames = {name: pd.concat(p, ignore_index=True) for name, p in collected.items()}
     return DateChunk(
-        frames={name: pd.concat(p, ignore_index=True) for name, p in collected.items()},
+        frames=frames,
         statuses=statuses,
         errors={dated.external_ids[p]: message for p, message in errors.items()},
         summary=summary,
         missing=dated.missing,
         carry=carry,
+        build_rows_s=time.perf_counter() - built,
     )
 
 
@@ -534,7 +546,7 @@ def _rebuild_date(
         mine = by_portfolio.get(int(pid), [])
         found[(int(pid), day)] = (
             [position_entry(row) for row in mine],
-            doc.correlation_block(orjson.loads(symbols), orjson.loads(matrix)),
+            doc.correlation_block(list(symbols), matrix_values(matrix)),
             [decomposition_row(row) for row in mine],
         )
     return found

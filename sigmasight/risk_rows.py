@@ -272,6 +272,11 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def matrix_values(matrix: FloatArray) -> list[list[float | None]]:
+    """A correlation matrix as stored values read back: nested lists, NaN as None."""
+    return [[None if v != v else v for v in row] for row in np.asarray(matrix).tolist()]
+
+
 def result_frames(
     *,
     as_of: dt.date,
@@ -461,6 +466,7 @@ def result_frames(
                 [np.flatnonzero(books.pos_portfolio == p) for p in members]
             )
         factor_betas = result.position_factor_betas
+        factor_names = tuple(factors)
         decomposition = result.position_decomposition
         detail_tables["position_risk"] = pd.DataFrame(
             {
@@ -487,9 +493,9 @@ def result_frames(
                 "ctr_daily": decomposition["ctr_daily"],
                 "param_var_95_component": decomposition["param_var_95"],
                 "cvar_95_component": decomposition["cvar_95"],
-                "factor_betas": [
-                    dumps(dict(zip(factors, row.tolist(), strict=True))) for row in factor_betas
-                ],
+                # One shared tuple: the encoder builds its text[] once per chunk.
+                "factor_symbols": [factor_names] * len(factor_betas),
+                "factor_betas": list(factor_betas),
             }
         )
 
@@ -498,8 +504,10 @@ def result_frames(
                 "portfolio_id": pids,
                 "as_of_date": as_of,
                 "run_id": str(run_id),
-                "symbols": [dumps(symbols) for symbols, _, _ in result.correlation],
-                "matrix": [dumps(matrix) for _, matrix, _ in result.correlation],
+                # text[] and float8[] (binary COPY): the matrix keeps its float64 bits and
+                # a NaN (too few overlapping returns) becomes a NULL element.
+                "symbols": [list(symbols) for symbols, _, _ in result.correlation],
+                "matrix": [matrix for _, matrix, _ in result.correlation],
                 "min_overlap": 60,
                 "clusters": [dumps(found) for _, _, found in result.correlation],
             }

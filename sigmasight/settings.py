@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     # only when OPENAI_API_KEY is set (the template otherwise, or on any failure).
     reports_dir: Path = PROJECT_ROOT / "reports"
     reports_chunk_size: int = Field(default=250, ge=1, le=10_000)
+    # Worker processes rendering report chunks (1 = in the flow's own process).
+    reports_workers: int = Field(default=2, ge=1, le=64)
     openai_concurrency: int = Field(default=4, ge=1, le=32)  # narrative calls at a time
     s3_port: int | None = Field(default=None, ge=1, le=65535)
     backup_prefix: str = "backups/"

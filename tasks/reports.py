@@ -1,4 +1,4 @@
-"""Reports tasks: plan the chunks, one task per chunk of portfolios, then the run's artifacts."""
+"""Reports tasks: plan the chunks, write them (on worker processes), then the run's artifacts."""
 
 import datetime as dt
 import uuid
@@ -26,22 +26,31 @@ def plan_reports(as_of: dt.date, portfolio: str | None, chunk_size: int) -> list
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
-def write_reports(as_of: dt.date, portfolios: list[str], run_id: uuid.UUID) -> ChunkOutcome:
-    """Render, write and index the four report files of each portfolio in the chunk."""
-    outcome = reports_run.write_chunk(get_settings(), as_of, portfolios, run_id)
+def write_reports(as_of: dt.date, chunks: list[list[str]], run_id: uuid.UUID) -> list[ChunkOutcome]:
+    """Render, write and index the four report files of every portfolio, chunk by chunk.
+
+    The chunks run on worker processes (``SIGMASIGHT_REPORTS_WORKERS``); a retry rewrites
+    only the files whose bytes changed.
+    """
     logger = get_run_logger()
-    ok = sum(r.status == "ok" for r in outcome.reports)
-    logger.info(
-        "%d of %d reported, %d index rows changed; timings %s",
-        ok,
-        len(portfolios),
-        outcome.indexed,
-        outcome.timings,
-    )
-    for report in outcome.reports:
-        if report.status != "ok":
-            logger.error("portfolio %s: %s", report.portfolio, report.error)
-    return outcome
+
+    def log_chunk(portfolios: list[str], outcome: ChunkOutcome) -> None:
+        ok = sum(r.status == "ok" for r in outcome.reports)
+        logger.info(
+            "%d of %d reported (%s to %s), files %s, %d index rows changed; timings %s",
+            ok,
+            len(portfolios),
+            portfolios[0],
+            portfolios[-1],
+            outcome.files,
+            outcome.indexed,
+            outcome.timings,
+        )
+        for report in outcome.reports:
+            if report.status != "ok":
+                logger.error("portfolio %s: %s", report.portfolio, report.error)
+
+    return reports_run.write_all(get_settings(), as_of, chunks, run_id, on_chunk=log_chunk)
 
 
 @task(cache_policy=NO_CACHE)
@@ -79,6 +88,15 @@ def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> di
         "files": sum(len(r.files) for r in reports),
         "index_rows_changed": sum(o.indexed for o in outcomes),
         "uploaded": sum(len(r.s3_keys) for r in reports),
+        **{
+            f"{name}": sum(o.files.get(key, 0) for o in outcomes)
+            for name, key in (
+                ("files_written", "written"),
+                ("files_unchanged", "unchanged"),
+                ("objects_put", "put"),
+                ("objects_unchanged", "put_skipped"),
+            )
+        },
         "narratives": narratives,
     }
     return {"counts": counts, "timings": timings, "reports_dir": str(settings.reports_dir)}

@@ -37,6 +37,18 @@ def _n(x: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def _coords(values: Sequence[float] | FloatArray) -> list[str]:
+    """``_n`` of each value, the numbers formatted in one ``%`` operation."""
+    numbers = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    count = len(numbers)
+    texts = (("%.1f\x1f" * count) % tuple(numbers)).split("\x1f")[:count]
+    return [text[:-2] if text.endswith(".0") else text for text in texts]
+
+
+def _points(xs: Sequence[str], ys: Sequence[str]) -> str:
+    return " ".join(f"{x},{y}" for x, y in zip(xs, ys, strict=True))
+
+
 def _text(x: float, y: float, body: str, *, anchor: str = "start", cls: str = "") -> str:
     klass = f' class="{cls}"' if cls else ""
     return f'<text x="{_n(x)}" y="{_n(y)}" text-anchor="{anchor}"{klass}>{escape(body)}</text>'
@@ -138,13 +150,17 @@ def performance_chart(path: ReturnPath | None) -> str:
         )
         out.append(_text(left - 8, yy + 4, _pct_tick(t, step), anchor="end", cls="tick"))
     zero = y1(0.0)
-    points = " ".join(f"{_n(x)},{_n(y1(v))}" for x, v in zip(xs, cum, strict=True))
+    x_text = _coords(xs)
+    # y1 over the arrays: the same operations in the same order, so the same numbers.
+    points = _points(x_text, _coords(bottom1 - (cum - lo) / (hi - lo) * (bottom1 - top1)))
     out.append(
         f'<path d="M{_n(xs[0])},{_n(zero)} L{points} L{_n(xs[-1])},{_n(zero)} Z" '
         f'fill="{BLUE}" fill-opacity="0.08" stroke="none"/>'
     )
     if bench is not None and np.isfinite(bench).all():
-        bench_points = " ".join(f"{_n(x)},{_n(y1(v))}" for x, v in zip(xs, bench, strict=True))
+        bench_points = _points(
+            x_text, _coords(bottom1 - (bench - lo) / (hi - lo) * (bottom1 - top1))
+        )
         out.append(
             f'<polyline points="{bench_points}" fill="none" stroke="{SLATE}" '
             f'stroke-width="1.3" stroke-dasharray="4 3"/>'
@@ -205,7 +221,8 @@ def performance_chart(path: ReturnPath | None) -> str:
             f'stroke="{AXIS if abs(t) < 1e-12 else GRID}"/>'
         )
         out.append(_text(left - 8, yy + 4, _pct_tick(t, dd_step), anchor="end", cls="tick"))
-    dd_points = " ".join(f"{_n(x)},{_n(y2(v))}" for x, v in zip(xs, dd, strict=True))
+    dd_y = top2 + (dd / dd_lo) * (bottom2 - top2) if dd_lo else np.full(dd.shape, top2)
+    dd_points = _points(x_text, _coords(dd_y))
     out.append(
         f'<path d="M{_n(xs[0])},{_n(top2)} L{dd_points} L{_n(xs[-1])},{_n(top2)} Z" '
         f'fill="{RED}" fill-opacity="0.22" stroke="none"/>'
@@ -538,6 +555,26 @@ def _corr_cell_color(value: float | None) -> str:
     return _CORR_COLORS[round((max(-1.0, min(1.0, value)) + 1.0) * 100)]
 
 
+def _corr_cells(row: Sequence[float | None]) -> tuple[list[str], list[str]]:
+    """Each cell's colour and tooltip number: ``_corr_cell_color`` and ``f"{value:.2f}"``.
+
+    A row of finite floats (the usual case) is done at once: the colour index rounds half
+    to even like ``round``, and ``%``-formatting a tuple formats each number as the
+    f-string does.
+    """
+    n = len(row)
+    if not all(type(v) is float and math.isfinite(v) for v in row):
+        return (
+            [_corr_cell_color(v) for v in row],
+            ["n/a" if v is None else f"{v:.2f}" for v in row],
+        )
+    values = np.array(row, dtype=np.float64)
+    index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100).astype(np.int64)
+    colors = [_CORR_COLORS[i] for i in index.tolist()]
+    texts = (("%.2f\x1f" * n) % tuple(row)).split("\x1f")[:n]
+    return colors, texts
+
+
 def correlation_heatmap(
     symbols: Sequence[str], matrix: Sequence[Sequence[float | None]], *, size: int = 560
 ) -> str:
@@ -577,10 +614,19 @@ def correlation_heatmap(
     for i, row in enumerate(matrix):
         y = _n(label + cell * i)
         name = names[i]
+        if len(row) != n:  # a malformed row: cell by cell, as far as it goes
+            out.extend(
+                f'<rect x="{xs[j]}" y="{y}" {size_attrs} fill="{_corr_cell_color(value)}">'
+                f"<title>{name} / {names[j]}: {'n/a' if value is None else f'{value:.2f}'}"
+                "</title></rect>"
+                for j, value in enumerate(row)
+            )
+            continue
+        colors, texts = _corr_cells(row)
         out.extend(
-            f'<rect x="{xs[j]}" y="{y}" {size_attrs} fill="{_corr_cell_color(value)}">'
-            f"<title>{name} / {names[j]}: {'n/a' if value is None else f'{value:.2f}'}</title></rect>"
-            for j, value in enumerate(row)
+            f'<rect x="{x}" y="{y}" {size_attrs} fill="{color}">'
+            f"<title>{name} / {other}: {text}</title></rect>"
+            for x, other, color, text in zip(xs, names, colors, texts, strict=True)
         )
     out.append(
         f'<rect x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" fill="none" '

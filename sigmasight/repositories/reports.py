@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -67,9 +67,13 @@ class IndexRow:
 
 
 def list_reportable(
-    session: Session, as_of: dt.date, external_id: str | None = None
+    session: Session,
+    as_of: dt.date,
+    external_id: str | None = None,
+    *,
+    external_ids: Sequence[str] | None = None,
 ) -> list[Reportable]:
-    """Portfolios with a snapshot on ``as_of`` (optionally one), by external id."""
+    """Portfolios with a snapshot on ``as_of`` (optionally one, or a chunk), by external id."""
     stmt = (
         select(Portfolio.id, Portfolio.external_id, Portfolio.name)
         .join(PortfolioSnapshot, PortfolioSnapshot.portfolio_id == Portfolio.id)
@@ -78,7 +82,49 @@ def list_reportable(
     )
     if external_id is not None:
         stmt = stmt.where(Portfolio.external_id == external_id)
+    if external_ids is not None:
+        stmt = stmt.where(Portfolio.external_id.in_(list(external_ids)))
     return [Reportable(int(i), str(e), str(n)) for i, e, n in session.execute(stmt).all()]
+
+
+def reported_assets(session: Session, as_of: dt.date) -> list[str]:
+    """Every symbol and underlying of the positions stored for ``as_of`` (one query).
+
+    The assets whose prices a reports run reads once for all its portfolios.
+    """
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT symbol FROM position_risk WHERE as_of_date = :d "
+            "UNION SELECT DISTINCT underlying FROM position_risk "
+            "WHERE as_of_date = :d AND underlying IS NOT NULL"
+        ),
+        {"d": as_of},
+    )
+    return sorted(str(r[0]) for r in rows)
+
+
+def indexed_files(
+    session: Session, portfolio_ids: Sequence[int], as_of: dt.date
+) -> dict[tuple[int, str], IndexRow]:
+    """The index rows of the portfolios' reports on ``as_of``, by (portfolio id, kind)."""
+    if not portfolio_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Report.portfolio_id,
+            Report.kind,
+            Report.path,
+            Report.size_bytes,
+            Report.sha256,
+            Report.s3_key,
+        ).where(Report.portfolio_id.in_(list(portfolio_ids)), Report.as_of_date == as_of)
+    ).all()
+    return {
+        (int(pid), str(kind)): IndexRow(
+            int(pid), as_of, str(kind), str(path), int(size), str(sha), s3_key
+        )
+        for pid, kind, path, size, sha, s3_key in rows
+    }
 
 
 def _float(value: object) -> float | None:
@@ -94,7 +140,9 @@ def load_position_extras(
         select(
             PositionRisk.portfolio_id,
             PositionRisk.symbol,
-            PositionRisk.position_id,
+            # position_risk.position_id is not a foreign key: a position deleted since the
+            # run reads as None through the join, as it did when the key set it NULL.
+            Position.id,
             Position.position_type,
             Position.entry_price,
             Position.entry_date,

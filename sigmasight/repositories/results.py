@@ -1,8 +1,10 @@
 """Risk results: bulk upserts of a chunk's rows, the atomic ``is_current`` flip, and reads.
 
-Writes go through COPY into a temporary table and one ``INSERT ... ON CONFLICT DO UPDATE
-... WHERE (values) IS DISTINCT FROM (new values)`` per table, so a rerun for the same date
-rewrites nothing (rows keep the run id that first produced their values).
+Writes are binary COPY (:mod:`sigmasight.pgcopy` builds the payload column-wise from the
+frames): on a date with no rows yet straight into the table, otherwise into a temporary
+table and one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE (values) IS DISTINCT FROM (new
+values)`` per table, so a rerun for the same date rewrites nothing (rows keep the run id
+that first produced their values).
 
 A rerun of a date that already has results does not write chunk by chunk: its chunks are
 staged (:func:`stage_chunk`) and loaded together with the flip (:func:`apply_staged`), so a
@@ -10,18 +12,39 @@ killed rerun leaves the date exactly as it was, like a new date that was never f
 """
 
 import datetime as dt
+import queue
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import Row, Select, delete, func, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    Row,
+    Select,
+    SmallInteger,
+    String,
+    Uuid,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from models import (
+    Base,
     CorrelationResult,
     FactorExposure,
     Portfolio,
@@ -30,6 +53,7 @@ from models import (
     RiskRerunPart,
     StressResult,
 )
+from sigmasight import pgcopy
 from sigmasight.db import raw_connection
 from sigmasight.history import HistoryPoint
 
@@ -44,53 +68,72 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def copy_frame(session: Session, table: str, frame: pd.DataFrame, *, key: Sequence[str]) -> int:
-    """Load ``frame`` into ``table``; returns the number of rows written.
+def _kind(column_type: TypeEngine[Any]) -> str:
+    """The :mod:`sigmasight.pgcopy` kind of a column's SQLAlchemy type."""
+    if isinstance(column_type, ARRAY):
+        return "float8[]" if isinstance(column_type.item_type, Float) else "text[]"
+    for sa_type, kind in (
+        (JSONB, "jsonb"),
+        (Uuid, "uuid"),
+        (Date, "date"),
+        (Boolean, "bool"),
+        (BigInteger, "int8"),
+        (SmallInteger, "int2"),
+        (Integer, "int4"),
+        (Float, "float8"),
+        (String, "text"),
+    ):
+        if isinstance(column_type, sa_type):
+            return kind
+    raise TypeError(f"no binary COPY kind for {column_type!r}")
 
-    JSON columns arrive already serialised (text). On a date with no rows yet, one COPY
-    goes straight into the table; otherwise (a rerun) the rows go through a temporary table
-    and ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the values differ, so identical rows
-    keep their old run id and are not rewritten.
-    """
-    if frame.empty:
-        return 0
-    return copy_csv(session, table, _columns(frame), _csv(frame), len(frame), key=key)
+
+def copy_kinds(table: str, columns: Sequence[str]) -> list[str]:
+    """Each column's binary COPY kind, from the table's model."""
+    found = Base.metadata.tables[table].columns
+    return [_kind(found[name].type) for name in columns]
 
 
 def _columns(frame: pd.DataFrame) -> list[str]:
     return [str(c) for c in frame.columns]
 
 
-def _csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False, header=False, na_rep="").encode()
+def _parts(table: str, frame: pd.DataFrame) -> Iterable[bytes]:
+    return pgcopy.encode_parts(frame, copy_kinds(table, _columns(frame)))
 
 
-def copy_csv(
+def copy_rows(
     session: Session,
     table: str,
     columns: Sequence[str],
-    csv: bytes,
+    payload: Iterable[bytes],
     n_rows: int,
     *,
     key: Sequence[str],
+    merge: bool = False,
 ) -> int:
-    """:func:`copy_frame` for rows already in COPY's CSV form (a staged rerun part)."""
+    """Load rows in binary COPY form (``payload``'s pieces) into ``table``; rows written.
+
+    On a date with no rows yet, one COPY goes straight into the table; when it meets rows
+    already there (a rerun), the rows go through a temporary table and ``INSERT ... ON
+    CONFLICT DO UPDATE ... WHERE`` the values differ, so identical rows keep their old run
+    id and are not rewritten. ``merge`` goes straight to the temporary table and the merge
+    (a staged rerun part, whose rows are known to exist). JSON columns arrive as JSON text.
+    """
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn = raw_connection(session)
+    sent: list[bytes] = []
+    pieces = iter(payload)
     with conn.cursor() as cursor:
-        try:
-            with (
-                conn.transaction(),
-                cursor.copy(
-                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-                        sql.Identifier(table), names
-                    )
-                ) as copy,
-            ):
-                copy.write(csv)
-            return n_rows
-        except psycopg.errors.UniqueViolation:
-            pass
+        if not merge:
+            try:
+                with conn.transaction():
+                    _copy_in(cursor, sql.Identifier(table), names, pieces, sent)
+                return n_rows
+            except psycopg.errors.UniqueViolation:
+                # The server may stop the COPY before every piece was sent.
+                sent.extend(pieces)
+                pieces = iter(sent)
         stage = sql.Identifier(f"stage_{table}")
         cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         cursor.execute(
@@ -98,10 +141,7 @@ def copy_csv(
                 stage, names, sql.Identifier(table)
             )
         )
-        with cursor.copy(
-            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(stage, names)
-        ) as copy:
-            copy.write(csv)
+        _copy_in(cursor, stage, names, pieces, None)
         compare = [c for c in columns if c not in (*key, "run_id")]
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
@@ -128,12 +168,86 @@ def copy_csv(
     return int(found[0]) if found else 0
 
 
+def _copy_in(
+    cursor: psycopg.Cursor[Any],
+    target: sql.Identifier,
+    names: sql.Composable,
+    payload: Iterable[bytes],
+    sent: list[bytes] | None,
+) -> None:
+    """One binary COPY of ``payload`` into ``target``; keeps the pieces in ``sent``."""
+    with cursor.copy(
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, names)
+    ) as copy:
+        for piece in payload:
+            if sent is not None:
+                sent.append(piece)
+            copy.write(piece)
+
+
+#: Encoded parts a background encoder may hold ahead of the COPY (bounds the memory).
+AHEAD_PARTS = 4
+_DONE = object()
+
+
+def _encode_ahead(tables: Sequence[tuple[str, pd.DataFrame]]) -> Iterator[Iterator[bytes]]:
+    """Each table's payload pieces, encoded by a background thread while the COPY runs.
+
+    The server parses one table's rows while the next are encoded (numpy releases the
+    GIL for most of the work); an encoding error is raised where the pieces are read.
+    """
+    pieces: queue.Queue[object] = queue.Queue(maxsize=AHEAD_PARTS)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the reader has gone (then False)."""
+        while not stop.is_set():
+            try:
+                pieces.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for table, frame in tables:
+                for piece in _parts(table, frame):
+                    if not offer(piece):
+                        return
+                if not offer(_DONE):
+                    return
+        except BaseException as error:  # handed to the reader, which raises it
+            offer(error)
+
+    def table_pieces() -> Iterator[bytes]:
+        while True:
+            item = pieces.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(bytes, item)
+
+    worker = threading.Thread(target=produce, name="pgcopy-encoder", daemon=True)
+    worker.start()
+    try:
+        for _ in tables:
+            yield table_pieces()
+    finally:
+        stop.set()
+        worker.join()
+
+
 def save_chunk(session: Session, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Write one chunk's rows (in the caller's transaction); returns rows written per table."""
-    return {
-        table: copy_frame(session, table, frame, key=RESULT_KEYS[table])
-        for table, frame in frames.items()
-    }
+    tables = [(table, frame) for table, frame in frames.items() if not frame.empty]
+    written = {table: 0 for table, frame in frames.items() if frame.empty}
+    for (table, frame), pieces in zip(tables, _encode_ahead(tables), strict=True):
+        written[table] = copy_rows(
+            session, table, _columns(frame), pieces, len(frame), key=RESULT_KEYS[table]
+        )
+    return written
 
 
 def has_results(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) -> bool:
@@ -153,7 +267,7 @@ def has_results(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) 
 def stage_chunk(
     session: Session, run_id: uuid.UUID, as_of: dt.date, frames: dict[str, pd.DataFrame]
 ) -> dict[str, int]:
-    """Hold a rerun chunk's rows (as CSV) until :func:`apply_staged`; rows per table."""
+    """Hold a rerun chunk's rows (binary COPY) until :func:`apply_staged`; rows per table."""
     staged: dict[str, int] = {}
     for table, frame in frames.items():
         if frame.empty:
@@ -164,7 +278,8 @@ def stage_chunk(
                 as_of_date=as_of,
                 table_name=table,
                 columns=_columns(frame),
-                csv=_csv(frame),
+                n_rows=len(frame),
+                payload=b"".join(_parts(table, frame)),
             )
         )
         staged[table] = len(frame)
@@ -178,9 +293,14 @@ def apply_staged(session: Session, run_id: uuid.UUID) -> dict[str, int]:
         select(RiskRerunPart).where(RiskRerunPart.run_id == run_id).order_by(RiskRerunPart.id)
     ).all()
     for part in parts:
-        rows = part.csv.count(b"\n")
-        written[part.table_name] = written.get(part.table_name, 0) + copy_csv(
-            session, part.table_name, part.columns, part.csv, rows, key=RESULT_KEYS[part.table_name]
+        written[part.table_name] = written.get(part.table_name, 0) + copy_rows(
+            session,
+            part.table_name,
+            part.columns,
+            [part.payload],
+            part.n_rows,
+            key=RESULT_KEYS[part.table_name],
+            merge=True,
         )
     session.execute(delete(RiskRerunPart).where(RiskRerunPart.run_id == run_id))
     return written

@@ -1,42 +1,53 @@
 """The reports run's steps: plan the chunks, then per chunk collect, render, write and index.
 
-``tasks/reports.py`` wraps these one to one. Reports are built from stored results only:
-the risk documents come from :func:`sigmasight.repositories.documents.documents_for` (one
-batch per chunk), and the extras (names, position master data, sectors, clusters, the
-stored prices behind the replay chart, see ``series``, and the snapshot series behind the
-actual-history chart) are read once per chunk.
+``tasks/reports.py`` wraps these. Reports are built from stored results only. A run
+(:func:`write_all`) reads the shared price panel once (every asset of the date, with its
+corporate actions: :func:`load_run_market`) and hands the chunks to worker processes
+(``SIGMASIGHT_REPORTS_WORKERS``, one per core by default); each worker is the one reader of
+its chunk: the stored documents (:func:`sigmasight.repositories.documents.documents_for`),
+names, position master data and stored extras, clusters and the actual history, one query
+per table for the whole chunk, then renders, writes and indexes it. Each portfolio takes its
+cut of the shared panel (``sigmasight.reports.market``), the same prices a read of its own
+assets gives, so a report is byte for byte the same rendered in bulk or alone.
 
 Files go to ``<reports_dir>/<portfolio>/<as_of>/`` (``report.json``, ``report.md``,
 ``positions.csv``, ``report.html``), each written to a temporary file in the same folder
-and renamed over the old one, so a reader never sees half a file. Each file is indexed in
-the ``report`` table (path, size, sha256, run id) with an upsert on (portfolio, date,
-kind): re-running a date replaces, never duplicates. A failure in one portfolio is caught
-and reported as its status; the others are still written.
+and renamed over the old one, so a reader never sees half a file; a file that already
+holds the rendered bytes is not rewritten, and an S3 object whose content the index already
+records under its key is not put again. Each file is indexed in the ``report`` table (path,
+size, sha256, run id) with an upsert on (portfolio, date, kind): re-running a date
+replaces, never duplicates, and an unchanged file leaves its row alone. A failure in one
+portfolio is caught and reported as its status; the others are still written.
 """
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import logging
+import multiprocessing
+import multiprocessing.context
 import os
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
+from sqlalchemy.orm import Session
 
-from sigmasight.dated_risk import adjusted_panel, detail_rebuilder
-from sigmasight.db import session_scope
+from sigmasight.dated_risk import detail_rebuilder
+from sigmasight.db import reset_engine, session_scope
 from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
 from sigmasight.objectstore import ObjectStore, object_store, running_embedded_s3
 from sigmasight.reports import fmt
+from sigmasight.reports.market import PriceCut, ReportMarket
 from sigmasight.reports.model import (
     ActualHistory,
     PositionDetail,
@@ -51,9 +62,8 @@ from sigmasight.reports.series import asset_weights, book_returns, wealth_and_dr
 from sigmasight.repositories import reports as repo
 from sigmasight.repositories import risk_inputs
 from sigmasight.repositories.documents import documents_for
-from sigmasight.risk.engine import FFILL_LIMIT
-from sigmasight.risk.returns import ffill_prices
-from sigmasight.settings import Settings
+from sigmasight.risk.adjustment import PanelActions
+from sigmasight.settings import Settings, get_settings
 from sigmasight.trading_calendar import last_sessions
 
 log = logging.getLogger(__name__)
@@ -91,6 +101,9 @@ class ChunkOutcome:
     reports: list[PortfolioReport]
     indexed: int
     timings: dict[str, float]
+    #: Files ``written`` vs ``unchanged`` (bytes already on disk), objects ``put`` vs
+    #: ``put_skipped`` (the index already records the content under the key).
+    files: dict[str, int] = field(default_factory=dict)
 
 
 def safe_name(external_id: str) -> str:
@@ -184,116 +197,135 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class _Shared:
-    """What every report of a chunk reads from the same queries."""
+    """What every report of a chunk reads from the same queries (one per table)."""
 
     names: dict[str, tuple[int, str]]
     extras: dict[int, dict[str, PositionDetail]]
     clusters: dict[int, list[list[str]]]
     factor_names: dict[str, str]
     scenarios: dict[str, ScenarioInfo]
-    dates: tuple[dt.date, ...]
-    symbols: tuple[str, ...]
-    prices: Any
-    last_price: dict[str, float]
-    benchmark: str
-    benchmark_wealth: Any
-    benchmark_returns: Any
     histories: dict[int, ActualHistory]
+    market: ReportMarket
+
+
+def document_assets(document: RiskDocument, benchmark: str) -> set[str]:
+    """The assets whose prices a report reads: weighted assets, position symbols, benchmark."""
+    assets = {benchmark, *asset_weights(document.positions)}
+    assets.update(p.symbol for p in document.positions)
+    return assets
+
+
+def load_market(
+    session: Session, settings: Settings, as_of: dt.date, assets: Sequence[str]
+) -> ReportMarket:
+    """The stored closes and actions of ``assets`` (and the benchmark) over the lookback."""
+    days = last_sessions(as_of, settings.risk_lookback_sessions + 1)
+    start = days[0] if days else as_of
+    symbols = sorted({*assets, settings.benchmark})
+    panel = risk_inputs.load_panel(session, symbols, start=start, end=as_of)
+    actions = (
+        risk_inputs.load_actions(session, panel.symbols, after=start, through=as_of)
+        if panel.dates
+        else PanelActions.empty(len(panel.symbols))
+    )
+    return ReportMarket(
+        end=as_of,
+        benchmark=settings.benchmark,
+        dates=panel.dates,
+        symbols=panel.symbols,
+        close=panel.close,
+        stored=panel.adj_close,
+        actions=actions,
+    )
+
+
+def load_run_market(settings: Settings, as_of: dt.date) -> ReportMarket:
+    """The run's shared price panel: every asset stored for ``as_of`` or held on it, read once.
+
+    A chunk whose documents hold an asset outside it (a position rebuilt for a date past
+    the detail retention) reads its own panel instead (:func:`collect_inputs`).
+    """
+    with session_scope() as session:
+        assets = {*repo.reported_assets(session, as_of), *risk_inputs.held_symbols(session, as_of)}
+        return load_market(session, settings, as_of, sorted(assets))
 
 
 def _collect_shared(
+    session: Session,
     as_of: dt.date,
     external_ids: Sequence[str],
     documents: Sequence[RiskDocument],
     settings: Settings,
+    market: ReportMarket | None,
 ) -> _Shared:
-    assets = {settings.benchmark}
+    assets: set[str] = set()
     for document in documents:
-        assets.update(asset_weights(document.positions))
-        assets.update(p.symbol for p in document.positions)
-    lookback = settings.risk_lookback_sessions
-    days = last_sessions(as_of, lookback + 1)
-    with session_scope() as session:
-        reportable = repo.list_reportable(session, as_of)
-        wanted = set(external_ids)
-        names = {
-            r.external_id: (r.portfolio_id, r.name) for r in reportable if r.external_id in wanted
-        }
-        ids = [pid for pid, _ in names.values()]
-        extras: dict[int, dict[str, PositionDetail]] = {}
-        for e in repo.load_position_extras(session, ids, as_of):
-            extras.setdefault(e.portfolio_id, {})[e.symbol] = PositionDetail(
-                position_id=e.position_id,
-                position_type=e.position_type,
-                entry_price=e.entry_price,
-                entry_date=e.entry_date,
-                strike=e.strike,
-                expiry=e.expiry,
-                option_right=e.option_right,
-                multiplier=e.multiplier,
-                daily_pnl=e.daily_pnl,
-                beta_spy_150d=e.beta_spy_150d,
-                sector=e.sector,
-                industry=e.industry,
-                asset_type=e.asset_type,
-            )
-        clusters = repo.load_clusters(session, ids, as_of)
-        histories = repo.load_actual_histories(session, ids, as_of)
-        factor_names = risk_inputs.load_factors(session)
-        scenarios = {
-            s.name: ScenarioInfo(s.category, s.description)
-            for s in risk_inputs.load_scenarios(session)
-        }
-        panel = adjusted_panel(session, sorted(assets), start=days[0] if days else as_of, end=as_of)
-    last = ffill_prices(panel.adj_close, FFILL_LIMIT)[-1] if panel.dates else np.empty(0)
-    last_price = {s: float(v) for s, v in zip(panel.symbols, last, strict=False) if np.isfinite(v)}
-    bench_wealth = bench_returns = None
-    if len(panel.dates) >= 2 and settings.benchmark in panel.symbols:
-        bench_returns = book_returns(panel.adj_close, panel.symbols, {settings.benchmark: 1.0})
-        bench_wealth, _ = wealth_and_drawdown(bench_returns)
+        assets |= document_assets(document, settings.benchmark)
+    if market is None or not market.covers(assets):
+        market = load_market(session, settings, as_of, sorted(assets))
+    names = {
+        r.external_id: (r.portfolio_id, r.name)
+        for r in repo.list_reportable(session, as_of, external_ids=external_ids)
+    }
+    ids = [pid for pid, _ in names.values()]
+    extras: dict[int, dict[str, PositionDetail]] = {}
+    for e in repo.load_position_extras(session, ids, as_of):
+        extras.setdefault(e.portfolio_id, {})[e.symbol] = PositionDetail(
+            position_id=e.position_id,
+            position_type=e.position_type,
+            entry_price=e.entry_price,
+            entry_date=e.entry_date,
+            strike=e.strike,
+            expiry=e.expiry,
+            option_right=e.option_right,
+            multiplier=e.multiplier,
+            daily_pnl=e.daily_pnl,
+            beta_spy_150d=e.beta_spy_150d,
+            sector=e.sector,
+            industry=e.industry,
+            asset_type=e.asset_type,
+        )
     return _Shared(
         names=names,
         extras=extras,
-        clusters=clusters,
-        factor_names=factor_names,
-        scenarios=scenarios,
-        dates=panel.dates,
-        symbols=panel.symbols,
-        prices=panel.adj_close,
-        last_price=last_price,
-        benchmark=settings.benchmark,
-        benchmark_wealth=bench_wealth,
-        benchmark_returns=bench_returns,
-        histories=histories,
+        clusters=repo.load_clusters(session, ids, as_of),
+        factor_names=risk_inputs.load_factors(session),
+        scenarios={
+            s.name: ScenarioInfo(s.category, s.description)
+            for s in risk_inputs.load_scenarios(session)
+        },
+        histories=repo.load_actual_histories(session, ids, as_of),
+        market=market,
     )
 
 
-def _return_path(document: RiskDocument, shared: _Shared) -> ReturnPath | None:
-    if len(shared.dates) < 3 or document.valuation.nav is None:
+def _return_path(document: RiskDocument, prices: PriceCut) -> ReturnPath | None:
+    if len(prices.dates) < 3 or document.valuation.nav is None:
         return None
     weights = asset_weights(document.positions)
     if not weights:
         return None
-    returns = book_returns(shared.prices, shared.symbols, weights)
+    returns = book_returns(prices.prices, prices.symbols, weights)
     wealth, drawdown = wealth_and_drawdown(returns)
     return ReturnPath(
-        dates=shared.dates,
+        dates=prices.dates,
         wealth=wealth,
         drawdown=drawdown,
-        benchmark_symbol=shared.benchmark if shared.benchmark_wealth is not None else None,
-        benchmark_wealth=shared.benchmark_wealth,
+        benchmark_symbol=prices.benchmark if prices.benchmark_wealth is not None else None,
+        benchmark_wealth=prices.benchmark_wealth,
         returns=returns,
-        benchmark_returns=shared.benchmark_returns,
+        benchmark_returns=prices.benchmark_returns,
     )
 
 
-def _details(document: RiskDocument, shared: _Shared, pid: int) -> dict[str, PositionDetail]:
-    stored = shared.extras.get(pid, {})
+def _details(
+    document: RiskDocument, stored: dict[str, PositionDetail], prices: PriceCut
+) -> dict[str, PositionDetail]:
     details = {}
     for p in document.positions:
         detail = stored.get(p.symbol, PositionDetail())
         if p.underlying:
-            detail = replace(detail, underlying_price=shared.last_price.get(p.underlying))
+            detail = replace(detail, underlying_price=prices.last_price.get(p.underlying))
         details[p.symbol] = detail
     return details
 
@@ -339,12 +371,33 @@ class Collected:
 
 
 def collect_inputs(
-    settings: Settings, as_of: dt.date, external_ids: Sequence[str], writer: NarrativeWriter
+    settings: Settings,
+    as_of: dt.date,
+    external_ids: Sequence[str],
+    writer: NarrativeWriter,
+    market: ReportMarket | None = None,
 ) -> Collected:
-    """Everything the chunk's reports render from: stored documents, extras, narratives."""
+    """Everything the chunk's reports render from: stored documents, extras, narratives.
+
+    One session and one query per table for the whole chunk. ``market`` is the run's
+    shared price panel (:func:`load_run_market`); without it, or when it lacks one of the
+    chunk's assets, the chunk reads the panel of its own assets.
+    """
+    with collector_paused():
+        return _collect_inputs(settings, as_of, external_ids, writer, market)
+
+
+def _collect_inputs(
+    settings: Settings,
+    as_of: dt.date,
+    external_ids: Sequence[str],
+    writer: NarrativeWriter,
+    market: ReportMarket | None,
+) -> Collected:
     t0 = time.perf_counter()
     with session_scope() as session:
         documents = documents_for(session, as_of, external_ids, rebuild=detail_rebuilder(settings))
+        shared = _collect_shared(session, as_of, external_ids, documents, settings, market)
     headlines = {d.portfolio_id: d.headline() for d in documents}
     found = set(headlines)
     # A portfolio deleted since the chunk was planned is reported, not fatal to the chunk.
@@ -353,7 +406,6 @@ def collect_inputs(
         for external_id in external_ids
         if external_id not in found
     ]
-    shared = _collect_shared(as_of, external_ids, documents, settings)
     t1 = time.perf_counter()
     narratives = writer.write_many(
         documents, shared.factor_names, workers=settings.openai_concurrency
@@ -364,6 +416,7 @@ def collect_inputs(
         external_id = document.portfolio_id
         try:
             pid, name = shared.names[external_id]
+            prices = shared.market.cut(document_assets(document, settings.benchmark))
             inputs.append(
                 (
                     pid,
@@ -371,8 +424,8 @@ def collect_inputs(
                         document=document,
                         portfolio_name=name,
                         narrative=narrative,
-                        details=_details(document, shared, pid),
-                        path=_return_path(document, shared),
+                        details=_details(document, shared.extras.get(pid, {}), prices),
+                        path=_return_path(document, prices),
                         history=shared.histories.get(pid),
                         factor_names=shared.factor_names,
                         scenarios=shared.scenarios,
@@ -391,20 +444,124 @@ def collect_inputs(
     )
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a chunk's reads.
+
+    The reads allocate a few hundred thousand objects that all live until the chunk is
+    written; each automatic collection would scan them again, which measured as half the
+    reads' CPU time. They hold no reference cycles that need collecting early, and the
+    collector runs again as usual afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass
+class _Publisher:
+    """Writes a chunk's files, skipping those whose bytes are already there.
+
+    Local files: a file whose bytes equal the rendered ones is left alone (compared with
+    the file itself, so a file changed or deleted behind the index is written again).
+    S3: an object is put again unless the index already records this content (sha256)
+    under this key.
+    """
+
+    root: Path
+    as_of: dt.date
+    store: ObjectStore | None
+    indexed: dict[tuple[int, str], repo.IndexRow]
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("written", "unchanged", "put", "put_skipped"), 0)
+    )
+
+    def publish(
+        self, pid: int, external_id: str, files: dict[str, bytes]
+    ) -> tuple[dict[str, str], dict[str, str], list[repo.IndexRow], str | None]:
+        """Write (and upload) the files; returns paths, keys, changed index rows, error."""
+        folder = report_folder(self.root, external_id, self.as_of)
+        written: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        digests = {kind: hashlib.sha256(payload).hexdigest() for kind, payload in files.items()}
+        error = None
+        try:
+            for kind, payload in files.items():
+                path = folder / FILE_NAMES[kind]
+                if same_bytes(path, payload):
+                    self.counts["unchanged"] += 1
+                else:
+                    write_atomic(path, payload)
+                    self.counts["written"] += 1
+                written[kind] = str(path)
+            if self.store is not None:
+                for kind, payload in files.items():
+                    key = s3_key_for(external_id, self.as_of, kind)
+                    known = self.indexed.get((pid, kind))
+                    if known is not None and (known.s3_key, known.sha256) == (key, digests[kind]):
+                        self.counts["put_skipped"] += 1
+                    else:
+                        upload_files(self.store, external_id, self.as_of, {kind: payload})
+                        self.counts["put"] += 1
+                    keys[kind] = key
+        except Exception as exc:  # disk or S3: reported for this portfolio
+            log.error("report for %s not published: %s", external_id, _reason(exc))
+            error = _reason(exc)
+        rows = []
+        for kind, path_text in written.items():
+            row = repo.IndexRow(
+                portfolio_id=pid,
+                as_of=self.as_of,
+                kind=kind,
+                path=path_text,
+                size_bytes=len(files[kind]),
+                sha256=digests[kind],
+                s3_key=keys.get(kind),
+            )
+            if self.indexed.get((pid, kind)) != row:
+                rows.append(row)
+        return written, keys, rows, error
+
+
+def same_bytes(path: Path, payload: bytes) -> bool:
+    """Whether ``path`` exists and holds exactly ``payload`` (size checked before reading)."""
+    try:
+        if path.stat().st_size != len(payload):
+            return False
+        return path.read_bytes() == payload
+    except FileNotFoundError:
+        return False
+
+
 def write_chunk(
-    settings: Settings, as_of: dt.date, external_ids: Sequence[str], run_id: uuid.UUID
+    settings: Settings,
+    as_of: dt.date,
+    external_ids: Sequence[str],
+    run_id: uuid.UUID,
+    market: ReportMarket | None = None,
 ) -> ChunkOutcome:
-    """Collect, render, write and index the reports of one chunk of portfolios."""
+    """Collect, render, write and index the reports of one chunk of portfolios.
+
+    Files whose bytes are unchanged are not rewritten (nor uploaded again), and their index
+    rows are left as they are.
+    """
+    cpu = time.process_time()
     with narrative_writer(settings) as writer:
-        collected = collect_inputs(settings, as_of, external_ids, writer)
+        collected = collect_inputs(settings, as_of, external_ids, writer, market)
     timings = dict(collected.timings)
     reports = list(collected.failed)
-    root = settings.reports_dir
-    store = report_store(settings)
+    stamp = time.perf_counter()
+    with session_scope() as session:
+        indexed = repo.indexed_files(session, [pid for pid, _ in collected.inputs], as_of)
+    timings["collect_s"] += time.perf_counter() - stamp
+    publisher = _Publisher(settings.reports_dir, as_of, report_store(settings), indexed)
     index: list[repo.IndexRow] = []
     for pid, data in collected.inputs:
         external_id = data.document.portfolio_id
-        narrative = data.narrative
         try:
             files = _render(data, timings)
         except Exception as exc:  # one bad report is reported, the others still written
@@ -412,55 +569,131 @@ def write_chunk(
             reports.append(PortfolioReport(external_id, "error", error=_reason(exc)))
             continue
         stamp = time.perf_counter()
-        folder = report_folder(root, external_id, as_of)
-        written: dict[str, str] = {}
-        keys: dict[str, str] = {}
-        error = None
-        try:
-            for kind, payload in files.items():
-                path = folder / FILE_NAMES[kind]
-                write_atomic(path, payload)
-                written[kind] = str(path)
-            if store is not None:
-                keys = upload_files(store, external_id, as_of, files)
-        except Exception as exc:  # disk or S3: reported for this portfolio
-            log.error("report for %s not published: %s", external_id, _reason(exc))
-            error = _reason(exc)
-        for kind, path_text in written.items():
-            payload = files[kind]
-            index.append(
-                repo.IndexRow(
-                    portfolio_id=pid,
-                    as_of=as_of,
-                    kind=kind,
-                    path=path_text,
-                    size_bytes=len(payload),
-                    sha256=hashlib.sha256(payload).hexdigest(),
-                    s3_key=keys.get(kind),
-                )
-            )
+        written, keys, rows, error = publisher.publish(pid, external_id, files)
+        index.extend(rows)
         timings["write_s"] = timings.get("write_s", 0.0) + time.perf_counter() - stamp
         reports.append(
             PortfolioReport(
                 external_id,
                 "error" if error else "ok",
-                folder=str(folder),
+                folder=str(report_folder(settings.reports_dir, external_id, as_of)),
                 files=written,
                 s3_keys=keys,
-                narrative=narrative.source,
+                narrative=data.narrative.source,
                 error=error,
                 **_headline_fields(collected.headlines.get(external_id)),
             )
         )
     t3 = time.perf_counter()
     with session_scope() as session:
-        indexed = repo.upsert_reports(session, index, run_id)
+        changed = repo.upsert_reports(session, index, run_id)
     timings["index_s"] = time.perf_counter() - t3
+    # This process's CPU seconds (every thread's): unlike the stages, not inflated when
+    # other work shares the cores.
+    timings["cpu_s"] = time.process_time() - cpu
     return ChunkOutcome(
         reports=sorted(reports, key=lambda r: r.portfolio),
-        indexed=indexed,
+        indexed=changed,
         timings={k: round(v, 3) for k, v in timings.items()},
+        files=dict(publisher.counts),
     )
+
+
+# ---- the whole run: chunks on worker processes ------------------------------------------------
+#: The run's shared price panel in a worker process (set once by :func:`_start_worker`).
+_worker_market: ReportMarket | None = None
+
+
+def _start_worker(environ: dict[str, str], market: ReportMarket) -> None:
+    """Worker set-up: the parent's environment (its database), and the shared panel."""
+    global _worker_market
+    os.environ.clear()
+    os.environ.update(environ)
+    get_settings.cache_clear()
+    reset_engine()
+    _worker_market = market
+    # The modules and the panel live as long as the worker: no collection need scan them.
+    gc.freeze()
+
+
+def _worker_chunk(
+    settings: Settings, as_of: dt.date, external_ids: list[str], run_id: uuid.UUID
+) -> ChunkOutcome:
+    return write_chunk(settings, as_of, external_ids, run_id, _worker_market)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """``forkserver`` (workers start from a clean, pre-imported process), else ``spawn``.
+
+    Never a plain ``fork`` of the flow's process, whose Prefect threads may hold locks.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def write_all(
+    settings: Settings,
+    as_of: dt.date,
+    chunks: Sequence[Sequence[str]],
+    run_id: uuid.UUID,
+    *,
+    workers: int | None = None,
+    on_chunk: Callable[[list[str], ChunkOutcome], None] | None = None,
+) -> list[ChunkOutcome]:
+    """Every chunk's reports: the shared panel read once, chunks on ``workers`` processes.
+
+    Each worker is the one reader of its chunk (one query per table), renders and writes
+    it and indexes its files, so only chunk ids go out and small outcomes come back; the
+    panel goes to each worker once. One worker, or one chunk, runs in this process; a
+    single chunk (``--portfolio``) reads only the prices of its own assets. ``on_chunk`` is
+    called in this process as each chunk finishes (in chunk order). When a chunk fails, the
+    chunks not yet started are cancelled and the error is raised.
+    """
+    workers = settings.reports_workers if workers is None else workers
+    if len(chunks) <= 1:
+        return _write_here(settings, as_of, chunks, run_id, None, on_chunk)
+    market = load_run_market(settings, as_of)
+    if workers <= 1:
+        return _write_here(settings, as_of, chunks, run_id, market, on_chunk)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)),
+        mp_context=worker_context(),
+        initializer=_start_worker,
+        initargs=(dict(os.environ), market),
+    ) as pool:
+        futures = [pool.submit(_worker_chunk, settings, as_of, list(c), run_id) for c in chunks]
+        outcomes = []
+        try:
+            for chunk, future in zip(chunks, futures, strict=True):
+                outcome = future.result()
+                if on_chunk is not None:
+                    on_chunk(list(chunk), outcome)
+                outcomes.append(outcome)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return outcomes
+
+
+def _write_here(
+    settings: Settings,
+    as_of: dt.date,
+    chunks: Sequence[Sequence[str]],
+    run_id: uuid.UUID,
+    market: ReportMarket | None,
+    on_chunk: Callable[[list[str], ChunkOutcome], None] | None,
+) -> list[ChunkOutcome]:
+    outcomes = []
+    for chunk in chunks:
+        outcome = write_chunk(settings, as_of, chunk, run_id, market)
+        if on_chunk is not None:
+            on_chunk(list(chunk), outcome)
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _render(data: ReportInput, timings: dict[str, float]) -> dict[str, bytes]:

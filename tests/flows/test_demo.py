@@ -105,6 +105,11 @@ def _check_history(engine) -> None:
                 "JOIN portfolio f ON f.id = s.portfolio_id ORDER BY 1, 2"
             )
         ).all()
+        # The synthetic provider's splits and dividends, as the market-data run stored them.
+        actions = conn.execute(
+            text("SELECT symbol, ex_date, kind, value FROM corporate_action ORDER BY ex_date")
+        ).all()
+    paid = Decimal(0)
     series = defaultdict(list)
     for row in rows:
         series[row.external_id].append(row)
@@ -118,9 +123,31 @@ def _check_history(engine) -> None:
         trades = [t for t in seed.trades if t.portfolio == external_id]
         flows = {f.flow_date: f.amount for f in seed.cash_flows if f.portfolio == external_id}
         cash = portfolio.cash
+        # Shares held at each close (C19: a split multiplies them on its ex-date; C20: a
+        # dividend pays quantity x amount on the ex-date for the shares held on E-1).
+        shares: dict[str, Decimal] = defaultdict(Decimal)
+        for position in portfolio.positions:
+            if position.option is None:
+                shares[position.symbol] += position.quantity
         for previous, row in itertools.pairwise(snapshots):
             day = row.as_of_date
+            for action in actions:
+                if action.ex_date == day and action.kind == "split":
+                    shares[action.symbol] *= action.value
+            dividends = sum(
+                (
+                    shares[a.symbol] * a.value
+                    for a in actions
+                    if a.ex_date == day and a.kind == "cash_dividend"
+                ),
+                Decimal(0),
+            )
+            cash += dividends
+            paid += abs(dividends)
             today = [t for t in trades if t.trade_date == day]
+            for t in today:
+                if t.option is None:
+                    shares[t.symbol] += t.quantity
             cash += flows.get(day, Decimal(0)) - sum(
                 (t.quantity * t.price * (t.option.multiplier if t.option else 1) + t.fees)
                 for t in today
@@ -140,6 +167,7 @@ def _check_history(engine) -> None:
             assert book["book_date"] == days[0].isoformat()
             assert book["trades_applied"] == sum(1 for t in trades if t.trade_date <= day)
         assert snapshots[-1].document["book"]["trades_applied"] == len(trades) >= 3
+    assert paid > 0  # the demo's history crosses dividends of held stocks
     # The deposits and the withdrawal show on their day, in the snapshot and its document.
     for spec in seed.cash_flows:
         on_day = next(r for r in series[spec.portfolio] if r.as_of_date == spec.flow_date)

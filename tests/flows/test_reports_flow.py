@@ -35,13 +35,16 @@ from cli.main import main
 from flows.nightly import nightly
 from flows.reports import generate_reports
 from sigmasight import db as sdb
+from sigmasight.dated_risk import adjusted_panel
 from sigmasight.reports import fmt
 from sigmasight.reports.narrative import NarrativeWriter
-from sigmasight.reports.render import CSV_COLUMNS, FILE_NAMES
-from sigmasight.runs.reports import collect_inputs
+from sigmasight.reports.render import CSV_COLUMNS, FILE_NAMES, render_report
+from sigmasight.repositories.documents import documents_for
+from sigmasight.runs.reports import collect_inputs, document_assets, load_run_market
 from sigmasight.runs.risk import export_documents
 from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
+from sigmasight.trading_calendar import last_sessions
 from tests.conftest import TestServer
 from tests.reports_helpers import external_references, inspect_html, png_pixels
 from tests.s3 import moto_server, use_bucket
@@ -351,7 +354,11 @@ def test_reports_are_copied_to_s3_when_a_bucket_is_configured(demo, monkeypatch,
     with moto_server() as endpoint:
         store = use_bucket(endpoint, monkeypatch, tmp_path)
         result = run_reports(portfolio="DEMO_INDIVIDUAL")
-        assert result["uploaded"] == 4
+        assert result["uploaded"] == 4 and result["objects_put"] == 4
+        # Unchanged content already under its key (the index says so) is not put again.
+        again = run_reports(portfolio="DEMO_INDIVIDUAL")
+        assert (again["objects_put"], again["objects_unchanged"]) == (0, 4)
+        assert again["uploaded"] == 4 and again["index_rows_changed"] == 0
         rows = report_rows(demo.engine, "DEMO_INDIVIDUAL")
         for row in rows:
             key = f"reports/DEMO_INDIVIDUAL/2026-11-25/{FILE_NAMES[row['kind']]}"
@@ -360,6 +367,74 @@ def test_reports_are_copied_to_s3_when_a_bucket_is_configured(demo, monkeypatch,
             assert body == Path(row["path"]).read_bytes()
             assert hashlib.sha256(body).hexdigest() == row["sha256"]
     assert len(report_rows(demo.engine)) == 12
+
+
+def test_reports_written_in_bulk_on_worker_processes_equal_each_rendered_alone(
+    demo, monkeypatch, tmp_path
+):
+    # Bulk: one chunk per portfolio, so the chunks run on two worker processes.
+    bulk_dir = tmp_path / "bulk"
+    monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(bulk_dir))
+    monkeypatch.setenv("SIGMASIGHT_REPORTS_CHUNK_SIZE", "1")
+    monkeypatch.setenv("SIGMASIGHT_REPORTS_WORKERS", "2")
+    get_settings.cache_clear()
+    result = run_reports()
+    assert result["ok"] == 3 and result["files_written"] == 12
+    # Alone, through the flow: one portfolio, one chunk, in this process.
+    alone_dir = tmp_path / "alone"
+    monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(alone_dir))
+    get_settings.cache_clear()
+    for portfolio in PORTFOLIOS:
+        assert run_reports(portfolio=portfolio)["files_written"] == 4
+    # Alone, by hand: collected by itself (the panel of its own assets only), then rendered.
+    with NarrativeWriter(api_key=None) as writer:
+        for portfolio in PORTFOLIOS:
+            collected = collect_inputs(get_settings(), AS_OF, [portfolio], writer)
+            [(_, data)] = collected.inputs
+            files = render_report(data)
+            assert set(files) == set(FILE_NAMES)
+            for kind, payload in files.items():
+                name = Path(portfolio) / "2026-11-25" / FILE_NAMES[kind]
+                assert (bulk_dir / name).read_bytes() == payload, (portfolio, kind)
+                assert (alone_dir / name).read_bytes() == payload, (portfolio, kind)
+
+
+def test_each_portfolio_cuts_the_shared_panel_to_the_prices_of_its_own_assets(demo):
+    settings = get_settings()
+    market = load_run_market(settings, AS_OF)
+    days = last_sessions(AS_OF, settings.risk_lookback_sessions + 1)
+    with sdb.session_scope() as session:
+        documents = documents_for(session, AS_OF, list(PORTFOLIOS))
+        for document in documents:
+            assets = document_assets(document, settings.benchmark)
+            alone = adjusted_panel(session, sorted(assets), start=days[0], end=AS_OF)
+            cut = market.cut(assets)
+            assert cut.dates == alone.dates
+            index = {s: i for i, s in enumerate(cut.symbols)}
+            for j, symbol in enumerate(alone.symbols):
+                np.testing.assert_array_equal(cut.prices[:, index[symbol]], alone.adj_close[:, j])
+
+
+def test_a_rerun_rewrites_no_unchanged_file_and_restores_a_changed_one(demo, monkeypatch, tmp_path):
+    monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    first = run_reports()
+    assert (first["files_written"], first["files_unchanged"]) == (12, 0)
+    paths = sorted(tmp_path.rglob("*.*"))
+    assert len(paths) == 12
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths}
+    rows = report_rows(demo.engine)
+    again = run_reports()
+    assert (again["files_written"], again["files_unchanged"]) == (0, 12)
+    assert again["index_rows_changed"] == 0 and report_rows(demo.engine) == rows
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths} == stamps
+    changed = tmp_path / "DEMO_HNW" / "2026-11-25" / "report.md"
+    original = changed.read_bytes()
+    changed.write_bytes(original.replace(b"NAV", b"VAN", 1))
+    assert len(changed.read_bytes()) == len(original)  # same size: the bytes are compared
+    third = run_reports()
+    assert (third["files_written"], third["files_unchanged"]) == (1, 11)
+    assert changed.read_bytes() == original
 
 
 def test_headless_chromium_renders_the_report(demo, tmp_path):

@@ -70,7 +70,7 @@ def detail_rows() -> list[tuple[Any, ...]]:
         positions = session.execute(
             text(
                 "SELECT portfolio_id, as_of_date, symbol, position_id, quantity, price, "
-                "market_value, exposure, weight, delta, beta_spy_150d, factor_betas "
+                "market_value, exposure, weight, delta, beta_spy_150d, factor_symbols, factor_betas "
                 "FROM position_risk ORDER BY 1, 2, 3"
             )
         ).all()

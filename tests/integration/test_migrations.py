@@ -1,6 +1,7 @@
 """The Alembic history against a real PostgreSQL, run by a role that is not a superuser."""
 
 import datetime as dt
+import json
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -130,3 +131,88 @@ def test_dated_books_migration_keeps_every_position(empty_db_url):
     migrate.downgrade(engine, "0008")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM position")).scalar_one() == 3
+
+
+def test_detail_arrays_migration_keeps_every_value(empty_db_url):
+    """0013: correlation and factor-beta JSON become typed arrays and back, value for value."""
+    engine = sdb.get_engine()
+    migrate.upgrade(engine, "0012")
+    run = "00000000-0000-0000-0000-000000000013"
+    matrix = [[1.0, 0.1 + 0.2, None], [0.30000000000000004, 1.0, -1e-300], [None, -1e-300, 1.0]]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO app_user (id, email) VALUES (1, 'a@example.com')"))
+        conn.execute(
+            text(
+                "INSERT INTO portfolio (id, external_id, owner_id, name) "
+                "VALUES (1, 'KEEP', 1, 'k'), (2, 'GONE', 1, 'g')"
+            )
+        )
+        conn.execute(text(f"INSERT INTO flow_run (id, flow) VALUES ('{run}', 'nightly-risk')"))
+        for pid in (1, 2):
+            conn.execute(
+                text(
+                    "INSERT INTO correlation_result (portfolio_id, as_of_date, run_id, symbols, "
+                    "matrix, min_overlap, clusters) VALUES (:p, '2026-12-02', :r, "
+                    '\'["B", "A", "C"]\', cast(:m AS jsonb), 60, \'[]\'), '
+                    "(:p, '2026-12-01', :r, '[]', '[]', 60, '[]')"
+                ),
+                {"p": pid, "r": run, "m": json.dumps(matrix)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO position_risk (portfolio_id, as_of_date, run_id, symbol, "
+                    "factor_betas) VALUES (:p, '2026-12-02', :r, 'A', "
+                    '\'{"SPY": 1.25, "QQQ": null, "IWM": -5e-324}\'), '
+                    "(:p, '2026-12-02', :r, 'B', NULL)"
+                ),
+                {"p": pid, "r": run},
+            )
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT as_of_date, symbols, matrix FROM correlation_result "
+                "WHERE portfolio_id = 1 ORDER BY 1"
+            )
+        ).all()
+        betas = conn.execute(
+            text(
+                "SELECT symbol, factor_symbols, factor_betas FROM position_risk "
+                "WHERE portfolio_id = 1 ORDER BY 1"
+            )
+        ).all()
+        conn.execute(text("DELETE FROM portfolio WHERE id = 2"))
+        left = {
+            table: conn.execute(text(f"SELECT DISTINCT portfolio_id FROM {table}")).scalars().all()
+            for table in ("correlation_result", "position_risk")
+        }
+    assert [tuple(r) for r in stored] == [
+        (dt.date(2026, 12, 1), [], []),
+        (dt.date(2026, 12, 2), ["B", "A", "C"], matrix),
+    ]
+    assert [tuple(r) for r in betas] == [
+        ("A", ["IWM", "QQQ", "SPY"], [-5e-324, None, 1.25]),
+        ("B", None, None),
+    ]
+    # The trigger that replaced the foreign keys' cascade.
+    assert left == {"correlation_result": [1], "position_risk": [1]}
+
+    migrate.downgrade(engine, "0012")
+    with engine.connect() as conn:
+        back = conn.execute(
+            text(
+                "SELECT symbols, matrix FROM correlation_result WHERE portfolio_id = 1 "
+                "ORDER BY as_of_date"
+            )
+        ).all()
+        betas_back = (
+            conn.execute(
+                text(
+                    "SELECT factor_betas FROM position_risk WHERE portfolio_id = 1 ORDER BY symbol"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [tuple(r) for r in back] == [([], []), (["B", "A", "C"], matrix)]
+    assert betas_back == [{"SPY": 1.25, "QQQ": None, "IWM": -5e-324}, None]

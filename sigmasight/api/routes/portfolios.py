@@ -282,7 +282,11 @@ def factor_exposures(
             for row, name in rows
         ],
         positions=[
-            PositionFactorBetas(symbol=p.symbol, weight=p.weight, betas=p.factor_betas or {})
+            PositionFactorBetas(
+                symbol=p.symbol,
+                weight=p.weight,
+                betas=dict(zip(p.factor_symbols or [], p.factor_betas or [], strict=True)),
+            )
             for p in positions
         ],
     )
