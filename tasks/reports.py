@@ -67,10 +67,16 @@ def publish_report_artifacts(as_of: dt.date, outcomes: list[ChunkOutcome]) -> di
     )
     create_table_artifact(
         key="reports-summary",
-        table=reports_run.summary_rows(reports),
+        table=reports_run.summary_rows(reports, max_rows=reports_run.SUMMARY_TABLE_ROWS),
         description=(
             f"Reports for {as_of}: NAV, 1-day 95% historical VaR (currency), 150-day beta to "
             "SPY and the worst linear stress scenario"
+            + (
+                f" (the first {reports_run.SUMMARY_TABLE_ROWS} of {len(reports)}: failures "
+                "first, then the largest VaR)"
+                if len(reports) > reports_run.SUMMARY_TABLE_ROWS
+                else ""
+            )
         ),
     )
     timings: dict[str, float] = {}

@@ -714,8 +714,21 @@ def _reason(exc: BaseException) -> str:
 
 
 # ---- run summaries (the flow's artifacts) -----------------------------------------------------
-def summary_rows(reports: Sequence[PortfolioReport]) -> list[dict[str, Any]]:
-    """One row per portfolio: NAV, VaR95, beta, worst stress and where its report is."""
+#: Rows of the ``reports-summary`` table artifact. Prefect refuses an artifact event much
+#: over a megabyte (10,000 rows are about 2.8 MB), so a large run shows its first rows only.
+SUMMARY_TABLE_ROWS = 500
+
+
+def summary_rows(
+    reports: Sequence[PortfolioReport], *, max_rows: int | None = None
+) -> list[dict[str, Any]]:
+    """One row per portfolio: NAV, VaR95, beta, worst stress and where its report is.
+
+    With ``max_rows``, at most that many: failed reports first, then the largest VaR.
+    """
+    chosen = list(reports)
+    if max_rows is not None and len(chosen) > max_rows:
+        chosen = sorted(chosen, key=lambda r: (r.status == "ok", -(r.var95 or 0.0)))[:max_rows]
     return [
         {
             "portfolio": r.portfolio,
@@ -727,7 +740,7 @@ def summary_rows(reports: Sequence[PortfolioReport]) -> list[dict[str, Any]]:
             "worst_stress_pnl": _round(r.worst_stress_pnl),
             "html": r.files.get("html") or r.error,
         }
-        for r in reports
+        for r in chosen
     ]
 
 
@@ -832,7 +845,14 @@ def summary_markdown(
             f"({fmt.money(r.worst_stress_pnl, 0, sign=True)}) | {links} |"
         )
     if len(reports) > max_rows:
-        lines += ["", f"… and {len(reports) - max_rows} more: see the `reports-summary` table."]
+        more = len(reports) - max_rows
+        table = (
+            "the `reports-summary` table"
+            if len(reports) <= SUMMARY_TABLE_ROWS
+            else f"the `reports-summary` table (its {SUMMARY_TABLE_ROWS} rows: failures first, "
+            "then the largest VaR) and each portfolio's folder"
+        )
+        lines += ["", f"… and {more} more: see {table}."]
     return "\n".join(lines) + "\n"
 
 

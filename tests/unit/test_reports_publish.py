@@ -152,3 +152,25 @@ def test_summary_markdown_links_the_reports_and_names_failures():
         "html": "/r/A/2026-11-25/report.html",
     }
     assert rows[2]["html"] == "ValueError: bad"
+
+
+def test_a_large_run_s_table_keeps_failures_then_the_largest_var_within_its_cap():
+    import random
+
+    rng = random.Random(7)
+    many = [
+        PortfolioReport(f"P{i:05d}", "ok", nav=1e6, var95=rng.uniform(1e3, 1e5)) for i in range(40)
+    ] + [PortfolioReport("BAD", "error", error="ValueError: bad")]
+    rows = summary_rows(many, max_rows=10)
+    assert len(rows) == 10
+    assert rows[0]["portfolio"] == "BAD"
+    largest = sorted((r.var95 or 0.0 for r in many if r.status == "ok"), reverse=True)[:9]
+    assert [r["var95"] for r in rows[1:]] == [round(v, 2) for v in largest]
+    # under the cap: every row, in the order given
+    assert [r["portfolio"] for r in summary_rows(many[:5], max_rows=10)] == [
+        r.portfolio for r in many[:5]
+    ]
+    markdown = summary_markdown(
+        dt.date(2026, 11, 25), many * 13, Path("/r"), max_rows=50
+    )  # 533 reports: more than the table holds
+    assert "its 500 rows: failures first, then the largest VaR" in markdown
