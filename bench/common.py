@@ -10,6 +10,10 @@ from sigmasight import db as sdb
 from sigmasight import migrate
 from sigmasight.settings import get_settings
 
+# The benchmarks' Prefect API servers run offline: no analytics call that fails and logs.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
 
 @contextmanager
 def scratch_database() -> Iterator[URL]:
