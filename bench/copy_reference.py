@@ -15,14 +15,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from sigmasight.repositories.results import RESULT_KEYS
+
 #: The result tables a risk run writes, each filtered by its date column.
-RESULT_TABLES: tuple[str, ...] = (
-    "portfolio_snapshot",
-    "position_risk",
-    "factor_exposure",
-    "correlation_result",
-    "stress_result",
-)
+RESULT_TABLES: tuple[str, ...] = tuple(RESULT_KEYS)
 
 
 @dataclass

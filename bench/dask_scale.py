@@ -42,9 +42,9 @@ from sqlalchemy import text
 
 from bench.cluster import RssSampler, TcpCluster, TreePeak
 from bench.common import scratch_database
+from bench.copy_reference import RESULT_TABLES
 from bench.nightly_risk import (
     GIB,
-    RESULT_TABLES,
     admin_url,
     mib,
     release_free_memory,

@@ -65,7 +65,7 @@ import psycopg
 from sqlalchemy import URL, text
 
 from bench.common import scratch_database
-from bench.copy_reference import CopyReference, measure_raw_copy
+from bench.copy_reference import RESULT_TABLES, CopyReference, measure_raw_copy
 from models import UNDATED_BOOK_DATE
 from sigmasight import db as sdb
 from sigmasight.domain import DEFAULT_FACTORS, RATE_SERIES, OptionRight, UserSpec, occ_ticker
@@ -90,13 +90,6 @@ TARGET_WRITE_TO_COPY = 2.0
 # Issue 4's targets (earlier; printed alongside).
 ISSUE4_WALL_S = 60.0
 TARGET_OVERHEAD = 0.10
-RESULT_TABLES = (
-    "portfolio_snapshot",
-    "position_risk",
-    "factor_exposure",
-    "correlation_result",
-    "stress_result",
-)
 INPUT_TABLES = (
     "price_bar",
     "rate_observation",

@@ -60,6 +60,7 @@ import psycopg
 from sqlalchemy import URL, text
 
 from bench.common import scratch_database
+from bench.copy_reference import RESULT_TABLES
 from bench.nightly_risk import (
     GIB,
     MemoryMonitor,
@@ -93,13 +94,6 @@ TARGET_RSS = 4 * GIB
 TARGET_SPEEDUP = 10.0
 TARGET_DB_BYTES = 80 * 10**9
 EXTRAPOLATE_PORTFOLIOS = 10_000
-RESULT_TABLES = (
-    "portfolio_snapshot",
-    "position_risk",
-    "factor_exposure",
-    "correlation_result",
-    "stress_result",
-)
 INPUT_TABLES = (
     "price_bar",
     "rate_observation",

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from bench.cluster import TcpCluster
 from bench.copy_reference import RESULT_TABLES
+from bench.dask_scale import flatten
 from bench.nightly_risk import store_books, store_prices, store_reference, universe_symbols
 from flows.nightly_risk import nightly_risk
 from sigmasight.runs import risk as risk_run
@@ -28,22 +29,6 @@ from tasks.runners import risk_runner
 
 N_PORTFOLIOS = 30
 CHUNK = 5
-
-
-def flatten(value: Any, path: str = "") -> dict[str, Any]:
-    """A document as ``{path: leaf}`` without the run id (it names the run that wrote it)."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key != "run_id":
-                out.update(flatten(item, f"{path}.{key}"))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for index, item in enumerate(value):
-            out.update(flatten(item, f"{path}[{index}]"))
-        return out
-    return {path: value}
 
 
 def stored_documents(as_of: dt.date) -> dict[str, dict[str, Any]]:

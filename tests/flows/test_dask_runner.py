@@ -3,10 +3,10 @@
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from bench.dask_scale import flatten
 from flows.market_data import pull_market_data
 from flows.nightly_risk import nightly_risk
 from sigmasight import db as sdb
@@ -17,22 +17,6 @@ from tasks.runners import dask_runner
 
 AS_OF = dt.date(2025, 11, 24)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def numbers(value: Any, path: str = "") -> dict[str, Any]:
-    """Flatten a document into {path: leaf}, dropping the run id."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if key != "run_id":
-                out.update(numbers(item, f"{path}.{key}"))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for index, item in enumerate(value):
-            out.update(numbers(item, f"{path}[{index}]"))
-        return out
-    return {path: value}
 
 
 def test_dask_local_cluster_matches_the_thread_pool(engine, monkeypatch: pytest.MonkeyPatch):
@@ -49,7 +33,7 @@ def test_dask_local_cluster_matches_the_thread_pool(engine, monkeypatch: pytest.
     threads = nightly_risk(as_of=AS_OF, return_state=True)
     assert threads.is_completed(), threads.message
     expected = {
-        doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
+        doc.portfolio_id: flatten(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
     }
 
     on_dask = nightly_risk.with_options(task_runner=dask_runner(local_workers=2))
@@ -58,7 +42,7 @@ def test_dask_local_cluster_matches_the_thread_pool(engine, monkeypatch: pytest.
     result = state.result()
     assert isinstance(result, dict) and result["chunks"] == 3
     actual = {
-        doc.portfolio_id: numbers(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
+        doc.portfolio_id: flatten(doc.as_json()) for doc in export_documents(get_settings(), AS_OF)
     }
 
     assert actual.keys() == expected.keys() == {"DEMO_HEDGE_FUND", "DEMO_HNW", "DEMO_INDIVIDUAL"}
