@@ -14,7 +14,6 @@ into ``corporate_action`` directly (their sources are another part of the system
 
 import datetime as dt
 import json
-import uuid
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +25,6 @@ from sqlalchemy import delete, insert, text
 
 from models import CorporateAction, PriceBar
 from sigmasight.db import session_scope
-from sigmasight.runs import ledger
 from sigmasight.runs import risk as risk_run
 from sigmasight.runs.imports import import_bundle_file, import_rates_file
 from sigmasight.settings import get_settings
@@ -295,18 +293,6 @@ def adjusted_returns(raw: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     if day >= E:
         prices = adjusted_closes(raw).loc[:day]
     return prices.pct_change().iloc[1:]
-
-
-def single_date(as_of: dt.date) -> uuid.UUID:
-    """``run risk --as-of`` through its run steps (what the nightly-risk flow calls)."""
-    settings = get_settings()
-    run_id = ledger.open_run("nightly-risk", as_of=as_of, inputs={"test": "actions"})
-    plan = risk_run.plan_risk(settings, as_of, run_id)
-    for chunk in plan.chunks:
-        risk_run.run_chunk(settings, as_of, chunk, run_id)
-    risk_run.finish_risk(settings, as_of, plan.portfolio_ids, run_id)
-    ledger.close_run(run_id, "succeeded")
-    return run_id
 
 
 def documents(day: dt.date) -> dict[str, dict[str, Any]]:

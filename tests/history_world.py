@@ -274,6 +274,18 @@ def load_world(folder: Path, *, through: dt.date | None = None) -> dict[str, Pat
     return files
 
 
+def single_date(as_of: dt.date) -> uuid.UUID:
+    """``run risk --as-of`` through its run steps (what the nightly-risk flow calls)."""
+    settings = get_settings()
+    run_id = ledger.open_run("nightly-risk", as_of=as_of, inputs={"test": "single"})
+    plan = risk_run.plan_risk(settings, as_of, run_id)
+    for chunk in plan.chunks:
+        risk_run.run_chunk(settings, as_of, chunk, run_id)
+    risk_run.finish_risk(settings, as_of, plan.portfolio_ids, run_id)
+    ledger.close_run(run_id, "succeeded")
+    return run_id
+
+
 def compute_history(first: dt.date = FIRST, last: dt.date = LAST) -> uuid.UUID:
     """``run risk --from first --to last`` through the risk-history run steps, without Prefect."""
     settings = get_settings()

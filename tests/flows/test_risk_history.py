@@ -32,18 +32,6 @@ SNAPSHOT_COLUMNS = (
 )
 
 
-def single_date(as_of: dt.date) -> uuid.UUID:
-    """``run risk --as-of`` through its run steps (what the nightly-risk flow calls)."""
-    settings = get_settings()
-    run_id = ledger.open_run("nightly-risk", as_of=as_of, inputs={"test": "single"})
-    plan = risk_run.plan_risk(settings, as_of, run_id)
-    for chunk in plan.chunks:
-        risk_run.run_chunk(settings, as_of, chunk, run_id)
-    risk_run.finish_risk(settings, as_of, plan.portfolio_ids, run_id)
-    ledger.close_run(run_id, "succeeded")
-    return run_id
-
-
 def documents(days: list[dt.date]) -> dict[tuple[str, str], str]:
     """Every exported document of ``days`` as canonical JSON text, without its run id."""
     found = {}
@@ -111,7 +99,7 @@ def test_a_history_run_stores_and_exports_exactly_what_single_date_runs_do(histo
 
     clear_results()
     for day in world.RANGE:
-        single_date(day)
+        world.single_date(day)
     from_single = documents(world.RANGE)
 
     assert rows_history == snapshot_rows()
@@ -209,7 +197,7 @@ def test_no_look_ahead_later_data_does_not_change_a_date(engine, tmp_path: Path)
     day = dt.date(2025, 11, 25)
     (tmp_path / "early").mkdir()
     world.load_world(tmp_path / "early", through=day)
-    first_run = single_date(day)
+    first_run = world.single_date(day)
     before = documents([day])
     # Everything dated after the day arrives: prices, the BOOK_2 bundle, trades and flows.
     (tmp_path / "all").mkdir()
@@ -219,7 +207,7 @@ def test_no_look_ahead_later_data_does_not_change_a_date(engine, tmp_path: Path)
             text("SELECT count(*) FROM price_bar WHERE price_date > :d"), {"d": day}
         ).scalar_one()
     assert later > 0
-    single_date(day)
+    world.single_date(day)
     assert documents([day]) == before
     with session_scope() as session:
         runs = set(
@@ -233,13 +221,13 @@ def test_no_look_ahead_later_data_does_not_change_a_date(engine, tmp_path: Path)
 
 def test_a_rerun_after_a_late_bar_changes_the_date_and_records_the_run(history, tmp_path: Path):
     day = dt.date(2025, 11, 25)
-    first_run = single_date(day)
+    first_run = world.single_date(day)
     before = documents([day])
     prices = pd.read_csv(history / "prices.csv", index_col="date")
     corrected = prices.loc[[day.isoformat()], ["AAPL"]] * 1.03  # a restated close
     corrected.to_csv(tmp_path / "late.csv")
     import_prices_file(tmp_path / "late.csv", today=world.TODAY)
-    second_run = single_date(day)
+    second_run = world.single_date(day)
     after = documents([day])
     assert after[("HIST_A", day.isoformat())] != before[("HIST_A", day.isoformat())]
     with session_scope() as session:
@@ -293,7 +281,7 @@ def test_the_nightly_flow_catches_up_missed_sessions_first(history, monkeypatch,
 
     monkeypatch.setenv("SIGMASIGHT_CATCHUP_MAX_SESSIONS", "4")
     get_settings.cache_clear()
-    single_date(world.FIRST)
+    world.single_date(world.FIRST)
     state = nightly(as_of=world.LAST, provider="synthetic", return_state=True)
     assert state.is_completed(), state.message
     with session_scope() as session:
@@ -348,7 +336,7 @@ def test_the_backtest_counts_stored_pnl_against_the_previous_var(history, capsys
     assert early["backtest"] is None
     assert any(w.startswith("backtest: 59 sessions") for w in early["warnings"])
     # A single-date rerun of the last date reads the same window back from the database.
-    single_date(days[-1])
+    world.single_date(days[-1])
     assert json.loads(documents([days[-1]])[("HIST_C", days[-1].isoformat())]) == from_history
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from sigmasight.db import session_scope
 from tests import actions_world as world
+from tests.history_world import single_date
 
 
 @pytest.fixture
@@ -25,8 +26,8 @@ def raw(engine, tmp_path: Path) -> pd.DataFrame:
 
 
 def test_books_keep_their_value_across_a_split_a_reverse_split_and_a_special_dividend(raw):
-    world.single_date(world.BEFORE)
-    world.single_date(world.E)
+    single_date(world.BEFORE)
+    single_date(world.E)
     before, on_e = world.documents(world.BEFORE), world.documents(world.E)
     for pid in ("PRE_LONG", "PRE_SHORT", "PRE_OPT"):
         for day, docs in ((world.BEFORE, before), (world.E, on_e)):
@@ -57,7 +58,7 @@ def test_books_keep_their_value_across_a_split_a_reverse_split_and_a_special_div
 def test_the_risk_of_a_book_across_the_split_uses_one_basis(raw):
     """PRE_LONG on E and later: VaR and vol equal those of the adjusted series (no -75 %)."""
     for day in (world.E, world.LAST):
-        world.single_date(day)
+        single_date(day)
         doc = world.documents(day)["PRE_LONG"]
         cash, lines = world.book_on("PRE_LONG", day)
         values = world.value(lines, raw, day)
@@ -91,13 +92,13 @@ def assert_close(left: Any, right: Any, path: str = "") -> None:
 def test_a_split_adjusted_panel_gives_the_figures_of_the_panel_imported_adjusted(raw):
     days = (world.SESSIONS[-2], world.LAST)
     for day in days:
-        world.single_date(day)
+        single_date(day)
     from_actions = world.documents(world.LAST)["POST"]
     world.clear_results()
     world.drop_actions()
     world.store_bars(world.adjusted_closes(raw))  # the vendor's adjusted closes, no actions
     for day in days:
-        world.single_date(day)
+        single_date(day)
     imported = world.documents(world.LAST)["POST"]
     assert from_actions.pop("price_basis") == "total_return"
     assert imported.pop("price_basis") == "split_only"
@@ -107,10 +108,10 @@ def test_a_split_adjusted_panel_gives_the_figures_of_the_panel_imported_adjusted
 
 def test_a_date_before_the_ex_date_computes_as_before_the_actions_were_known(engine, tmp_path):
     raw = world.load(tmp_path, actions=False)
-    first_run = world.single_date(world.BEFORE)
+    first_run = single_date(world.BEFORE)
     before = world.documents(world.BEFORE)
     world.store_actions()  # the actions arrive after the date was computed
-    world.single_date(world.BEFORE)
+    single_date(world.BEFORE)
     assert world.documents(world.BEFORE) == before
     with session_scope() as session:
         runs = set(
