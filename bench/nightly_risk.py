@@ -502,12 +502,13 @@ class RunResult:
 
 
 def reset_results(admin: URL) -> bool:
-    """Empty the result tables and checkpoint, so every run writes the same rows from scratch.
+    """Empty the result tables (and staged rerun parts) and checkpoint, so every run writes the
+    same rows from scratch.
 
     Returns whether the CHECKPOINT ran (it needs a superuser or pg_checkpoint).
     """
     with psycopg.connect(conninfo(), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(RESULT_TABLES)}")
+        conn.execute(f"TRUNCATE {', '.join(RESULT_TABLES)}, risk_rerun_part")
     try:
         with psycopg.connect(sdb.libpq_conninfo(admin), autocommit=True) as conn:
             conn.execute("CHECKPOINT")

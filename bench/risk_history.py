@@ -74,8 +74,10 @@ from bench.nightly_risk import (
     postmaster_pid,
     prefect_startup,
     release_free_memory,
+    reset_results,
     store_prices,
     store_reference,
+    table_counts,
     trading_days,
     universe_symbols,
     vacuum_analyze,
@@ -133,6 +135,8 @@ def _close_matrix(symbols: list[str], days: list[dt.date]) -> np.ndarray[Any, An
 
 
 def _copy_csv(cursor: "psycopg.Cursor[Any]", table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:  # a small run may draw no flows (or trades): nothing to load
+        return
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, header=False, na_rep="")
     columns = ", ".join(str(c) for c in frame.columns)
@@ -329,24 +333,6 @@ def setup(args: argparse.Namespace) -> Universe:
 
 
 # -- timed runs ---------------------------------------------------------------------------
-
-
-def reset_results(admin: URL) -> None:
-    """Empty the result tables (and staged parts), then CHECKPOINT when allowed."""
-    with psycopg.connect(conninfo(), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(RESULT_TABLES)}, risk_rerun_part")
-    try:
-        with psycopg.connect(sdb.libpq_conninfo(admin), autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
-    except psycopg.Error:
-        pass
-
-
-def table_counts(tables: tuple[str, ...]) -> dict[str, int]:
-    with sdb.session_scope() as session:
-        return {
-            t: int(session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in tables
-        }
 
 
 def table_bytes(tables: tuple[str, ...]) -> dict[str, int]:
