@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from itertools import chain
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _coords(values: Sequence[float] | FloatArray) -> list[str]:
 
 
 def _points(xs: Sequence[str], ys: Sequence[str]) -> str:
-    return " ".join(f"{x},{y}" for x, y in zip(xs, ys, strict=True))
+    return " ".join(map(",".join, zip(xs, ys, strict=True)))
 
 
 def _text(x: float, y: float, body: str, *, anchor: str = "start", cls: str = "") -> str:
@@ -251,14 +252,18 @@ def performance_chart(path: ReturnPath | None) -> str:
 
 def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[str]:
     """``points`` attributes of the runs of known values (an unknown value breaks the line)."""
-    runs: list[list[str]] = [[]]
-    for x, y in zip(xs, ys, strict=True):
-        if y is None:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(f"{_n(x)},{_n(y)}")
-    return [" ".join(run) for run in runs if run]
+    if len(xs) != len(ys):
+        raise ValueError(f"{len(xs)} x values for {len(ys)} y values")
+    x_text = _coords(xs)
+    breaks = [i for i, y in enumerate(ys) if y is None]
+    runs = []
+    start = 0
+    for stop in [*breaks, len(ys)]:
+        if stop > start:
+            known: list[float] = ys[start:stop]  # type: ignore[assignment]  # no None here
+            runs.append(_points(x_text[start:stop], _coords(known)))
+        start = stop + 1
+    return runs
 
 
 def _date_label(day: dt.date, span_days: int) -> str:
@@ -563,14 +568,14 @@ def _corr_cells(row: Sequence[float | None]) -> tuple[list[str], list[str]]:
     f-string does.
     """
     n = len(row)
-    if not all(type(v) is float and math.isfinite(v) for v in row):
+    if not (set(map(type, row)) <= {float} and math.isfinite(sum(row))):  # type: ignore[arg-type]
         return (
             [_corr_cell_color(v) for v in row],
             ["n/a" if v is None else f"{v:.2f}" for v in row],
         )
     values = np.array(row, dtype=np.float64)
     index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100).astype(np.int64)
-    colors = [_CORR_COLORS[i] for i in index.tolist()]
+    colors = list(map(_CORR_COLORS.__getitem__, index.tolist()))
     texts = (("%.2f\x1f" * n) % tuple(row)).split("\x1f")[:n]
     return colors, texts
 
@@ -623,11 +628,12 @@ def correlation_heatmap(
             )
             continue
         colors, texts = _corr_cells(row)
-        out.extend(
-            f'<rect x="{x}" y="{y}" {size_attrs} fill="{color}">'
-            f"<title>{name} / {other}: {text}</title></rect>"
-            for x, other, color, text in zip(xs, names, colors, texts, strict=True)
+        # The row's cells in one %-format: x, colour, the other symbol and the number.
+        cell_format = (
+            f'<rect x="%s" y="{y}" {size_attrs} fill="%s">'
+            f"<title>{name.replace('%', '%%')} / %s: %s</title></rect>"
         )
+        out.append((cell_format * n) % tuple(chain.from_iterable(zip(xs, colors, names, texts))))
     out.append(
         f'<rect x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" fill="none" '
         f'stroke="{AXIS}"/>'
