@@ -633,7 +633,8 @@ def correlation_heatmap(
             f'<rect x="%s" y="{y}" {size_attrs} fill="%s">'
             f"<title>{name.replace('%', '%%')} / %s: %s</title></rect>"
         )
-        out.append((cell_format * n) % tuple(chain.from_iterable(zip(xs, colors, names, texts))))
+        cells = zip(xs, colors, names, texts, strict=True)
+        out.append((cell_format * n) % tuple(chain.from_iterable(cells)))
     out.append(
         f'<rect x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" fill="none" '
         f'stroke="{AXIS}"/>'

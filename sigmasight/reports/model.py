@@ -24,10 +24,10 @@ Derived figures are sums and rankings of stored numbers, never re-estimated risk
 
 import datetime as dt
 import math
-from itertools import repeat
-from operator import itemgetter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from sigmasight.documents import Amount, Greeks, Position, RiskDocument, StressImpact, Valuation
