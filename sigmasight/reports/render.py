@@ -71,7 +71,7 @@ import io
 import time
 from collections.abc import Callable
 
-from sigmasight.reports.jsontext import dumps_indented
+from sigmasight.reports.jsontext import dumps_json_values
 from sigmasight.reports.model import (
     GREEK_TOTAL_KEYS,
     ReportInput,
@@ -146,7 +146,7 @@ CSV_COLUMNS = ORIGINAL_CSV_COLUMNS + EXTRA_CSV_COLUMNS
 # ---- JSON ---------------------------------------------------------------------------------
 def render_json(view: ReportView) -> bytes:
     """The risk document exactly as ``sigmasight export risk --portfolio`` writes it."""
-    return (dumps_indented(view.doc.as_json()) + "\n").encode()
+    return (dumps_json_values(view.doc.as_json()) + "\n").encode()
 
 
 # ---- Markdown -----------------------------------------------------------------------------

@@ -180,14 +180,22 @@ def plan_reports(as_of: dt.date, portfolio: str | None, chunk_size: int) -> list
     return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes, *, make_parent: bool = True) -> None:
+    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``.
+
+    ``make_parent=False`` when the caller has made the folder already (once per report).
+    """
+    if make_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, 0o644)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -490,12 +498,13 @@ class _Publisher:
         digests = {kind: hashlib.sha256(payload).hexdigest() for kind, payload in files.items()}
         error = None
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             for kind, payload in files.items():
                 path = folder / FILE_NAMES[kind]
                 if same_bytes(path, payload):
                     self.counts["unchanged"] += 1
                 else:
-                    write_atomic(path, payload)
+                    write_atomic(path, payload, make_parent=False)
                     self.counts["written"] += 1
                 written[kind] = str(path)
             if self.store is not None:
@@ -530,9 +539,10 @@ class _Publisher:
 def same_bytes(path: Path, payload: bytes) -> bool:
     """Whether ``path`` exists and holds exactly ``payload`` (size checked before reading)."""
     try:
-        if path.stat().st_size != len(payload):
+        if os.stat(path).st_size != len(payload):
             return False
-        return path.read_bytes() == payload
+        with open(path, "rb", buffering=0) as handle:
+            return handle.read() == payload
     except FileNotFoundError:
         return False
 
