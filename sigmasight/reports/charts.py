@@ -580,6 +580,26 @@ def _corr_cells(row: Sequence[float | None]) -> tuple[list[str], list[str]]:
     return colors, texts
 
 
+def _corr_grid_cells(
+    matrix: Sequence[Sequence[float | None]], n: int
+) -> tuple[list[str], list[str]] | None:
+    """``_corr_cells`` of every row at once, one row after another.
+
+    For an n x n matrix of finite floats (the usual case); ``None`` for any other matrix.
+    """
+    if any(len(row) != n for row in matrix) or not all(
+        set(map(type, row)) <= {float} and math.isfinite(sum(row))  # type: ignore[arg-type]
+        for row in matrix
+    ):
+        return None
+    flat = list(chain.from_iterable(matrix))
+    index = np.rint((np.clip(np.array(flat, dtype=np.float64), -1.0, 1.0) + 1.0) * 100)
+    colors = list(map(_CORR_COLORS.__getitem__, index.astype(np.int64).tolist()))
+    count = len(flat)
+    texts = (("%.2f\x1f" * count) % tuple(flat)).split("\x1f")[:count]
+    return colors, texts
+
+
 def correlation_heatmap(
     symbols: Sequence[str], matrix: Sequence[Sequence[float | None]], *, size: int = 560
 ) -> str:
@@ -616,6 +636,7 @@ def correlation_heatmap(
     names = [escape(s) for s in symbols]
     xs = [_n(label + cell * j) for j in range(n)]
     size_attrs = f'width="{_n(cell)}" height="{_n(cell)}"'
+    grid_cells = _corr_grid_cells(matrix, n)
     for i, row in enumerate(matrix):
         y = _n(label + cell * i)
         name = names[i]
@@ -627,7 +648,10 @@ def correlation_heatmap(
                 for j, value in enumerate(row)
             )
             continue
-        colors, texts = _corr_cells(row)
+        if grid_cells is None:
+            colors, texts = _corr_cells(row)
+        else:
+            colors, texts = grid_cells[0][i * n : (i + 1) * n], grid_cells[1][i * n : (i + 1) * n]
         # The row's cells in one %-format: x, colour, the other symbol and the number.
         cell_format = (
             f'<rect x="%s" y="{y}" {size_attrs} fill="%s">'
