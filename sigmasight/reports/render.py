@@ -159,14 +159,6 @@ def render_markdown(view: ReportView) -> bytes:
 
 
 # ---- CSV ----------------------------------------------------------------------------------
-def _c(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return value
-
-
 def render_csv(view: ReportView) -> bytes:
     """One row per position: the original's 34 columns, then the documented extras."""
     doc = view.doc
@@ -243,7 +235,7 @@ def render_csv(view: ReportView) -> bytes:
             d.underlying_price,
             doc.run_id,
         ]
-        writer.writerow([_c(v) for v in row])
+        writer.writerow(row)  # the csv module writes None as "" and a float as its repr
     return buffer.getvalue().encode()
 
 
