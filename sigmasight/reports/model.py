@@ -26,7 +26,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import pairwise, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -404,8 +404,10 @@ def build_view(data: ReportInput) -> ReportView:
     matrix = tuple(_finite_row(row) for row in corr.matrix) if corr else ()
     pairs = _corr_pairs(symbols, matrix)
     average = sum(map(itemgetter(2), pairs)) / len(pairs) if pairs else None
-    # Highest first, then by the two symbols: (-value, a, b), in two stable C-level sorts.
-    pairs.sort(key=itemgetter(0, 1))
+    # Highest first, then by the two symbols: (-value, a, b), in two stable C-level sorts
+    # (the first is needed only when the symbols are not in order: pairs come row by row).
+    if any(a >= b for a, b in pairwise(symbols)):
+        pairs.sort(key=itemgetter(0, 1))
     pairs.sort(key=itemgetter(2), reverse=True)
 
     gross_abs = sum(abs(r.exposure) for r in positions if r.exposure is not None)
