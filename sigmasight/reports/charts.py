@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -34,8 +34,7 @@ TEAL = "#0f766e"
 
 def _n(x: float) -> str:
     """A coordinate with one decimal ("12.0" -> "12")."""
-    text = f"{x:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return f"{x:.1f}".removesuffix(".0")
 
 
 def _coords(values: Sequence[float] | FloatArray) -> list[str]:
@@ -43,7 +42,7 @@ def _coords(values: Sequence[float] | FloatArray) -> list[str]:
     numbers = values.tolist() if isinstance(values, np.ndarray) else list(values)
     count = len(numbers)
     texts = (("%.1f\x1f" * count) % tuple(numbers)).split("\x1f")[:count]
-    return [text[:-2] if text.endswith(".0") else text for text in texts]
+    return list(map(str.removesuffix, texts, repeat(".0", count)))
 
 
 def _points(xs: Sequence[str], ys: Sequence[str]) -> str:
