@@ -592,11 +592,34 @@ def _corr_grid_cells(
     ):
         return None
     flat = list(chain.from_iterable(matrix))
-    index = np.rint((np.clip(np.array(flat, dtype=np.float64), -1.0, 1.0) + 1.0) * 100)
+    values = np.array(flat, dtype=np.float64)
+    index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100)
     colors = list(map(_CORR_COLORS.__getitem__, index.astype(np.int64).tolist()))
-    count = len(flat)
-    texts = (("%.2f\x1f" * count) % tuple(flat)).split("\x1f")[:count]
-    return colors, texts
+    return colors, _hundredths(values, flat)
+
+
+# ``f"{v:.2f}"`` of -1.00 ... 1.00 by hundredths, and the text of a negative value that
+# rounds to zero.
+_HUNDREDTHS = tuple(f"{i / 100:.2f}" for i in range(-100, 101))
+_NEGATIVE_ZERO = f"{-0.0:.2f}"
+
+
+def _hundredths(values: FloatArray, flat: list[float]) -> list[str]:
+    """``f"{v:.2f}"`` of each value, looked up rather than formatted.
+
+    ``rint(v * 100)`` is the correctly rounded hundredth unless the product lies within
+    1e-9 of a half (its own rounding could then decide the tie, or ``f"{v:.2f}"`` rounds
+    the exact value half to even): those values, and any beyond -1..1, are formatted.
+    """
+    scaled = values * 100
+    index = np.rint(scaled)
+    texts = list(map(_HUNDREDTHS.__getitem__, (index.astype(np.int64) + 100).clip(0, 200).tolist()))
+    for i in np.flatnonzero((index == 0) & np.signbit(values)).tolist():
+        texts[i] = _NEGATIVE_ZERO
+    odd = (np.abs(np.abs(scaled - index) - 0.5) < 1e-9) | (np.abs(index) > 100)
+    for i in np.flatnonzero(odd).tolist():
+        texts[i] = f"{flat[i]:.2f}"
+    return texts
 
 
 def correlation_heatmap(

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sigmasight.reports.charts import _coords, _corr_cell_color, _corr_cells, _n
+from sigmasight.reports.charts import (
+    _coords,
+    _corr_cell_color,
+    _corr_cells,
+    _corr_grid_cells,
+    _n,
+)
 from sigmasight.reports.jsontext import dumps_indented, dumps_json_values
 from sigmasight.reports.market import ReportMarket
 from sigmasight.risk.adjustment import PanelActions
@@ -169,3 +175,26 @@ def test_correlation_cells_at_once_equal_those_done_cell_by_cell():
         colors, texts = _corr_cells(row)
         assert colors == [_corr_cell_color(v) for v in row]
         assert texts == ["n/a" if v is None else f"{v:.2f}" for v in row]
+
+
+def test_the_whole_grid_gets_each_cells_colour_and_two_decimals():
+    rng = random.Random(7)
+    awkward = [0.125, -0.125, 0.015, -0.015, 0.005, -0.005, -0.0, 0.0, -1e-20, 1.0, -1.0]
+    awkward += [0.995, -0.995, 1.0000001, -1.004, 1.006, 0.285, 0.575, 2.675 / 10]
+    for size in (1, 2, 7, 50):
+        matrix = [
+            [rng.choice(awkward) if rng.random() < 0.3 else rng.uniform(-1, 1) for _ in range(size)]
+            for _ in range(size)
+        ]
+        found = _corr_grid_cells(matrix, size)
+        assert found is not None
+        colors, texts = found
+        flat = [v for row in matrix for v in row]
+        assert texts == [f"{v:.2f}" for v in flat]
+        assert colors == [_corr_cell_color(v) for v in flat]
+
+
+def test_a_grid_with_a_gap_or_a_short_row_is_left_to_the_row_by_row_path():
+    assert _corr_grid_cells([[1.0, None], [None, 1.0]], 2) is None
+    assert _corr_grid_cells([[1.0, 0.5], [0.5]], 2) is None
+    assert _corr_grid_cells([[1.0, math.nan], [math.nan, 1.0]], 2) is None
