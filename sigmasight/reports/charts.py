@@ -591,7 +591,7 @@ def _corr_grid_cells(
         for row in matrix
     ):
         return None
-    flat = list(chain.from_iterable(matrix))
+    flat: list[float] = list(chain.from_iterable(matrix))  # type: ignore[arg-type]  # no None
     values = np.array(flat, dtype=np.float64)
     index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100)
     colors = list(map(_CORR_COLORS.__getitem__, index.astype(np.int64).tolist()))

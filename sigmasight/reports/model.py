@@ -293,7 +293,7 @@ def _corr_pairs(
     for i, row in enumerate(matrix):
         cells = zip(repeat(symbols[i]), symbols[i + 1 :], row[i + 1 :])
         if None in row:
-            pairs.extend(p for p in cells if p[2] is not None)
+            pairs.extend((a, b, v) for a, b, v in cells if v is not None)
         else:
             pairs.extend(cells)  # type: ignore[arg-type]  # no None: every value a float
     return pairs
