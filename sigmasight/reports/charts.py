@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -33,8 +34,7 @@ TEAL = "#0f766e"
 
 def _n(x: float) -> str:
     """A coordinate with one decimal ("12.0" -> "12")."""
-    text = f"{x:.1f}"
-    return text[:-2] if text.endswith(".0") else text
+    return f"{x:.1f}".removesuffix(".0")
 
 
 def _coords(values: Sequence[float] | FloatArray) -> list[str]:
@@ -42,11 +42,11 @@ def _coords(values: Sequence[float] | FloatArray) -> list[str]:
     numbers = values.tolist() if isinstance(values, np.ndarray) else list(values)
     count = len(numbers)
     texts = (("%.1f\x1f" * count) % tuple(numbers)).split("\x1f")[:count]
-    return [text[:-2] if text.endswith(".0") else text for text in texts]
+    return list(map(str.removesuffix, texts, repeat(".0", count)))
 
 
 def _points(xs: Sequence[str], ys: Sequence[str]) -> str:
-    return " ".join(f"{x},{y}" for x, y in zip(xs, ys, strict=True))
+    return " ".join(map(",".join, zip(xs, ys, strict=True)))
 
 
 def _text(x: float, y: float, body: str, *, anchor: str = "start", cls: str = "") -> str:
@@ -251,14 +251,18 @@ def performance_chart(path: ReturnPath | None) -> str:
 
 def _segments(xs: Sequence[float], ys: Sequence[float | None]) -> list[str]:
     """``points`` attributes of the runs of known values (an unknown value breaks the line)."""
-    runs: list[list[str]] = [[]]
-    for x, y in zip(xs, ys, strict=True):
-        if y is None:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(f"{_n(x)},{_n(y)}")
-    return [" ".join(run) for run in runs if run]
+    if len(xs) != len(ys):
+        raise ValueError(f"{len(xs)} x values for {len(ys)} y values")
+    x_text = _coords(xs)
+    breaks = [i for i, y in enumerate(ys) if y is None]
+    runs = []
+    start = 0
+    for stop in [*breaks, len(ys)]:
+        if stop > start:
+            known: list[float] = ys[start:stop]  # type: ignore[assignment]  # no None here
+            runs.append(_points(x_text[start:stop], _coords(known)))
+        start = stop + 1
+    return runs
 
 
 def _date_label(day: dt.date, span_days: int) -> str:
@@ -563,16 +567,59 @@ def _corr_cells(row: Sequence[float | None]) -> tuple[list[str], list[str]]:
     f-string does.
     """
     n = len(row)
-    if not all(type(v) is float and math.isfinite(v) for v in row):
+    if not (set(map(type, row)) <= {float} and math.isfinite(sum(row))):  # type: ignore[arg-type]
         return (
             [_corr_cell_color(v) for v in row],
             ["n/a" if v is None else f"{v:.2f}" for v in row],
         )
     values = np.array(row, dtype=np.float64)
     index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100).astype(np.int64)
-    colors = [_CORR_COLORS[i] for i in index.tolist()]
+    colors = list(map(_CORR_COLORS.__getitem__, index.tolist()))
     texts = (("%.2f\x1f" * n) % tuple(row)).split("\x1f")[:n]
     return colors, texts
+
+
+def _corr_grid_cells(
+    matrix: Sequence[Sequence[float | None]], n: int
+) -> tuple[list[str], list[str]] | None:
+    """``_corr_cells`` of every row at once, one row after another.
+
+    For an n x n matrix of finite floats (the usual case); ``None`` for any other matrix.
+    """
+    if any(len(row) != n for row in matrix) or not all(
+        set(map(type, row)) <= {float} and math.isfinite(sum(row))  # type: ignore[arg-type]
+        for row in matrix
+    ):
+        return None
+    flat: list[float] = list(chain.from_iterable(matrix))  # type: ignore[arg-type]  # no None
+    values = np.array(flat, dtype=np.float64)
+    index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100)
+    colors = list(map(_CORR_COLORS.__getitem__, index.astype(np.int64).tolist()))
+    return colors, _hundredths(values, flat)
+
+
+# ``f"{v:.2f}"`` of -1.00 ... 1.00 by hundredths, and the text of a negative value that
+# rounds to zero.
+_HUNDREDTHS = tuple(f"{i / 100:.2f}" for i in range(-100, 101))
+_NEGATIVE_ZERO = f"{-0.0:.2f}"
+
+
+def _hundredths(values: FloatArray, flat: list[float]) -> list[str]:
+    """``f"{v:.2f}"`` of each value, looked up rather than formatted.
+
+    ``rint(v * 100)`` is the correctly rounded hundredth unless the product lies within
+    1e-9 of a half (its own rounding could then decide the tie, or ``f"{v:.2f}"`` rounds
+    the exact value half to even): those values, and any beyond -1..1, are formatted.
+    """
+    scaled = values * 100
+    index = np.rint(scaled)
+    texts = list(map(_HUNDREDTHS.__getitem__, (index.astype(np.int64) + 100).clip(0, 200).tolist()))
+    for i in np.flatnonzero((index == 0) & np.signbit(values)).tolist():
+        texts[i] = _NEGATIVE_ZERO
+    odd = (np.abs(np.abs(scaled - index) - 0.5) < 1e-9) | (np.abs(index) > 100)
+    for i in np.flatnonzero(odd).tolist():
+        texts[i] = f"{flat[i]:.2f}"
+    return texts
 
 
 def correlation_heatmap(
@@ -611,6 +658,7 @@ def correlation_heatmap(
     names = [escape(s) for s in symbols]
     xs = [_n(label + cell * j) for j in range(n)]
     size_attrs = f'width="{_n(cell)}" height="{_n(cell)}"'
+    grid_cells = _corr_grid_cells(matrix, n)
     for i, row in enumerate(matrix):
         y = _n(label + cell * i)
         name = names[i]
@@ -622,12 +670,17 @@ def correlation_heatmap(
                 for j, value in enumerate(row)
             )
             continue
-        colors, texts = _corr_cells(row)
-        out.extend(
-            f'<rect x="{x}" y="{y}" {size_attrs} fill="{color}">'
-            f"<title>{name} / {other}: {text}</title></rect>"
-            for x, other, color, text in zip(xs, names, colors, texts, strict=True)
+        if grid_cells is None:
+            colors, texts = _corr_cells(row)
+        else:
+            colors, texts = grid_cells[0][i * n : (i + 1) * n], grid_cells[1][i * n : (i + 1) * n]
+        # The row's cells in one %-format: x, colour, the other symbol and the number.
+        cell_format = (
+            f'<rect x="%s" y="{y}" {size_attrs} fill="%s">'
+            f"<title>{name.replace('%', '%%')} / %s: %s</title></rect>"
         )
+        cells = zip(xs, colors, names, texts, strict=True)
+        out.append((cell_format * n) % tuple(chain.from_iterable(cells)))
     out.append(
         f'<rect x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" fill="none" '
         f'stroke="{AXIS}"/>'

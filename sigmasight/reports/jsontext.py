@@ -11,8 +11,11 @@ always the standard library's.
 """
 
 import json
+import re
 from json.encoder import encode_basestring_ascii
 from typing import Any
+
+from pydantic_core import to_json
 
 _INDENT = "  "
 
@@ -29,6 +32,46 @@ def dumps_indented(value: Any) -> str:
     except _Unhandled:
         return json.dumps(value, indent=2, allow_nan=False)
     return "".join(out)
+
+
+# pydantic-core writes the same shortest digits as ``float.__repr__`` but, below 1e-4, in
+# another form: ``0.00001`` for ``1e-05``, ``2.5e-7`` for ``2.5e-07``. Both are found by a
+# literal (fast to search for) and only as a whole value: before ``,`` or a line break,
+# which no JSON string holds raw.
+_SHORT_EXPONENT = re.compile(r"e-(\d)(?=,?\n)")
+_SMALL_DECIMAL = re.compile(r"0\.0000\d+(?=,?\n)")
+
+
+def _small_decimal(match: re.Match[str]) -> str:
+    text = match.string
+    start = match.start()
+    before = text[start - 1]
+    if before == " " or (before == "-" and text[start - 2] == " "):
+        return float.__repr__(float(match.group()))
+    return match.group()  # the tail of a larger number (10.00001): written alike
+
+
+def dumps_json_values(value: dict[str, Any]) -> str:
+    """:func:`dumps_indented` of a document of JSON values, encoded in Rust.
+
+    For a dict holding only JSON values (string keys, lists, strings, numbers, booleans,
+    ``None``), as ``model_dump(mode="json")`` gives: pydantic-core writes the indented,
+    ASCII-escaped text, and the few numbers it formats unlike ``float.__repr__`` are
+    rewritten, so the text is ``json.dumps(value, indent=2, allow_nan=False)``. A
+    non-finite number (or a string that reads ``NaN`` or ``Infinity``) goes the Python
+    way, which refuses the number as ``json`` does.
+    """
+    try:
+        text = to_json(value, indent=2, ensure_ascii=True, inf_nan_mode="constants").decode()
+    except Exception:  # anything unusual: the exact Python encoder decides
+        return dumps_indented(value)
+    if "NaN" in text or "Infinity" in text:
+        return dumps_indented(value)
+    if "e-" in text:
+        text = _SHORT_EXPONENT.sub(r"e-0\1", text)
+    if "0.0000" in text:
+        text = _SMALL_DECIMAL.sub(_small_decimal, text)
+    return text
 
 
 def _float(value: float) -> str:

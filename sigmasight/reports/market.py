@@ -58,6 +58,7 @@ class ReportMarket:
     stored: FloatArray
     actions: PanelActions
     _full: PriceCut | None = field(default=None, repr=False, compare=False)
+    _columns: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def covers(self, assets: Iterable[str]) -> bool:
         """Whether every asset is a column of the panel (read, with or without bars)."""
@@ -79,7 +80,10 @@ class ReportMarket:
         return self._derive(dates, tuple(wanted), self._adjust(rows, cols))
 
     def _index(self) -> dict[str, int]:
-        return {s: i for i, s in enumerate(self.symbols)}
+        """Column of each symbol, built once (a run cuts the panel for every portfolio)."""
+        if self._columns is None:
+            self._columns = {s: i for i, s in enumerate(self.symbols)}
+        return self._columns
 
     def _adjust(self, rows: IntArray, cols: IntArray) -> FloatArray:
         ordinals = np.array([self.dates[int(r)].toordinal() for r in rows], dtype=np.int64)

@@ -26,6 +26,8 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise, repeat
+from operator import itemgetter
 from typing import Any
 
 from sigmasight.documents import Amount, Greeks, Position, RiskDocument, StressImpact, Valuation
@@ -272,6 +274,31 @@ def _f(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _finite_row(row: Sequence[Any]) -> tuple[float | None, ...]:
+    """``_f`` of each value; a row of finite floats (the usual case) is taken as it is.
+
+    The sum of floats is finite only when every one of them is (an infinity or NaN
+    propagates; an overflow merely sends the row down the value-by-value path).
+    """
+    if set(map(type, row)) <= {float} and math.isfinite(sum(row)):
+        return tuple(row)
+    return tuple(_f(v) for v in row)
+
+
+def _corr_pairs(
+    symbols: Sequence[str], matrix: Sequence[Sequence[float | None]]
+) -> list[tuple[str, str, float]]:
+    """The defined off-diagonal pairs (upper triangle, row by row)."""
+    pairs: list[tuple[str, str, float]] = []
+    for i, row in enumerate(matrix):
+        cells = zip(repeat(symbols[i]), symbols[i + 1 :], row[i + 1 :])
+        if None in row:
+            pairs.extend((a, b, v) for a, b, v in cells if v is not None)
+        else:
+            pairs.extend(cells)  # type: ignore[arg-type]  # no None: every value a float
+    return pairs
+
+
 def _sector_of(row: PositionRow, details: Mapping[str, PositionDetail]) -> str:
     for own in (row.detail, details.get(row.asset)):
         if own is not None and own.sector:
@@ -374,15 +401,14 @@ def build_view(data: ReportInput) -> ReportView:
 
     corr = doc.correlation
     symbols = tuple(corr.symbols) if corr else ()
-    matrix = tuple(tuple(_f(v) for v in row) for row in corr.matrix) if corr else ()
-    pairs = [
-        (symbols[i], symbols[j], value)
-        for i in range(len(matrix))
-        for j in range(i + 1, len(matrix[i]))
-        if (value := matrix[i][j]) is not None
-    ]
-    average = sum(p[2] for p in pairs) / len(pairs) if pairs else None
-    pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
+    matrix = tuple(_finite_row(row) for row in corr.matrix) if corr else ()
+    pairs = _corr_pairs(symbols, matrix)
+    average = sum(map(itemgetter(2), pairs)) / len(pairs) if pairs else None
+    # Highest first, then by the two symbols: (-value, a, b), in two stable C-level sorts
+    # (the first is needed only when the symbols are not in order: pairs come row by row).
+    if any(a >= b for a, b in pairwise(symbols)):
+        pairs.sort(key=itemgetter(0, 1))
+    pairs.sort(key=itemgetter(2), reverse=True)
 
     gross_abs = sum(abs(r.exposure) for r in positions if r.exposure is not None)
     effective = (

@@ -12,7 +12,9 @@ Sign convention: returns are simple fractions; a drawdown is a negative fraction
 20 % below the running peak).
 """
 
+import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,11 +32,20 @@ def asset_weights(positions: Sequence[Position]) -> dict[str, float]:
     weights: dict[str, float] = {}
     for position in positions:
         weight = position.weight
-        if weight is None or not np.isfinite(weight):
+        if weight is None or not math.isfinite(weight):
             continue
         asset = position.underlying or position.symbol
         weights[asset] = weights.get(asset, 0.0) + float(weight)
     return weights
+
+
+@lru_cache(maxsize=8)
+def _columns(symbols: tuple[str, ...]) -> dict[str, int]:
+    """Column of each symbol; cached, as a reports run passes the same panel for many books.
+
+    Only read, never changed, by the callers.
+    """
+    return {s: i for i, s in enumerate(symbols)}
 
 
 def book_returns(
@@ -57,7 +68,7 @@ def book_returns(
     ndarray of shape (n_dates - 1,)
         ``sum_a w_a r_a,t``; NaN on a day when a held asset has no return.
     """
-    index = {s: i for i, s in enumerate(symbols)}
+    index = _columns(symbols) if isinstance(symbols, tuple) else _columns(tuple(symbols))
     held = [(index[a], w) for a, w in weights.items() if a in index]
     n_returns = max(prices.shape[0] - 1, 0)
     if not held:

@@ -367,17 +367,53 @@ def snapshots_for(
     ]
 
 
+#: The ``position_risk`` columns a stored document is joined from (``positions`` entries and
+#: ``decomposition.positions``): read as plain rows, not ORM objects, and without the factor
+#: arrays, which were most of a reports chunk's read time.
+DOCUMENT_POSITION_COLUMNS = (
+    "symbol",
+    "quantity",
+    "underlying",
+    "price",
+    "market_value",
+    "exposure",
+    "weight",
+    "delta",
+    "gamma",
+    "vega_per_1pct_vol",
+    "theta_per_calendar_day",
+    "rho_per_1pct_rate",
+    "delta_dollars",
+    "gamma_shares_per_1usd",
+    "vega_usd_per_1pct_vol",
+    "theta_usd_per_calendar_day",
+    "rho_usd_per_1pct_rate",
+    "mctr_daily",
+    "ctr_daily",
+    "param_var_95_component",
+    "cvar_95_component",
+)
+
+
 def positions_of(
     session: Session, keys: Sequence[tuple[int, dt.date]]
-) -> dict[tuple[int, dt.date], list[PositionRisk]]:
-    """Stored position rows of several snapshots, by (portfolio id, date), each by symbol."""
-    found: dict[tuple[int, dt.date], list[PositionRisk]] = {}
+) -> dict[tuple[int, dt.date], list[Row[Any]]]:
+    """Stored position rows of several snapshots, by (portfolio id, date), each by symbol.
+
+    Each row holds :data:`DOCUMENT_POSITION_COLUMNS`, read by attribute.
+    """
+    found: dict[tuple[int, dt.date], list[Row[Any]]] = {}
     if not keys:
         return found
-    rows = session.scalars(
-        select(PositionRisk)
-        .where(tuple_(PositionRisk.portfolio_id, PositionRisk.as_of_date).in_(list(keys)))
-        .order_by(PositionRisk.portfolio_id, PositionRisk.as_of_date, PositionRisk.symbol)
+    table = PositionRisk.__table__
+    rows = session.execute(
+        select(
+            table.c.portfolio_id,
+            table.c.as_of_date,
+            *(table.c[name] for name in DOCUMENT_POSITION_COLUMNS),
+        )
+        .where(tuple_(table.c.portfolio_id, table.c.as_of_date).in_(list(keys)))
+        .order_by(table.c.portfolio_id, table.c.as_of_date, table.c.symbol)
     )
     for row in rows:
         found.setdefault((row.portfolio_id, row.as_of_date), []).append(row)

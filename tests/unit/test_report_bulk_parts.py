@@ -9,8 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sigmasight.reports.charts import _coords, _corr_cell_color, _corr_cells, _n
-from sigmasight.reports.jsontext import dumps_indented
+from sigmasight.reports.charts import (
+    _coords,
+    _corr_cell_color,
+    _corr_cells,
+    _corr_grid_cells,
+    _n,
+)
+from sigmasight.reports.jsontext import dumps_indented, dumps_json_values
 from sigmasight.reports.market import ReportMarket
 from sigmasight.risk.adjustment import PanelActions
 
@@ -46,6 +52,35 @@ def test_the_indented_text_is_the_standard_librarys_to_the_byte():
     for _ in range(3000):
         value = {"doc": _value(rng, 0), "series": [rng.gauss(0, 1) for _ in range(20)]}
         assert dumps_indented(value) == json.dumps(value, indent=2, allow_nan=False)
+
+
+def test_the_rust_encoded_text_is_the_standard_librarys_to_the_byte():
+    rng = random.Random(20261204)
+    for _ in range(3000):
+        value = {"doc": _value(rng, 0), "series": [rng.gauss(0, 1) for _ in range(20)]}
+        assert dumps_json_values(value) == json.dumps(value, indent=2, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [1e-05, -1e-05, 2.5e-07, 9.99e-05, 1e-04, 10.00001, -0.00012, 5e-324, 1e-10, 1e16, 1e22],
+)
+def test_small_and_large_numbers_are_written_as_repr_writes_them(number):
+    value = {"a": number, "b": [number, "0.00001", f"x {number}"], "c": {"d": -number}}
+    assert dumps_json_values(value) == json.dumps(value, indent=2, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "value", [{"a": [1.0, math.nan]}, {"a": math.inf}, {"a": [[-math.inf]], "b": "NaN"}]
+)
+def test_the_rust_encoder_refuses_non_finite_numbers_as_json_does(value):
+    with pytest.raises(ValueError, match="Out of range float values"):
+        dumps_json_values(value)
+
+
+def test_a_string_reading_nan_is_still_written():
+    value = {"a": "NaN", "b": ["Infinity", 1e-05]}
+    assert dumps_json_values(value) == json.dumps(value, indent=2, allow_nan=False)
 
 
 @pytest.mark.parametrize("value", [{1: "a"}, {None: 1, "b": [1.5]}, {2.5: True}])
@@ -140,3 +175,26 @@ def test_correlation_cells_at_once_equal_those_done_cell_by_cell():
         colors, texts = _corr_cells(row)
         assert colors == [_corr_cell_color(v) for v in row]
         assert texts == ["n/a" if v is None else f"{v:.2f}" for v in row]
+
+
+def test_the_whole_grid_gets_each_cells_colour_and_two_decimals():
+    rng = random.Random(7)
+    awkward = [0.125, -0.125, 0.015, -0.015, 0.005, -0.005, -0.0, 0.0, -1e-20, 1.0, -1.0]
+    awkward += [0.995, -0.995, 1.0000001, -1.004, 1.006, 0.285, 0.575, 2.675 / 10]
+    for size in (1, 2, 7, 50):
+        matrix = [
+            [rng.choice(awkward) if rng.random() < 0.3 else rng.uniform(-1, 1) for _ in range(size)]
+            for _ in range(size)
+        ]
+        found = _corr_grid_cells(matrix, size)
+        assert found is not None
+        colors, texts = found
+        flat = [v for row in matrix for v in row]
+        assert texts == [f"{v:.2f}" for v in flat]
+        assert colors == [_corr_cell_color(v) for v in flat]
+
+
+def test_a_grid_with_a_gap_or_a_short_row_is_left_to_the_row_by_row_path():
+    assert _corr_grid_cells([[1.0, None], [None, 1.0]], 2) is None
+    assert _corr_grid_cells([[1.0, 0.5], [0.5]], 2) is None
+    assert _corr_grid_cells([[1.0, math.nan], [math.nan, 1.0]], 2) is None
