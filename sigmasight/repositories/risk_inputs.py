@@ -1,7 +1,6 @@
 """Reads for the nightly risk run: the price panel (once per run) and books (per chunk)."""
 
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,7 +8,6 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from psycopg import sql
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -58,46 +56,40 @@ def load_panel(
 ) -> PanelData:
     """Every stored bar of ``symbols`` between ``start`` and ``end``, pivoted to (date x symbol).
 
-    One ``COPY ... TO STDOUT`` streams the rows; a million bars load in about a second.
+    One row per symbol, its bars aggregated server-side in date order (days since ``start``
+    as int4, the closes as the bits of their float8), read in binary: a few arrays per
+    symbol instead of a message and a parse per bar. A million bars load in a fraction of a
+    second, with exactly the stored values.
     """
-    conn = raw_connection(session)
-    buffer = io.BytesIO()
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS wanted_symbol (symbol text PRIMARY KEY) ON COMMIT DROP"
-        )
-        cursor.execute("TRUNCATE wanted_symbol")
-        with cursor.copy("COPY wanted_symbol (symbol) FROM STDIN") as copy:
-            for symbol in sorted(set(symbols)):
-                copy.write_row((symbol,))
-        query = (
-            "COPY (SELECT p.symbol, p.price_date, coalesce(p.adj_close, p.close), p.close "
-            "FROM price_bar p JOIN wanted_symbol w USING (symbol) "
-            "WHERE p.price_date BETWEEN {} AND {}) TO STDOUT (FORMAT csv)"
-        )
-        with cursor.copy(sql.SQL(query).format(sql.Literal(start), sql.Literal(end))) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-    buffer.seek(0)
-    frame = pd.read_csv(
-        buffer,
-        names=["symbol", "date", "adj_close", "close"],
-        dtype={"symbol": "str", "date": "str", "adj_close": "float64", "close": "float64"},
-    )
     ordered = tuple(sorted(set(symbols)))
-    if frame.empty:
+    query = (
+        "SELECT symbol, string_agg(int4send(price_date - %(start)s), '' ORDER BY price_date), "
+        "string_agg(float8send(coalesce(adj_close, close)), '' ORDER BY price_date), "
+        "string_agg(float8send(close), '' ORDER BY price_date) "
+        "FROM price_bar WHERE symbol = ANY(%(symbols)s) "
+        "AND price_date BETWEEN %(start)s AND %(end)s GROUP BY symbol"
+    )
+    with raw_connection(session).cursor(binary=True) as cursor:
+        cursor.execute(query, {"start": start, "end": end, "symbols": list(ordered)})
+        rows = cursor.fetchall()
+    if not rows:
         empty = np.empty((0, len(ordered)))
         return PanelData((), ordered, empty, empty.copy())
-    dates = sorted(frame["date"].unique())
-    date_index = {d: i for i, d in enumerate(dates)}
     symbol_index = {s: i for i, s in enumerate(ordered)}
-    rows = frame["date"].map(date_index).to_numpy()
-    cols = frame["symbol"].map(symbol_index).to_numpy()
-    adj = np.full((len(dates), len(ordered)), np.nan)
-    raw = np.full((len(dates), len(ordered)), np.nan)
-    adj[rows, cols] = frame["adj_close"].to_numpy()
-    raw[rows, cols] = frame["close"].to_numpy()
-    return PanelData(tuple(dt.date.fromisoformat(d) for d in dates), ordered, adj, raw)
+    offsets = [np.frombuffer(r[1], dtype=">i4") for r in rows]
+    days = np.concatenate(offsets).astype(np.int64)
+    cols = np.repeat(
+        np.array([symbol_index[r[0]] for r in rows], dtype=np.int64), [o.size for o in offsets]
+    )
+    dates, positions = np.unique(days, return_inverse=True)
+    adj = np.full((dates.size, len(ordered)), np.nan)
+    raw = np.full((dates.size, len(ordered)), np.nan)
+    adj[positions, cols] = np.concatenate([np.frombuffer(r[2], dtype=">f8") for r in rows])
+    raw[positions, cols] = np.concatenate([np.frombuffer(r[3], dtype=">f8") for r in rows])
+    first = start.toordinal()
+    return PanelData(
+        tuple(dt.date.fromordinal(first + d) for d in dates.tolist()), ordered, adj, raw
+    )
 
 
 def load_actions(
