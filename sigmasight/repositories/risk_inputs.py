@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, text
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Text, any_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from models import (
@@ -34,6 +34,18 @@ from sigmasight.books import (
 from sigmasight.db import raw_connection
 from sigmasight.domain import ActionSpec, ScenarioSpec
 from sigmasight.risk.adjustment import NO_ACTION, PanelActions
+
+
+def _any(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column = ANY(<one array parameter>)`` instead of ``IN (...)``.
+
+    An IN list of a chunk's thousand ids is a thousand placeholders, which the driver
+    parses out of the query text on every call.
+    """
+    item = BigInteger() if values and isinstance(values[0], int) else Text()
+    return cast(
+        ColumnElement[bool], column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ def load_actions(
     first_dividend = first_action.copy()
     if not ordered:
         return PanelActions.empty(0)
-    wanted = CorporateAction.symbol.in_(ordered)
+    wanted = _any(CorporateAction.symbol, ordered)
     firsts = session.execute(
         select(
             CorporateAction.symbol,
@@ -155,7 +167,7 @@ def load_book_actions(
         wanted = sorted(set(symbols))
         if not wanted:
             return []
-        query = query.where(CorporateAction.symbol.in_(wanted))
+        query = query.where(_any(CorporateAction.symbol, wanted))
     if after is not None:
         query = query.where(CorporateAction.ex_date > after)
     rows = session.execute(
@@ -257,7 +269,7 @@ def latest_price_date(
 
     return session.scalar(
         select(func.max(PriceBar.price_date)).where(
-            PriceBar.symbol.in_(list(symbols)), PriceBar.price_date <= until
+            _any(PriceBar.symbol, list(symbols)), PriceBar.price_date <= until
         )
     )
 
@@ -293,7 +305,7 @@ def load_timelines(
             select(
                 Portfolio.id, Portfolio.external_id, Portfolio.risk_free_rate, Portfolio.benchmark
             )
-            .where(Portfolio.id.in_(ids))
+            .where(_any(Portfolio.id, ids))
             .order_by(Portfolio.id)
         ).all(),
         columns=["id", "external_id", "risk_free_rate", "benchmark"],
@@ -301,7 +313,7 @@ def load_timelines(
     books = stored_books(session, ids, through=through)
     trades: dict[int, list[TradeEvent]] = {pid: [] for pid in ids}
     for t in session.scalars(
-        select(Trade).where(Trade.portfolio_id.in_(ids), Trade.trade_date <= through)
+        select(Trade).where(_any(Trade.portfolio_id, ids), Trade.trade_date <= through)
     ):
         trades[t.portfolio_id].append(
             TradeEvent(
@@ -322,7 +334,7 @@ def load_timelines(
     flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
     for pid, day, amount in session.execute(
         select(CashFlow.portfolio_id, CashFlow.flow_date, CashFlow.amount).where(
-            CashFlow.portfolio_id.in_(ids), CashFlow.flow_date <= through
+            _any(CashFlow.portfolio_id, ids), CashFlow.flow_date <= through
         )
     ):
         flows[pid].append((day, amount))
@@ -448,7 +460,9 @@ def sectors_of(session: Session, symbols: Iterable[str]) -> dict[str, str | None
     """The security master's sector of each symbol (None when unknown or blank)."""
     wanted = sorted(set(symbols))
     found = dict(
-        session.execute(select(Security.symbol, Security.sector).where(Security.symbol.in_(wanted)))
+        session.execute(
+            select(Security.symbol, Security.sector).where(_any(Security.symbol, wanted))
+        )
         .tuples()
         .all()
     )
