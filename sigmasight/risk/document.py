@@ -53,6 +53,7 @@ class Lists:
 
     def __init__(self) -> None:
         self._found: dict[int, tuple[Any, list[Any]]] = {}
+        self._finite: dict[int, tuple[Any, list[float | None]]] = {}
 
     def __call__(self, array: Any) -> list[Any]:
         """``array.tolist()``, converted once (the array is kept, so its id stays its own)."""
@@ -60,6 +61,15 @@ class Lists:
         if found is None:
             found = (array, np.asarray(array).tolist())
             self._found[id(array)] = found
+        return found[1]
+
+    def finite(self, array: Any) -> list[float | None]:
+        """:func:`num` of every value of a float array, converted once."""
+        found = self._finite.get(id(array))
+        if found is None:
+            isfinite = math.isfinite
+            found = (array, [float(v) if isfinite(v) else None for v in self(array)])
+            self._finite[id(array)] = found
         return found[1]
 
 
@@ -81,7 +91,7 @@ def headline(
     at = lists if lists is not None else Lists()
     nav = at(result.valuation["nav"])[p]
     valuation = {
-        key: num(at(result.valuation[key])[p])
+        key: at.finite(result.valuation[key])[p]
         for key in (
             "nav",
             "cash",
@@ -99,10 +109,10 @@ def headline(
     for label, block in result.risk.items():
         entry: dict[str, Any] = {
             "n_obs": int(at(block["n_obs"])[p]),
-            "ann_vol": num(at(block["ann_vol"])[p]),
+            "ann_vol": at.finite(block["ann_vol"])[p],
         }
         for key in RISK_KEYS:
-            fraction = num(at(block[key])[p])
+            fraction = at.finite(block[key])[p]
             entry[key] = {
                 "fraction": fraction,
                 "currency": num(fraction * nav) if fraction is not None else None,
@@ -127,28 +137,28 @@ def headline(
         "conventions": dict(CONVENTIONS),
         "valuation": valuation,
         "daily_pnl": {
-            "pnl": num(at(result.valuation["daily_pnl"])[p]),
-            "return": num(at(result.valuation["daily_return"])[p]),
+            "pnl": at.finite(result.valuation["daily_pnl"])[p],
+            "return": at.finite(result.valuation["daily_return"])[p],
         },
         "risk": risk,
         "beta_spy": {
-            "full": num(at(result.beta_spy["full"])[p]),
-            "150d": num(at(result.beta_spy["150d"])[p]),
+            "full": at.finite(result.beta_spy["full"])[p],
+            "150d": at.finite(result.beta_spy["150d"])[p],
         },
         "factor_exposures": {
             "window": FACTOR_WINDOW,
             "n_obs": int(at(result.factor_n_obs)[p]),
             "betas": {f: num(b) if fitted else None for f, b in zip(factors, betas, strict=True)},
-            "alpha_daily": num(at(result.factor_alpha)[p]),
-            "r2": num(at(result.factor_r2)[p]),
+            "alpha_daily": at.finite(result.factor_alpha)[p],
+            "r2": at.finite(result.factor_r2)[p],
         },
         "rate_sensitivity": {
             "series": "DGS10",
-            "rate_beta_per_pp": num(at(result.rate["rate_beta_per_pp"])[p]),
-            "duration_years": num(at(result.rate["duration_years"])[p]),
-            "dv01": num(at(result.rate["dv01"])[p]),
+            "rate_beta_per_pp": at.finite(result.rate["rate_beta_per_pp"])[p],
+            "duration_years": at.finite(result.rate["duration_years"])[p],
+            "dv01": at.finite(result.rate["dv01"])[p],
         },
-        "performance": {key: num(at(values)[p]) for key, values in result.performance.items()},
+        "performance": {key: at.finite(values)[p] for key, values in result.performance.items()},
         "stress": stress,
         # Its positions are stored with the positions (see assemble).
         "decomposition": decomposition_block(result, p, factors, at),
@@ -182,10 +192,10 @@ DECOMPOSITION_KEY_ORDER = (
 def _groups(groups: GroupSums, p: int, at: Lists) -> dict[str, dict[str, float | None]]:
     offsets = at(groups.offsets)
     lo, hi = int(offsets[p]), int(offsets[p + 1])
-    figures = [[num(v) for v in at(groups.values[key])[lo:hi]] for key in GROUP_KEYS]
+    share, param, cvar = (at.finite(groups.values[key])[lo:hi] for key in GROUP_KEYS)
     return {
-        label: dict(zip(GROUP_KEYS, row, strict=True))
-        for label, row in zip(groups.labels[lo:hi], zip(*figures, strict=True), strict=True)
+        label: {"ctr_share": a, "param_var_95": b, "cvar_95": c}
+        for label, a, b, c in zip(groups.labels[lo:hi], share, param, cvar, strict=True)
     }
 
 
@@ -194,17 +204,17 @@ def decomposition_block(
 ) -> dict[str, Any] | None:
     """The ``decomposition`` block without its ``positions`` (None when not computable)."""
     at = lists if lists is not None else Lists()
-    sigma = num(at(result.decomposition["sigma_daily"])[p])
+    sigma = at.finite(result.decomposition["sigma_daily"])[p]
     if sigma is None:
         return None
     split = result.factor_split
-    total = num(at(split["total_variance"])[p])
+    total = at.finite(split["total_variance"])[p]
     factor = (
         {
             "window": FACTOR_WINDOW,
             "total_variance": total,
-            "systematic_variance": num(at(split["systematic_variance"])[p]),
-            "specific_variance": num(at(split["specific_variance"])[p]),
+            "systematic_variance": at.finite(split["systematic_variance"])[p],
+            "specific_variance": at.finite(split["specific_variance"])[p],
             "contributions": {
                 f: num(share)
                 for f, share in zip(factors, at(result.factor_contributions)[p], strict=True)
@@ -228,14 +238,14 @@ def benchmark_block(
 ) -> dict[str, Any] | None:
     """The ``benchmark`` block (C27); None when the tracking error cannot be computed."""
     at = lists if lists is not None else Lists()
-    tracking = num(at(result.benchmark["tracking_error"])[p])
+    tracking = at.finite(result.benchmark["tracking_error"])[p]
     if tracking is None:
         return None
     return {
         "symbol": result.benchmark_symbol,
         "tracking_error": tracking,
-        "information_ratio": num(at(result.benchmark["information_ratio"])[p]),
-        "active_beta": num(at(result.benchmark["active_beta"])[p]),
+        "information_ratio": at.finite(result.benchmark["information_ratio"])[p],
+        "active_beta": at.finite(result.benchmark["active_beta"])[p],
     }
 
 
