@@ -226,7 +226,7 @@ class StoredLines:
 
     def cost_basis(self) -> Decimal | None:
         """:attr:`BookState.cost_basis` of these lines, term by term in the same order."""
-        if any(cost is None for cost in self.avg_cost):
+        if None in self.avg_cost:
             return None
         total = ZERO
         for cost, quantity, underlying, multiplier in zip(
@@ -259,7 +259,10 @@ class StoredBook(Book):
 
 
 class StoredState(BookState):
-    """The state a :class:`StoredBook` opens, sharing its columns; objects on first use."""
+    """The state a :class:`StoredBook` opens, sharing its columns; objects on first use.
+
+    Derive another state with :meth:`moved` (``dataclasses.replace`` cannot rebuild it).
+    """
 
     def __init__(
         self,

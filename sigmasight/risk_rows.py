@@ -94,12 +94,12 @@ def attribution_block(
     if previous is None or positions is None or previous.nav is None:
         return None, "attribution: needs the previous session computed (book and NAV of t-1)"
     values = [v for _, v in positions]
-    holding = float(sum(values)) if all(np.isfinite(values)) else None
+    holding = float(sum(values)) if all(math.isfinite(v) for v in values) else None
     betas = previous.factor_betas or {}
     by_factor: dict[str, float | None] = {}
     for name, f in factor_returns.items():
         beta = betas.get(name)
-        by_factor[name] = None if beta is None or not np.isfinite(f) else previous.nav * beta * f
+        by_factor[name] = None if beta is None or not math.isfinite(f) else previous.nav * beta * f
     known = [v for v in by_factor.values() if v is not None]
     factor = float(sum(known)) if by_factor and len(known) == len(by_factor) else None
     return {
