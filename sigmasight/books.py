@@ -19,6 +19,11 @@ by every date up to the next event, which is what lets a history run and a singl
 see the very same book. Dividends only move cash, so they are summed per symbol on read
 instead of being events: a 50-stock book paying quarterly dividends for years costs no
 more states than it has trades.
+
+A book read from the database is a :class:`StoredBook`: its lines arrive as columns
+(what the engine reads), and :class:`Holding` objects are built only when something rolls
+the book forward (a trade or a split) or asks for them; a dividend reads just the quantity
+it pays on. A book nothing touches between its date and the run's is never an object.
 """
 
 import bisect
