@@ -19,6 +19,11 @@ by every date up to the next event, which is what lets a history run and a singl
 see the very same book. Dividends only move cash, so they are summed per symbol on read
 instead of being events: a 50-stock book paying quarterly dividends for years costs no
 more states than it has trades.
+
+A book read from the database is a :class:`StoredBook`: its lines arrive as columns
+(what the engine reads), and :class:`Holding` objects are built only when something rolls
+the book forward (a trade or a split) or asks for them; a dividend reads just the quantity
+it pays on. A book nothing touches between its date and the run's is never an object.
 """
 
 import bisect
@@ -27,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -71,6 +77,11 @@ class Book:
     book_date: dt.date
     cash: Decimal
     holdings: tuple[Holding, ...]
+
+    @property
+    def assets(self) -> set[str]:
+        """What the book holds: its stocks and its options' underlyings."""
+        return {h.underlying or h.symbol for h in self.holdings}
 
 
 @dataclass(frozen=True)
@@ -164,6 +175,145 @@ class BookState:
                 return None
             total += h.avg_cost * h.quantity * h.units
         return total
+
+    def quantity_at(self, i: int) -> Decimal:
+        """The quantity of holding ``i`` (the order of ``holdings`` and ``columns``)."""
+        return self.holdings[i].quantity
+
+    def moved(
+        self, *, cash: Decimal, trades_applied: int, realized_pnl: Decimal | None, version: int
+    ) -> "BookState":
+        """The same lines with another cash, trade count, realised P&L and version."""
+        return BookState(self.book_date, cash, self.holdings, trades_applied, realized_pnl, version)
+
+
+@dataclass(frozen=True)
+class StoredLines:
+    """A stored book's lines as the database hands them over: columns, not objects.
+
+    One entry per line, ordered by symbol (code point order, as ``BookState.holdings``).
+    ``columns`` is what the engine reads; the exact values (numeric text, ``None`` for NULL)
+    rebuild the :class:`Holding` objects, the same as reading the rows one by one, only when
+    something needs them (a trade, a split, a dividend, the API's book).
+    """
+
+    columns: HoldingColumns
+    quantity: tuple[str, ...]
+    avg_cost: tuple[str | None, ...]
+    underlying: tuple[str | None, ...]
+    strike: tuple[str | None, ...]
+    #: Expiry as a proleptic ordinal, 0 when NULL.
+    expiry: tuple[int, ...]
+    right: tuple[str | None, ...]
+    multiplier: tuple[int | None, ...]
+    implied_vol: tuple[float | None, ...]
+    dividend_yield: tuple[float | None, ...]
+
+    def holdings(self) -> tuple[Holding, ...]:
+        """The lines as :class:`Holding` objects."""
+        c = self.columns
+        return tuple(
+            Holding(
+                symbol=c.symbol[i],
+                quantity=Decimal(self.quantity[i]),
+                avg_cost=None if (cost := self.avg_cost[i]) is None else Decimal(cost),
+                underlying=self.underlying[i],
+                strike=None if (strike := self.strike[i]) is None else Decimal(strike),
+                expiry=dt.date.fromordinal(self.expiry[i]) if self.expiry[i] else None,
+                right=self.right[i],
+                multiplier=self.multiplier[i],
+                implied_vol=self.implied_vol[i],
+                dividend_yield=self.dividend_yield[i],
+                position_id=c.position_id[i],
+            )
+            for i in range(len(c.symbol))
+        )
+
+    def cost_basis(self) -> Decimal | None:
+        """:attr:`BookState.cost_basis` of these lines, term by term in the same order."""
+        if None in self.avg_cost:
+            return None
+        total = ZERO
+        for cost, quantity, underlying, multiplier in zip(
+            self.avg_cost, self.quantity, self.underlying, self.multiplier, strict=True
+        ):
+            units = multiplier if underlying is not None and multiplier else 1
+            total += Decimal(cast(str, cost)) * Decimal(quantity) * units
+        return total
+
+
+class StoredBook(Book):
+    """A :class:`Book` read as columns: its :class:`Holding` objects are built on first use."""
+
+    def __init__(self, book_date: dt.date, cash: Decimal, lines: StoredLines) -> None:
+        object.__setattr__(self, "book_date", book_date)
+        object.__setattr__(self, "cash", cash)
+        object.__setattr__(self, "lines", lines)
+
+    lines: StoredLines
+
+    @cached_property
+    def holdings(self) -> tuple[Holding, ...]:
+        """The lines as objects (built once, when first read)."""
+        return self.lines.holdings()
+
+    @property
+    def assets(self) -> set[str]:
+        """What the book holds: its stocks and its options' underlyings."""
+        return set(self.lines.columns.asset)
+
+
+class StoredState(BookState):
+    """The state a :class:`StoredBook` opens, sharing its columns; objects on first use.
+
+    Derive another state with :meth:`moved` (``dataclasses.replace`` cannot rebuild it).
+    """
+
+    def __init__(
+        self,
+        book: StoredBook,
+        *,
+        cash: Decimal | None = None,
+        trades_applied: int = 0,
+        realized_pnl: Decimal | None = ZERO,
+        version: int = 0,
+    ) -> None:
+        object.__setattr__(self, "book_date", book.book_date)
+        object.__setattr__(self, "cash", book.cash if cash is None else cash)
+        object.__setattr__(self, "trades_applied", trades_applied)
+        object.__setattr__(self, "realized_pnl", realized_pnl)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "book", book)
+        # The cached_property's slot: the engine's columns come straight from the database.
+        self.__dict__["columns"] = book.lines.columns
+
+    book: StoredBook
+
+    @cached_property
+    def holdings(self) -> tuple[Holding, ...]:
+        """The lines as objects (shared with the book, built when first read)."""
+        return self.book.holdings
+
+    @property
+    def cost_basis(self) -> Decimal | None:
+        """Signed cost of the holdings, from the stored values without building objects."""
+        return self.book.lines.cost_basis()
+
+    def quantity_at(self, i: int) -> Decimal:
+        """The quantity of holding ``i``, from its stored value."""
+        return Decimal(self.book.lines.quantity[i])
+
+    def moved(
+        self, *, cash: Decimal, trades_applied: int, realized_pnl: Decimal | None, version: int
+    ) -> "BookState":
+        """The same stored lines with another cash, trade count, realised P&L and version."""
+        return StoredState(
+            self.book,
+            cash=cash,
+            trades_applied=trades_applied,
+            realized_pnl=realized_pnl,
+            version=version,
+        )
 
 
 def _sign(value: Decimal) -> int:
@@ -301,6 +451,21 @@ class ActionLedger:
                     total += held.quantity * paid
         return total
 
+    def received(self, state: "BookState", after: dt.date, through: dt.date) -> Decimal:
+        """:meth:`dividends` of ``state``'s holdings, reading a quantity only where one is paid."""
+        if not self._days:
+            return ZERO
+        total = ZERO
+        columns = state.columns
+        for i, (symbol, is_option) in enumerate(
+            zip(columns.symbol, columns.is_option.tolist(), strict=True)
+        ):
+            if not is_option and symbol in self._days:
+                paid = self.per_share(symbol, after, through)
+                if paid:
+                    total += state.quantity_at(i) * paid
+        return total
+
 
 NO_ACTIONS = ActionLedger()
 
@@ -337,7 +502,7 @@ class Timeline:
         self._build()
 
     def _held_assets(self) -> set[str]:
-        found = {h.underlying or h.symbol for b in self.books for h in b.holdings}
+        found = {a for b in self.books for a in b.assets}
         found.update(t.underlying or t.symbol for t in self.trades)
         return found
 
@@ -358,7 +523,9 @@ class Timeline:
                     events.setdefault(split.ex_date, []).append(split)
         version = 0
         state: BookState | None = None
-        holdings: dict[str, Holding] = {}
+        # Built from the state's lines when a trade or a split first needs objects: a stored
+        # book that nothing rolls forward is never turned into Holding objects.
+        holdings: dict[str, Holding] | None = None
         # Dividends are summed on read from ``anchor`` on, on the quantities of the state
         # read (state_on). A quantity that changes settles what its old quantity earned
         # since the anchor, so events cost what they change, not a pass over the book.
@@ -369,24 +536,35 @@ class Timeline:
             if book is not None:
                 # A book is the whole truth of its date: trades, flows and actions on it
                 # are inside it.
-                holdings = {h.symbol: h for h in book.holdings}
-                state = BookState(
-                    book.book_date, book.cash, tuple(sorted(book.holdings, key=lambda h: h.symbol))
-                )
+                if isinstance(book, StoredBook):
+                    holdings = None
+                    state = StoredState(book, version=version + 1)
+                else:
+                    holdings = {h.symbol: h for h in book.holdings}
+                    state = BookState(
+                        book.book_date,
+                        book.cash,
+                        tuple(sorted(book.holdings, key=lambda h: h.symbol)),
+                        version=version + 1,
+                    )
                 anchor = book.book_date
             elif state is None:
                 continue  # flows before the first book: no book to carry them
             else:
                 cash, applied, realized = state.cash, state.trades_applied, state.realized_pnl
                 changed = False
+                if holdings is None and any(
+                    isinstance(item, (ActionSpec, TradeEvent)) for item in items
+                ):
+                    holdings = {h.symbol: h for h in state.holdings}
                 # The day's splits first: a dividend of the same day is per new share.
                 for item in items:
-                    if isinstance(item, ActionSpec):
+                    if isinstance(item, ActionSpec) and holdings is not None:
                         held = _stock_quantity(holdings, item.symbol)
                         changed |= split_holdings(holdings, item.symbol, item.value)
                         cash += self._settle(holdings, item.symbol, held, anchor, day - ONE_DAY)
                 for item in items:
-                    if isinstance(item, TradeEvent):
+                    if isinstance(item, TradeEvent) and holdings is not None:
                         held = _stock_quantity(holdings, item.symbol)
                         change, gain = apply_trade(holdings, item)
                         # The day's dividend goes to the quantity held before the trade.
@@ -396,17 +574,27 @@ class Timeline:
                         realized = None if realized is None or gain is None else realized + gain
                     elif isinstance(item, Decimal):
                         cash += item
-                # A day of flows only shares the holdings of the day before.
-                lines = (
-                    tuple(sorted(holdings.values(), key=lambda h: h.symbol))
-                    if changed
-                    else state.holdings
-                )
-                state = BookState(state.book_date, cash, lines, applied, realized)
+                if changed and holdings is not None:
+                    state = BookState(
+                        state.book_date,
+                        cash,
+                        tuple(sorted(holdings.values(), key=lambda h: h.symbol)),
+                        applied,
+                        realized,
+                        version + 1,
+                    )
+                else:
+                    # A day of flows only shares the holdings of the day before.
+                    state = state.moved(
+                        cash=cash,
+                        trades_applied=applied,
+                        realized_pnl=realized,
+                        version=version + 1,
+                    )
             version += 1
             self._dates.append(day)
             self._anchors.append(anchor)
-            self._states.append(replace(state, version=version))
+            self._states.append(state)
 
     def _settle(
         self,
@@ -429,8 +617,15 @@ class Timeline:
         if not i:
             return None
         state = self._states[i - 1]
-        received = self.actions.dividends(state.holdings, self._anchors[i - 1], day)
-        return replace(state, cash=state.cash + received) if received else state
+        received = self.actions.received(state, self._anchors[i - 1], day)
+        if not received:
+            return state
+        return state.moved(
+            cash=state.cash + received,
+            trades_applied=state.trades_applied,
+            realized_pnl=state.realized_pnl,
+            version=state.version,
+        )
 
     def held_over(self, before: dt.date, day: dt.date) -> BookState | None:
         """The book of ``before`` as held through ``day``: its lines after the splits in between.
@@ -442,15 +637,24 @@ class Timeline:
         splits = self.actions.splits_between(before, day)
         if state is None or not splits:
             return state
+        assets = set(state.columns.asset)
+        if not any(split.symbol in assets for split in splits):
+            return state
         holdings = {h.symbol: h for h in state.holdings}
-        assets = {h.underlying or h.symbol for h in state.holdings}
         changed = False
         for split in splits:
             if split.symbol in assets:
                 changed |= split_holdings(holdings, split.symbol, split.value)
         if not changed:
             return state
-        return replace(state, holdings=tuple(sorted(holdings.values(), key=lambda h: h.symbol)))
+        return BookState(
+            state.book_date,
+            state.cash,
+            tuple(sorted(holdings.values(), key=lambda h: h.symbol)),
+            state.trades_applied,
+            state.realized_pnl,
+            state.version,
+        )
 
     def assets_on(self, day: dt.date) -> set[str]:
         """Assets whose prices ``day`` needs: the in-effect book's, and those traded since it.
@@ -464,7 +668,7 @@ class Timeline:
                 book = dated
         if book is None:
             return set()
-        found = {h.underlying or h.symbol for h in book.holdings}
+        found = book.assets
         found.update(
             t.underlying or t.symbol for t in self.trades if book.book_date < t.trade_date <= day
         )

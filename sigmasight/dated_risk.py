@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, cast
 
 import numpy as np
@@ -373,8 +372,10 @@ def compute_chunk(
     dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate, rows.sectors)
     kept_ids = [int(i) for i in dated.books.portfolio_ids]
     prior = [previous.get(pid) for pid in kept_ids]
+    # Since the previous computed session, or the previous session (one calendar look-up).
+    session_before = previous_trading_day(day)
     flows = [
-        float(_flow(rows.timelines[pid], before.as_of if before else None, day))
+        float(rows.timelines[pid].flow_between(before.as_of if before else session_before, day))
         for pid, before in zip(kept_ids, prior, strict=True)
     ]
     held_pnl = _previous_book_pnl(prepared, rows, dated, prior)
@@ -451,18 +452,17 @@ def _previous_book_pnl(
     before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
     pnl = holding_pnl(prepared.market, before.books)
     row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
-    owners = before.books.pos_portfolio
+    # books_on lays each portfolio's positions out contiguously, in portfolio order.
+    bounds = np.searchsorted(
+        before.books.pos_portfolio, np.arange(before.books.portfolio_ids.size + 1)
+    ).tolist()
+    symbols, values = before.books.pos_symbol, np.asarray(pnl, dtype=np.float64).tolist()
     for i, pid in zip(wanted, ids, strict=True):
         if pid not in row_of:
             continue
-        members = np.flatnonzero(owners == row_of[pid])
-        found[i] = [(before.books.pos_symbol[j], float(pnl[j])) for j in members]
+        lo, hi = bounds[row_of[pid]], bounds[row_of[pid] + 1]
+        found[i] = list(zip(symbols[lo:hi], values[lo:hi], strict=True))
     return found
-
-
-def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
-    """External flows since the previous computed session (or the previous session)."""
-    return timeline.flow_between(after if after is not None else previous_trading_day(day), day)
 
 
 def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous]:

@@ -6,6 +6,7 @@ results into one column-wise frame per result table, ready for ``repositories.re
 """
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,12 +94,12 @@ def attribution_block(
     if previous is None or positions is None or previous.nav is None:
         return None, "attribution: needs the previous session computed (book and NAV of t-1)"
     values = [v for _, v in positions]
-    holding = float(sum(values)) if all(np.isfinite(values)) else None
+    holding = float(sum(values)) if all(math.isfinite(v) for v in values) else None
     betas = previous.factor_betas or {}
     by_factor: dict[str, float | None] = {}
     for name, f in factor_returns.items():
         beta = betas.get(name)
-        by_factor[name] = None if beta is None or not np.isfinite(f) else previous.nav * beta * f
+        by_factor[name] = None if beta is None or not math.isfinite(f) else previous.nav * beta * f
     known = [v for v in by_factor.values() if v is not None]
     factor = float(sum(known)) if by_factor and len(known) == len(by_factor) else None
     return {
@@ -341,6 +342,15 @@ def result_frames(
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
     }
+    # One list per array for the whole part: a document reads a cell of each.
+    at = doc.Lists()
+    nav_list: list[float] = at(nav)
+    stock_mv, option_mv = (
+        at(result.valuation["stock_market_value"]),
+        at(result.valuation["option_market_value"]),
+    )
+    on_previous, max_weights = at(book_on_previous), at(max_weight)
+    pid_list: list[int] = at(books.portfolio_ids)
     for local, p in enumerate(members):
         ext = external_ids[p]
         head = doc.headline(
@@ -351,14 +361,12 @@ def result_frames(
             run_id="",
             data_as_of=data_as_of,
             factors=factors,
+            lists=at,
         )
         head["price_basis"] = price_basis
-        head["book"] = book_block(
-            dated.states[p],
-            float(result.valuation["stock_market_value"][local]),
-            float(result.valuation["option_market_value"][local]),
-        )
-        history, why = history_figures(float(nav[local]), flows[p], previous[p])
+        head["book"] = book_block(dated.states[p], stock_mv[local], option_mv[local])
+        nav_p = nav_list[local]
+        history, why = history_figures(nav_p, flows[p], previous[p])
         head["history"] = history
         if why is not None:
             head["warnings"].append(why)
@@ -374,7 +382,7 @@ def result_frames(
             previous[p],
             previous_window[0] if previous_window is not None else None,
             head["risk"]["full"]["hist_var_95"]["fraction"],
-            num(book_on_previous[local]),
+            num(on_previous[local]),
         )
         if why is not None:
             head["warnings"].append(why)
@@ -382,18 +390,18 @@ def result_frames(
         head["backtest"], why = backtest_block(days)
         if why is not None:
             head["warnings"].append(why)
-        pid = int(books.portfolio_ids[p])
+        pid = pid_list[p]
         before = previous[p]
         in_effect = limits.for_portfolio(pid)
         head["limits"] = limit_states(
             in_effect,
-            limit_figures(head, num(max_weight[local])) if in_effect else {},
+            limit_figures(head, num(max_weights[local])) if in_effect else {},
             before.breaches if before is not None else frozenset(),
         )
         full_risk = head["risk"]["full"]
         carry[pid] = Previous(
             as_of=as_of,
-            nav=float(nav[local]) if np.isfinite(nav[local]) else None,
+            nav=nav_p if math.isfinite(nav_p) else None,
             twr_cumulative=None if history is None else history["twr_cumulative"],
             var_95=full_risk["hist_var_95"]["fraction"],
             var_99=full_risk["hist_var_99"]["fraction"],
@@ -408,9 +416,7 @@ def result_frames(
         var_95 = head["risk"]["full"]["hist_var_95"]["currency"]
         del head["run_id"]  # injected on read from the row, so a rerun leaves the row as it was
         status = (
-            "incomplete"
-            if not np.isfinite(nav[local])
-            else ("warnings" if head["warnings"] else "ok")
+            "incomplete" if not math.isfinite(nav_p) else ("warnings" if head["warnings"] else "ok")
         )
         statuses[ext] = status
         status_col.append(status)

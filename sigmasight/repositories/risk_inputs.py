@@ -1,15 +1,14 @@
 """Reads for the nightly risk run: the price panel (once per run) and books (per chunk)."""
 
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from psycopg import sql
-from sqlalchemy import func, select, text
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Text, any_, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from models import (
@@ -17,17 +16,36 @@ from models import (
     CorporateAction,
     Factor,
     Portfolio,
-    PortfolioBook,
     Position,
     RateObservation,
     Security,
     StressScenario,
     Trade,
 )
-from sigmasight.books import ActionLedger, Book, Holding, Timeline, TradeEvent, timeline
+from sigmasight.books import (
+    ActionLedger,
+    HoldingColumns,
+    StoredBook,
+    StoredLines,
+    Timeline,
+    TradeEvent,
+    timeline,
+)
 from sigmasight.db import raw_connection
 from sigmasight.domain import ActionSpec, ScenarioSpec
 from sigmasight.risk.adjustment import NO_ACTION, PanelActions
+
+
+def _any(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column = ANY(<one array parameter>)`` instead of ``IN (...)``.
+
+    An IN list of a chunk's thousand ids is a thousand placeholders, which the driver
+    parses out of the query text on every call.
+    """
+    item = BigInteger() if values and isinstance(values[0], int) else Text()
+    return cast(
+        ColumnElement[bool], column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    )
 
 
 @dataclass(frozen=True)
@@ -50,46 +68,40 @@ def load_panel(
 ) -> PanelData:
     """Every stored bar of ``symbols`` between ``start`` and ``end``, pivoted to (date x symbol).
 
-    One ``COPY ... TO STDOUT`` streams the rows; a million bars load in about a second.
+    One row per symbol, its bars aggregated server-side in date order (days since ``start``
+    as int4, the closes as the bits of their float8), read in binary: a few arrays per
+    symbol instead of a message and a parse per bar. A million bars load in a fraction of a
+    second, with exactly the stored values.
     """
-    conn = raw_connection(session)
-    buffer = io.BytesIO()
-    with conn.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS wanted_symbol (symbol text PRIMARY KEY) ON COMMIT DROP"
-        )
-        cursor.execute("TRUNCATE wanted_symbol")
-        with cursor.copy("COPY wanted_symbol (symbol) FROM STDIN") as copy:
-            for symbol in sorted(set(symbols)):
-                copy.write_row((symbol,))
-        query = (
-            "COPY (SELECT p.symbol, p.price_date, coalesce(p.adj_close, p.close), p.close "
-            "FROM price_bar p JOIN wanted_symbol w USING (symbol) "
-            "WHERE p.price_date BETWEEN {} AND {}) TO STDOUT (FORMAT csv)"
-        )
-        with cursor.copy(sql.SQL(query).format(sql.Literal(start), sql.Literal(end))) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-    buffer.seek(0)
-    frame = pd.read_csv(
-        buffer,
-        names=["symbol", "date", "adj_close", "close"],
-        dtype={"symbol": "str", "date": "str", "adj_close": "float64", "close": "float64"},
-    )
     ordered = tuple(sorted(set(symbols)))
-    if frame.empty:
+    query = (
+        "SELECT symbol, string_agg(int4send(price_date - %(start)s), '' ORDER BY price_date), "
+        "string_agg(float8send(coalesce(adj_close, close)), '' ORDER BY price_date), "
+        "string_agg(float8send(close), '' ORDER BY price_date) "
+        "FROM price_bar WHERE symbol = ANY(%(symbols)s) "
+        "AND price_date BETWEEN %(start)s AND %(end)s GROUP BY symbol"
+    )
+    with raw_connection(session).cursor(binary=True) as cursor:
+        cursor.execute(query, {"start": start, "end": end, "symbols": list(ordered)})
+        rows = cursor.fetchall()
+    if not rows:
         empty = np.empty((0, len(ordered)))
         return PanelData((), ordered, empty, empty.copy())
-    dates = sorted(frame["date"].unique())
-    date_index = {d: i for i, d in enumerate(dates)}
     symbol_index = {s: i for i, s in enumerate(ordered)}
-    rows = frame["date"].map(date_index).to_numpy()
-    cols = frame["symbol"].map(symbol_index).to_numpy()
-    adj = np.full((len(dates), len(ordered)), np.nan)
-    raw = np.full((len(dates), len(ordered)), np.nan)
-    adj[rows, cols] = frame["adj_close"].to_numpy()
-    raw[rows, cols] = frame["close"].to_numpy()
-    return PanelData(tuple(dt.date.fromisoformat(d) for d in dates), ordered, adj, raw)
+    offsets = [np.frombuffer(r[1], dtype=">i4") for r in rows]
+    days = np.concatenate(offsets).astype(np.int64)
+    cols = np.repeat(
+        np.array([symbol_index[r[0]] for r in rows], dtype=np.int64), [o.size for o in offsets]
+    )
+    dates, positions = np.unique(days, return_inverse=True)
+    adj = np.full((dates.size, len(ordered)), np.nan)
+    raw = np.full((dates.size, len(ordered)), np.nan)
+    adj[positions, cols] = np.concatenate([np.frombuffer(r[2], dtype=">f8") for r in rows])
+    raw[positions, cols] = np.concatenate([np.frombuffer(r[3], dtype=">f8") for r in rows])
+    first = start.toordinal()
+    return PanelData(
+        tuple(dt.date.fromordinal(first + d) for d in dates.tolist()), ordered, adj, raw
+    )
 
 
 def load_actions(
@@ -106,7 +118,7 @@ def load_actions(
     first_dividend = first_action.copy()
     if not ordered:
         return PanelActions.empty(0)
-    wanted = CorporateAction.symbol.in_(ordered)
+    wanted = _any(CorporateAction.symbol, ordered)
     firsts = session.execute(
         select(
             CorporateAction.symbol,
@@ -155,7 +167,7 @@ def load_book_actions(
         wanted = sorted(set(symbols))
         if not wanted:
             return []
-        query = query.where(CorporateAction.symbol.in_(wanted))
+        query = query.where(_any(CorporateAction.symbol, wanted))
     if after is not None:
         query = query.where(CorporateAction.ex_date > after)
     rows = session.execute(
@@ -257,7 +269,7 @@ def latest_price_date(
 
     return session.scalar(
         select(func.max(PriceBar.price_date)).where(
-            PriceBar.symbol.in_(list(symbols)), PriceBar.price_date <= until
+            _any(PriceBar.symbol, list(symbols)), PriceBar.price_date <= until
         )
     )
 
@@ -293,56 +305,15 @@ def load_timelines(
             select(
                 Portfolio.id, Portfolio.external_id, Portfolio.risk_free_rate, Portfolio.benchmark
             )
-            .where(Portfolio.id.in_(ids))
+            .where(_any(Portfolio.id, ids))
             .order_by(Portfolio.id)
         ).all(),
         columns=["id", "external_id", "risk_free_rate", "benchmark"],
     )
-    holdings: dict[tuple[int, dt.date], list[Holding]] = {}
-    for r in session.execute(
-        select(
-            Position.id,
-            Position.portfolio_id,
-            Position.book_date,
-            Position.symbol,
-            Position.quantity,
-            Position.entry_price,
-            Position.underlying,
-            Position.strike,
-            Position.expiry_date,
-            Position.option_right,
-            Position.multiplier,
-            Position.implied_vol,
-            Position.dividend_yield,
-        )
-        .where(Position.portfolio_id.in_(ids), Position.book_date <= through)
-        .order_by(Position.portfolio_id, Position.book_date, Position.symbol)
-    ):
-        holdings.setdefault((r.portfolio_id, r.book_date), []).append(
-            Holding(
-                symbol=r.symbol,
-                quantity=r.quantity,
-                avg_cost=r.entry_price,
-                underlying=r.underlying,
-                strike=r.strike,
-                expiry=r.expiry_date,
-                right=r.option_right,
-                multiplier=r.multiplier,
-                implied_vol=r.implied_vol,
-                dividend_yield=r.dividend_yield,
-                position_id=r.id,
-            )
-        )
-    books: dict[int, list[Book]] = {pid: [] for pid in ids}
-    for pid, day, cash in session.execute(
-        select(PortfolioBook.portfolio_id, PortfolioBook.book_date, PortfolioBook.cash).where(
-            PortfolioBook.portfolio_id.in_(ids), PortfolioBook.book_date <= through
-        )
-    ):
-        books[pid].append(Book(day, cash, tuple(holdings.get((pid, day), ()))))
+    books = stored_books(session, ids, through=through)
     trades: dict[int, list[TradeEvent]] = {pid: [] for pid in ids}
     for t in session.scalars(
-        select(Trade).where(Trade.portfolio_id.in_(ids), Trade.trade_date <= through)
+        select(Trade).where(_any(Trade.portfolio_id, ids), Trade.trade_date <= through)
     ):
         trades[t.portfolio_id].append(
             TradeEvent(
@@ -363,11 +334,11 @@ def load_timelines(
     flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
     for pid, day, amount in session.execute(
         select(CashFlow.portfolio_id, CashFlow.flow_date, CashFlow.amount).where(
-            CashFlow.portfolio_id.in_(ids), CashFlow.flow_date <= through
+            _any(CashFlow.portfolio_id, ids), CashFlow.flow_date <= through
         )
     ):
         flows[pid].append((day, amount))
-    assets = {h.underlying or h.symbol for hs in holdings.values() for h in hs} | {
+    assets = {a for bs in books.values() for b in bs for a in b.lines.columns.asset} | {
         t.underlying or t.symbol for ts in trades.values() for t in ts
     }
     if actions is None:
@@ -381,11 +352,117 @@ def load_timelines(
     return PortfolioRows(portfolios, lines, sectors_of(session, assets))
 
 
+#: Separates the values of one book's lines in a text aggregate (no symbol or number has it).
+_SEP = "\x1f"
+_BOOK_LINES = f"""
+SELECT b.portfolio_id, b.book_date, b.cash, count(p.id),
+    string_agg(p.symbol, '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.underlying, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.option_right, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(p.quantity::text, '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.entry_price::text, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.strike::text, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.multiplier::text, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.implied_vol::text, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(coalesce(p.dividend_yield::text, ''), '{_SEP}' ORDER BY p.symbol COLLATE "C"),
+    string_agg(int8send(p.id), '' ORDER BY p.symbol COLLATE "C"),
+    string_agg(int8send(coalesce(p.expiry_date - date '0001-01-01' + 1, 0)), ''
+        ORDER BY p.symbol COLLATE "C"),
+    string_agg(float8send(p.quantity::float8), '' ORDER BY p.symbol COLLATE "C"),
+    string_agg(float8send(coalesce(p.strike::float8, 'NaN')), '' ORDER BY p.symbol COLLATE "C"),
+    string_agg(float8send(coalesce(p.multiplier::float8, 1)), '' ORDER BY p.symbol COLLATE "C"),
+    string_agg(float8send(coalesce(p.implied_vol, 'NaN')), '' ORDER BY p.symbol COLLATE "C"),
+    string_agg(float8send(coalesce(p.dividend_yield, 0)), '' ORDER BY p.symbol COLLATE "C")
+FROM portfolio_book b
+LEFT JOIN position p ON p.portfolio_id = b.portfolio_id AND p.book_date = b.book_date
+WHERE b.portfolio_id = ANY(%s) AND b.book_date <= %s
+GROUP BY b.portfolio_id, b.book_date, b.cash
+"""
+
+
+def _texts(joined: str | None, n: int) -> list[str | None]:
+    """One aggregate's values, ``None`` where the column was NULL ('')."""
+    if not n:
+        return []
+    return [v or None for v in cast(str, joined).split(_SEP)]
+
+
+def _floats(packed: bytes | None) -> "np.ndarray[tuple[int], np.dtype[np.float64]]":
+    """An aggregate of ``float8send`` values as a float64 array (the same bits)."""
+    return np.frombuffer(packed or b"", dtype=">f8").astype(np.float64)
+
+
+def _ints(packed: bytes | None) -> list[int]:
+    return np.frombuffer(packed or b"", dtype=">i8").tolist()  # type: ignore[no-any-return]
+
+
+def _lines(row: tuple[Any, ...]) -> StoredLines:
+    """One book's lines from its aggregate row (see ``_BOOK_LINES``)."""
+    n = int(row[3])
+    symbols = cast(str, row[4]).split(_SEP) if n else []
+    underlying = _texts(row[5], n)
+    right = _texts(row[6], n)
+    quantity = [cast(str, q) for q in _texts(row[7], n)]
+    expiry = _ints(row[14])
+    vols, yields = _floats(row[18]), _floats(row[19])
+    columns = HoldingColumns(
+        symbol=tuple(symbols),
+        asset=tuple(u if u is not None else s for s, u in zip(symbols, underlying, strict=True)),
+        quantity=_floats(row[15]),
+        is_option=np.array([u is not None for u in underlying], dtype=bool),
+        multiplier=_floats(row[17]),
+        strike=_floats(row[16]),
+        expiry_ordinal=np.array([float(e) if e else np.nan for e in expiry], dtype=np.float64),
+        is_call=np.array([r == "call" for r in right], dtype=bool),
+        implied_vol=vols,
+        dividend_yield=yields,
+        position_id=tuple(_ints(row[13])),
+    )
+    return StoredLines(
+        columns=columns,
+        quantity=tuple(quantity),
+        avg_cost=tuple(_texts(row[8], n)),
+        underlying=tuple(underlying),
+        strike=tuple(_texts(row[9], n)),
+        expiry=tuple(expiry),
+        right=tuple(right),
+        multiplier=tuple(None if m is None else int(m) for m in _texts(row[10], n)),
+        # The float8's own bits; the text only says where the column was NULL.
+        implied_vol=tuple(
+            None if t is None else v for t, v in zip(_texts(row[11], n), vols.tolist(), strict=True)
+        ),
+        dividend_yield=tuple(
+            None if t is None else v
+            for t, v in zip(_texts(row[12], n), yields.tolist(), strict=True)
+        ),
+    )
+
+
+def stored_books(
+    session: Session, portfolio_ids: Sequence[int], *, through: dt.date
+) -> dict[int, list[StoredBook]]:
+    """Every stored book of the portfolios dated on or before ``through``, as columns.
+
+    One set-based query: a row per book, its lines' values aggregated in symbol order
+    (numbers as the bits of their float8, and as text for the exact Decimals), so a book
+    costs a few array conversions instead of a Python object per line.
+    """
+    ids = list(portfolio_ids)
+    books: dict[int, list[StoredBook]] = {pid: [] for pid in ids}
+    with raw_connection(session).cursor() as cursor:
+        cursor.execute(_BOOK_LINES, (ids, through))
+        for row in cursor:
+            books[int(row[0])].append(StoredBook(row[1], row[2], _lines(row)))
+    return books
+
+
 def sectors_of(session: Session, symbols: Iterable[str]) -> dict[str, str | None]:
     """The security master's sector of each symbol (None when unknown or blank)."""
     wanted = sorted(set(symbols))
     found = dict(
-        session.execute(select(Security.symbol, Security.sector).where(Security.symbol.in_(wanted)))
+        session.execute(
+            select(Security.symbol, Security.sector).where(_any(Security.symbol, wanted))
+        )
         .tuples()
         .all()
     )

@@ -23,8 +23,6 @@ sign.
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from sigmasight.risk.types import BoolArray, FloatArray, IntArray
 
@@ -221,11 +219,24 @@ def clusters(corr: FloatArray, labels: Sequence[str], threshold: float = 0.7) ->
     with np.errstate(invalid="ignore"):
         adjacency = np.abs(c) >= threshold
     np.fill_diagonal(adjacency, False)
-    _, component = connected_components(csr_matrix(adjacency), directed=False)
-    sizes = np.bincount(component)
-    groups = [
-        sorted(labels[int(i)] for i in np.flatnonzero(component == g))
-        for g in np.flatnonzero(sizes >= 2)
-    ]
+    # Union-find over the edges: a portfolio's matrix has few strong pairs, and a sparse
+    # graph per portfolio cost more in set-up than the search itself.
+    first, second = np.nonzero(adjacency | adjacency.T)
+    parent = list(range(c.shape[0]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(first.tolist(), second.tolist(), strict=True):
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    found: dict[int, list[str]] = {}
+    for i in sorted({*first.tolist()}):
+        found.setdefault(root(i), []).append(labels[i])
+    groups = [sorted(members) for members in found.values() if len(members) >= 2]
     groups.sort(key=lambda members: (-len(members), members))
     return groups

@@ -213,7 +213,12 @@ def group_sums(
     owner: IntArray, labels: tuple[str, ...], values: dict[str, FloatArray], n_portfolios: int
 ) -> GroupSums:
     """Sum ``values`` per (portfolio, label), vectorised over the chunk."""
-    names, code = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    # Codes by a dict over the sorted distinct labels (code point order, as np.unique's):
+    # sorting the chunk's label strings in numpy cost more than the sums.
+    distinct = sorted(set(labels))
+    index = {name: i for i, name in enumerate(distinct)}
+    names = np.asarray(distinct, dtype=object)
+    code = np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
     key = owner.astype(np.int64) * max(names.size, 1) + code
     groups, inverse = np.unique(key, return_inverse=True)
     group_owner = groups // max(names.size, 1)

@@ -43,6 +43,36 @@ def num(value: float | np.floating[Any] | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+class Lists:
+    """A chunk's result arrays as Python lists, each converted once, on first use.
+
+    A document reads one cell of dozens of arrays per portfolio; a numpy scalar per cell
+    (and a ``float()`` of it) cost more than the rest of building the document. Lists of
+    the same float64 values give the same numbers. Keep one per :class:`BookResults`.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[int, tuple[Any, list[Any]]] = {}
+        self._finite: dict[int, tuple[Any, list[float | None]]] = {}
+
+    def __call__(self, array: Any) -> list[Any]:
+        """``array.tolist()``, converted once (the array is kept, so its id stays its own)."""
+        found = self._found.get(id(array))
+        if found is None:
+            found = (array, np.asarray(array).tolist())
+            self._found[id(array)] = found
+        return found[1]
+
+    def finite(self, array: Any) -> list[float | None]:
+        """:func:`num` of every value of a float array, converted once."""
+        found = self._finite.get(id(array))
+        if found is None:
+            isfinite = math.isfinite
+            found = (array, [float(v) if isfinite(v) else None for v in self(array)])
+            self._finite[id(array)] = found
+        return found[1]
+
+
 def headline(
     result: BookResults,
     p: int,
@@ -52,11 +82,16 @@ def headline(
     run_id: str,
     data_as_of: dt.date,
     factors: Sequence[str],
+    lists: Lists | None = None,
 ) -> dict[str, Any]:
-    """Everything but ``positions``, ``correlation`` and ``decomposition.positions`` for row ``p``."""
-    nav = result.valuation["nav"][p]
+    """Everything but ``positions``, ``correlation`` and ``decomposition.positions`` for row ``p``.
+
+    ``lists`` holds the chunk's arrays as lists: pass the same one for every row of a chunk.
+    """
+    at = lists if lists is not None else Lists()
+    nav = at(result.valuation["nav"])[p]
     valuation = {
-        key: num(result.valuation[key][p])
+        key: at.finite(result.valuation[key])[p]
         for key in (
             "nav",
             "cash",
@@ -73,22 +108,23 @@ def headline(
     risk: dict[str, Any] = {}
     for label, block in result.risk.items():
         entry: dict[str, Any] = {
-            "n_obs": int(block["n_obs"][p]),
-            "ann_vol": num(block["ann_vol"][p]),
+            "n_obs": int(at(block["n_obs"])[p]),
+            "ann_vol": at.finite(block["ann_vol"])[p],
         }
         for key in RISK_KEYS:
-            fraction = num(block[key][p])
+            fraction = at.finite(block[key])[p]
             entry[key] = {
                 "fraction": fraction,
                 "currency": num(fraction * nav) if fraction is not None else None,
             }
         risk[label] = entry
-    betas = result.factor_betas[p]
-    fitted = not np.isnan(betas).any()
+    betas = at(result.factor_betas)[p]
+    fitted = not any(b != b for b in betas)  # no NaN
+    linear = at(result.stress_linear)[p]
     stress = {
         name: {
-            "return_impact": num(result.stress_linear[p, j] / nav) if nav else None,
-            "pnl": num(result.stress_linear[p, j]),
+            "return_impact": num(linear[j] / nav) if nav else None,
+            "pnl": num(linear[j]),
         }
         for j, name in enumerate(result.stress_names)
     }
@@ -101,39 +137,40 @@ def headline(
         "conventions": dict(CONVENTIONS),
         "valuation": valuation,
         "daily_pnl": {
-            "pnl": num(result.valuation["daily_pnl"][p]),
-            "return": num(result.valuation["daily_return"][p]),
+            "pnl": at.finite(result.valuation["daily_pnl"])[p],
+            "return": at.finite(result.valuation["daily_return"])[p],
         },
         "risk": risk,
         "beta_spy": {
-            "full": num(result.beta_spy["full"][p]),
-            "150d": num(result.beta_spy["150d"][p]),
+            "full": at.finite(result.beta_spy["full"])[p],
+            "150d": at.finite(result.beta_spy["150d"])[p],
         },
         "factor_exposures": {
             "window": FACTOR_WINDOW,
-            "n_obs": int(result.factor_n_obs[p]),
+            "n_obs": int(at(result.factor_n_obs)[p]),
             "betas": {f: num(b) if fitted else None for f, b in zip(factors, betas, strict=True)},
-            "alpha_daily": num(result.factor_alpha[p]),
-            "r2": num(result.factor_r2[p]),
+            "alpha_daily": at.finite(result.factor_alpha)[p],
+            "r2": at.finite(result.factor_r2)[p],
         },
         "rate_sensitivity": {
             "series": "DGS10",
-            "rate_beta_per_pp": num(result.rate["rate_beta_per_pp"][p]),
-            "duration_years": num(result.rate["duration_years"][p]),
-            "dv01": num(result.rate["dv01"][p]),
+            "rate_beta_per_pp": at.finite(result.rate["rate_beta_per_pp"])[p],
+            "duration_years": at.finite(result.rate["duration_years"])[p],
+            "dv01": at.finite(result.rate["dv01"])[p],
         },
-        "performance": {key: num(values[p]) for key, values in result.performance.items()},
+        "performance": {key: at.finite(values)[p] for key, values in result.performance.items()},
         "stress": stress,
         # Its positions are stored with the positions (see assemble).
-        "decomposition": decomposition_block(result, p, factors),
-        "benchmark": benchmark_block(result, p),
+        "decomposition": decomposition_block(result, p, factors, at),
+        "benchmark": benchmark_block(result, p, at),
         "warnings": list(result.warnings[p]),
     }
-    if result.has_options[p]:
+    if at(result.has_options)[p]:
+        full = at(result.stress_full)[p]
         document["stress_full_revaluation"] = {
             name: {
-                "return_impact": num(result.stress_full[p, j] / nav) if nav else None,
-                "pnl": num(result.stress_full[p, j]),
+                "return_impact": num(full[j] / nav) if nav else None,
+                "pnl": num(full[j]),
             }
             for j, name in enumerate(result.stress_names)
         }
@@ -152,35 +189,35 @@ DECOMPOSITION_KEY_ORDER = (
 )
 
 
-def _groups(groups: GroupSums, p: int) -> dict[str, dict[str, float | None]]:
-    lo, hi = int(groups.offsets[p]), int(groups.offsets[p + 1])
-    # One tolist() per figure, not a numpy scalar per cell: this ran for every group of
-    # every portfolio and was a third of the time spent building the documents.
-    figures = [[num(v) for v in groups.values[key][lo:hi].tolist()] for key in GROUP_KEYS]
+def _groups(groups: GroupSums, p: int, at: Lists) -> dict[str, dict[str, float | None]]:
+    offsets = at(groups.offsets)
+    lo, hi = int(offsets[p]), int(offsets[p + 1])
+    share, param, cvar = (at.finite(groups.values[key])[lo:hi] for key in GROUP_KEYS)
     return {
-        label: dict(zip(GROUP_KEYS, row, strict=True))
-        for label, row in zip(groups.labels[lo:hi], zip(*figures, strict=True), strict=True)
+        label: {"ctr_share": a, "param_var_95": b, "cvar_95": c}
+        for label, a, b, c in zip(groups.labels[lo:hi], share, param, cvar, strict=True)
     }
 
 
 def decomposition_block(
-    result: BookResults, p: int, factors: Sequence[str]
+    result: BookResults, p: int, factors: Sequence[str], lists: Lists | None = None
 ) -> dict[str, Any] | None:
     """The ``decomposition`` block without its ``positions`` (None when not computable)."""
-    sigma = num(result.decomposition["sigma_daily"][p])
+    at = lists if lists is not None else Lists()
+    sigma = at.finite(result.decomposition["sigma_daily"])[p]
     if sigma is None:
         return None
     split = result.factor_split
-    total = num(split["total_variance"][p])
+    total = at.finite(split["total_variance"])[p]
     factor = (
         {
             "window": FACTOR_WINDOW,
             "total_variance": total,
-            "systematic_variance": num(split["systematic_variance"][p]),
-            "specific_variance": num(split["specific_variance"][p]),
+            "systematic_variance": at.finite(split["systematic_variance"])[p],
+            "specific_variance": at.finite(split["specific_variance"])[p],
             "contributions": {
                 f: num(share)
-                for f, share in zip(factors, result.factor_contributions[p], strict=True)
+                for f, share in zip(factors, at(result.factor_contributions)[p], strict=True)
             },
         }
         if total is not None
@@ -188,24 +225,27 @@ def decomposition_block(
     )
     return {
         "window": "full",
-        "n_obs": int(result.decomposition["n_obs"][p]),
+        "n_obs": int(at(result.decomposition["n_obs"])[p]),
         "sigma_daily": sigma,
-        "by_underlying": _groups(result.decomposition_groups["underlying"], p),
-        "by_sector": _groups(result.decomposition_groups["sector"], p),
+        "by_underlying": _groups(result.decomposition_groups["underlying"], p, at),
+        "by_sector": _groups(result.decomposition_groups["sector"], p, at),
         "factor": factor,
     }
 
 
-def benchmark_block(result: BookResults, p: int) -> dict[str, Any] | None:
+def benchmark_block(
+    result: BookResults, p: int, lists: Lists | None = None
+) -> dict[str, Any] | None:
     """The ``benchmark`` block (C27); None when the tracking error cannot be computed."""
-    tracking = num(result.benchmark["tracking_error"][p])
+    at = lists if lists is not None else Lists()
+    tracking = at.finite(result.benchmark["tracking_error"])[p]
     if tracking is None:
         return None
     return {
         "symbol": result.benchmark_symbol,
         "tracking_error": tracking,
-        "information_ratio": num(result.benchmark["information_ratio"][p]),
-        "active_beta": num(result.benchmark["active_beta"][p]),
+        "information_ratio": at.finite(result.benchmark["information_ratio"])[p],
+        "active_beta": at.finite(result.benchmark["active_beta"])[p],
     }
 
 

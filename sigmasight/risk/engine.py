@@ -879,12 +879,13 @@ def _correlations(
 ) -> list[tuple[list[str], FloatArray, list[list[str]]]]:
     """Per portfolio: its symbols (underlyings for options), their correlations (full float64), clusters."""
     out: list[tuple[list[str], FloatArray, list[list[str]]]] = []
-    members: list[list[str]] = [[] for _ in range(n_p)]
+    held: list[set[str]] = [set() for _ in range(n_p)]
+    index = market.corr_index
     for p, asset in zip(books.pos_portfolio.tolist(), books.pos_asset, strict=True):
-        if asset in market.corr_index and asset not in members[p]:
-            members[p].append(asset)
-    for symbols in members:
-        symbols.sort()
+        if asset in index:
+            held[p].add(asset)
+    for found in held:
+        symbols = sorted(found)
         idx = [market.corr_index[s] for s in symbols]
         block = market.corr[np.ix_(idx, idx)]
         out.append((symbols, block, clusters(block, symbols, CLUSTER_THRESHOLD)))

@@ -174,6 +174,33 @@ def test_clusters_hand_made(threshold, expected):
     assert clusters(HAND_MADE, LABELS, threshold) == expected
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_clusters_are_scipy_s_connected_components(seed):
+    """The union-find against scipy's graph components, on random matrices with NaN and
+    asymmetric cells (an edge in either triangle links)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    corr = rng.uniform(-1.0, 1.0, (n, n))
+    corr[rng.random((n, n)) < 0.05] = np.nan
+    labels = [f"S{rng.integers(10_000):04d}{i}" for i in range(n)]
+    threshold = 0.985
+    with np.errstate(invalid="ignore"):
+        edges = np.abs(corr) >= threshold
+    np.fill_diagonal(edges, False)
+    _, component = connected_components(csr_matrix(edges), directed=False)
+    expected = [
+        sorted(labels[i] for i in np.flatnonzero(component == g))
+        for g in np.unique(component)
+        if np.count_nonzero(component == g) >= 2
+    ]
+    expected.sort(key=lambda members: (-len(members), members))
+    assert expected  # the draw has strong pairs to group
+    assert clusters(corr, labels, threshold) == expected
+
+
 def test_clusters_on_pairwise_corr_output():
     x = factor_panel(RNG, 300, 4)
     x[:, 1] = x[:, 0] + RNG.normal(0.0, 0.001, 300)
