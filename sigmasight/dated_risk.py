@@ -179,12 +179,20 @@ def load_inputs(
 
 
 def market_on(
-    inputs: MarketInputs, day: dt.date, held: Sequence[str], *, correlations: bool
+    inputs: MarketInputs,
+    day: dt.date,
+    held: Sequence[str],
+    *,
+    correlations: bool,
+    before_market: PreparedMarket | None = None,
 ) -> PreparedMarket:
     """The market of ``day``: the panel a single-date run of ``day`` loads, prepared.
 
     ``held`` are the assets of the books in effect on ``day``; ``correlations`` also
     prepares their pairwise correlations (only needed when position detail is kept).
+    ``before_market``, the previous session's market prepared from the same inputs, lends
+    its returns as the previous window (C29) when it has the same symbols: they are the
+    rows this date would derive again from the same cut by the same operations.
     """
     days = last_sessions(day, inputs.lookback + 1)
     if not days or days[-1] != day:
@@ -224,7 +232,14 @@ def market_on(
     previous_window = None
     if len(dates) > 1:
         before = last_sessions(dates[-2], inputs.lookback + 1)
-        if before and before[0] >= inputs.start:
+        reusable = (
+            before_market is not None
+            and before_market.as_of == dates[-2]
+            and before_market.market.panel.symbols == symbols
+        )
+        if before and before[0] >= inputs.start and reusable and before_market is not None:
+            previous_window = (dates[-2], symbols, before_market.market.returns)
+        elif before and before[0] >= inputs.start:
             # In the previous session's own basis, as its run computed it (C21).
             prev_dates, prev = _cut(inputs, before[0], dates[-2], symbols)
             if prev_dates and prev_dates[-1] == dates[-2]:
@@ -451,12 +466,18 @@ def _previous_book_pnl(
     before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
     pnl = holding_pnl(prepared.market, before.books)
     row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
-    owners = before.books.pos_portfolio
+    # Each portfolio's positions in book order: one stable sort, not a scan per portfolio.
+    owners = np.asarray(before.books.pos_portfolio, dtype=np.int64)
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(len(row_of) + 1)).tolist()
+    symbols = before.books.pos_symbol
+    values = pnl.tolist()
+    positions = order.tolist()
     for i, pid in zip(wanted, ids, strict=True):
-        if pid not in row_of:
+        row = row_of.get(pid)
+        if row is None:
             continue
-        members = np.flatnonzero(owners == row_of[pid])
-        found[i] = [(before.books.pos_symbol[j], float(pnl[j])) for j in members]
+        found[i] = [(symbols[j], values[j]) for j in positions[bounds[row] : bounds[row + 1]]]
     return found
 
 
