@@ -162,8 +162,9 @@ def _fit(y: FloatArray, x: FloatArray, *, betas_only: bool = False) -> _Fit | No
 
     qty = q.T @ yc  # (k, m)
     # Finite by construction (finite rows, a full-rank R): scipy's finiteness check of
-    # the right-hand side costs more than the solve; the solve is the same LAPACK call.
-    betas = solve_triangular(r, qty, check_finite=False) / scale[:, None]  # (k, m)
+    # the right-hand side, and its conversion of a C-ordered one to LAPACK's column order,
+    # cost more than the solve; handed over in column order, it is the same LAPACK call.
+    betas = solve_triangular(r, np.asfortranarray(qty), check_finite=False) / scale[:, None]
     alpha = y_mean - x_mean @ betas
     if betas_only:
         m = y.shape[1]
