@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -460,25 +460,53 @@ def _previous_book_pnl(
     if not wanted or last is None:
         return found
     ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
-    frame = rows.portfolios.set_index("id").loc[ids].reset_index()
     # The previous book as held through today: after today's splits, before its trades.
-    states = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
-    before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
-    pnl = holding_pnl(prepared.market, before.books)
-    row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
-    # Each portfolio's positions in book order: one stable sort, not a scan per portfolio.
-    owners = np.asarray(before.books.pos_portfolio, dtype=np.int64)
+    held = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
+    # A book with no trade, new book or split since the previous session holds the very
+    # lines of today's book (the timeline shares them): today's rows, valued the same way
+    # (element by element), give its P&L without building the book again.
+    same = [
+        state is not None and state.holdings is dated.states[i].holdings
+        for i, state in zip(wanted, held, strict=True)
+    ]
+    if any(same):
+        today = _by_portfolio(dated.books, holding_pnl(prepared.market, dated.books))
+        for i, reuse in zip(wanted, same, strict=True):
+            if reuse:
+                found[i] = today(i)
+    again = [
+        (i, pid, state)
+        for i, pid, state, reuse in zip(wanted, ids, held, same, strict=True)
+        if not reuse
+    ]
+    if not again:
+        return found
+    frame = rows.portfolios.set_index("id").loc[[pid for _, pid, _ in again]].reset_index()
+    before = books_on(
+        frame, [state for _, _, state in again], prepared.as_of, prepared.default_rate, rows.sectors
+    )
+    rebuilt = _by_portfolio(before.books, holding_pnl(prepared.market, before.books))
+    row_of = {int(pid): r for r, pid in enumerate(before.books.portfolio_ids)}
+    for i, pid, _ in again:
+        row = row_of.get(pid)
+        if row is not None:
+            found[i] = rebuilt(row)
+    return found
+
+
+def _by_portfolio(books: Books, pnl: FloatArray) -> Callable[[int], list[tuple[str, float]]]:
+    """Row ``p``'s (symbol, P&L) pairs in book order (one stable sort, not a scan per row)."""
+    owners = np.asarray(books.pos_portfolio, dtype=np.int64)
     order = np.argsort(owners, kind="stable")
-    bounds = np.searchsorted(owners[order], np.arange(len(row_of) + 1)).tolist()
-    symbols = before.books.pos_symbol
+    bounds = np.searchsorted(owners[order], np.arange(books.portfolio_ids.size + 1)).tolist()
+    symbols = books.pos_symbol
     values = pnl.tolist()
     positions = order.tolist()
-    for i, pid in zip(wanted, ids, strict=True):
-        row = row_of.get(pid)
-        if row is None:
-            continue
-        found[i] = [(symbols[j], values[j]) for j in positions[bounds[row] : bounds[row + 1]]]
-    return found
+
+    def rows_of(p: int) -> list[tuple[str, float]]:
+        return [(symbols[j], values[j]) for j in positions[bounds[p] : bounds[p + 1]]]
+
+    return rows_of
 
 
 def _flow(timeline: Timeline, after: dt.date | None, day: dt.date) -> Decimal:
