@@ -2,7 +2,8 @@
 
 The price panel and every book are loaded once for the whole range; the dates are then
 computed oldest first (each date's ``history`` block needs the one before), every chunk of
-portfolios vectorised, with a progress artifact and a log line per date.
+portfolios vectorised, in steps of a few weeks of sessions (one task each, whose writes
+overlap its computation), with a progress artifact and a log line per date.
 """
 
 import datetime as dt
@@ -14,7 +15,7 @@ from sigmasight.runs.risk import history_range_problem, release_history
 from sigmasight.trading_calendar import last_completed_session
 from tasks.ledger import close_run, guarded, mark_run_failed, open_run
 from tasks.progress import Progress
-from tasks.risk import compute_history_date, finish_history, prepare_history
+from tasks.risk import compute_history_dates, finish_history, prepare_history
 
 
 @flow(name="risk-history", on_failure=[mark_run_failed], on_crashed=[mark_run_failed])
@@ -43,13 +44,13 @@ def risk_history(
             )
             statuses: dict[str, int] = {}
             timings: dict[str, float] = dict(plan.timings)
-            for day in plan.dates:
-                report = compute_history_date(day, run_id)
-                for status in report.statuses.values():
-                    statuses[status] = statuses.get(status, 0) + 1
-                for stage, seconds in report.timings.items():
-                    timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
-                progress.advance(1, f"{day}: {_counts(report.statuses)}")
+            for days in plan.batches:
+                for report in compute_history_dates(list(days), run_id):
+                    for status in report.statuses.values():
+                        statuses[status] = statuses.get(status, 0) + 1
+                    for stage, seconds in report.timings.items():
+                        timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
+                    progress.advance(1, f"{report.as_of}: {_counts(report.statuses)}")
             flipped = finish_history(run_id)
         finally:
             release_history(run_id)

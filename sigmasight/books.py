@@ -180,6 +180,10 @@ class BookState:
         """The quantity of holding ``i`` (the order of ``holdings`` and ``columns``)."""
         return self.holdings[i].quantity
 
+    def shares_lines(self, other: "BookState") -> bool:
+        """Whether ``other`` holds the very same lines (not a copy): nothing moved them."""
+        return not isinstance(other, StoredState) and other.holdings is self.holdings
+
     def moved(
         self, *, cash: Decimal, trades_applied: int, realized_pnl: Decimal | None, version: int
     ) -> "BookState":
@@ -302,6 +306,10 @@ class StoredState(BookState):
     def quantity_at(self, i: int) -> Decimal:
         """The quantity of holding ``i``, from its stored value."""
         return Decimal(self.book.lines.quantity[i])
+
+    def shares_lines(self, other: BookState) -> bool:
+        """Whether ``other`` opens from the same stored book (its objects are not built)."""
+        return isinstance(other, StoredState) and other.book is self.book
 
     def moved(
         self, *, cash: Decimal, trades_applied: int, realized_pnl: Decimal | None, version: int

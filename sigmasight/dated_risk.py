@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -178,12 +178,20 @@ def load_inputs(
 
 
 def market_on(
-    inputs: MarketInputs, day: dt.date, held: Sequence[str], *, correlations: bool
+    inputs: MarketInputs,
+    day: dt.date,
+    held: Sequence[str],
+    *,
+    correlations: bool,
+    before_market: PreparedMarket | None = None,
 ) -> PreparedMarket:
     """The market of ``day``: the panel a single-date run of ``day`` loads, prepared.
 
     ``held`` are the assets of the books in effect on ``day``; ``correlations`` also
     prepares their pairwise correlations (only needed when position detail is kept).
+    ``before_market``, the previous session's market prepared from the same inputs, lends
+    its returns as the previous window (C29) when it has the same symbols: they are the
+    rows this date would derive again from the same cut by the same operations.
     """
     days = last_sessions(day, inputs.lookback + 1)
     if not days or days[-1] != day:
@@ -223,7 +231,14 @@ def market_on(
     previous_window = None
     if len(dates) > 1:
         before = last_sessions(dates[-2], inputs.lookback + 1)
-        if before and before[0] >= inputs.start:
+        reusable = (
+            before_market is not None
+            and before_market.as_of == dates[-2]
+            and before_market.market.panel.symbols == symbols
+        )
+        if before and before[0] >= inputs.start and reusable and before_market is not None:
+            previous_window = (dates[-2], symbols, before_market.market.returns)
+        elif before and before[0] >= inputs.start:
             # In the previous session's own basis, as its run computed it (C21).
             prev_dates, prev = _cut(inputs, before[0], dates[-2], symbols)
             if prev_dates and prev_dates[-1] == dates[-2]:
@@ -446,23 +461,53 @@ def _previous_book_pnl(
     if not wanted or last is None:
         return found
     ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
-    frame = rows.portfolios.set_index("id").loc[ids].reset_index()
     # The previous book as held through today: after today's splits, before its trades.
-    states = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
-    before = books_on(frame, states, prepared.as_of, prepared.default_rate, rows.sectors)
-    pnl = holding_pnl(prepared.market, before.books)
-    row_of = {int(pid): i for i, pid in enumerate(before.books.portfolio_ids)}
-    # books_on lays each portfolio's positions out contiguously, in portfolio order.
-    bounds = np.searchsorted(
-        before.books.pos_portfolio, np.arange(before.books.portfolio_ids.size + 1)
-    ).tolist()
-    symbols, values = before.books.pos_symbol, np.asarray(pnl, dtype=np.float64).tolist()
-    for i, pid in zip(wanted, ids, strict=True):
-        if pid not in row_of:
-            continue
-        lo, hi = bounds[row_of[pid]], bounds[row_of[pid] + 1]
-        found[i] = list(zip(symbols[lo:hi], values[lo:hi], strict=True))
+    held = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
+    # A book with no trade, new book or split since the previous session holds the very
+    # lines of today's book (the timeline shares them): today's rows, valued the same way
+    # (element by element), give its P&L without building the book again.
+    same = [
+        state is not None and state.shares_lines(dated.states[i])
+        for i, state in zip(wanted, held, strict=True)
+    ]
+    if any(same):
+        today = _by_portfolio(dated.books, holding_pnl(prepared.market, dated.books))
+        for i, reuse in zip(wanted, same, strict=True):
+            if reuse:
+                found[i] = today(i)
+    again = [
+        (i, pid, state)
+        for i, pid, state, reuse in zip(wanted, ids, held, same, strict=True)
+        if not reuse
+    ]
+    if not again:
+        return found
+    frame = rows.portfolios.set_index("id").loc[[pid for _, pid, _ in again]].reset_index()
+    before = books_on(
+        frame, [state for _, _, state in again], prepared.as_of, prepared.default_rate, rows.sectors
+    )
+    rebuilt = _by_portfolio(before.books, holding_pnl(prepared.market, before.books))
+    row_of = {int(pid): r for r, pid in enumerate(before.books.portfolio_ids)}
+    for i, pid, _ in again:
+        row = row_of.get(pid)
+        if row is not None:
+            found[i] = rebuilt(row)
     return found
+
+
+def _by_portfolio(books: Books, pnl: FloatArray) -> Callable[[int], list[tuple[str, float]]]:
+    """Row ``p``'s (symbol, P&L) pairs in book order (one stable sort, not a scan per row)."""
+    owners = np.asarray(books.pos_portfolio, dtype=np.int64)
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(books.portfolio_ids.size + 1)).tolist()
+    symbols = books.pos_symbol
+    values = pnl.tolist()
+    positions = order.tolist()
+
+    def rows_of(p: int) -> list[tuple[str, float]]:
+        return [(symbols[j], values[j]) for j in positions[bounds[p] : bounds[p + 1]]]
+
+    return rows_of
 
 
 def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous]:

@@ -129,26 +129,27 @@ def prepare_history(first: dt.date, last: dt.date, run_id: uuid.UUID) -> History
 
 
 @task(cache_policy=NO_CACHE)
-def compute_history_date(as_of: dt.date, run_id: uuid.UUID) -> DateReport:
-    """Compute and write one date of a history run (every chunk)."""
-    report = risk_run.run_history_date(get_settings(), as_of, run_id)
+def compute_history_dates(days: list[dt.date], run_id: uuid.UUID) -> list[DateReport]:
+    """Compute and write consecutive dates of a history run (every chunk of each)."""
+    reports = risk_run.run_history_dates(get_settings(), days, run_id)
     logger = get_run_logger()
-    for portfolio, message in report.errors.items():
-        logger.error(
-            "portfolio %s failed on %s: %s",
-            portfolio,
-            as_of,
-            message,
-            extra={"portfolio_id": portfolio},
-        )
-    if report.missing:
-        logger.warning(
-            "%s: %d portfolio(s) have no book on or before this date: %s",
-            as_of,
-            len(report.missing),
-            ", ".join(report.missing[:10]),
-        )
-    return report
+    for report in reports:
+        for portfolio, message in report.errors.items():
+            logger.error(
+                "portfolio %s failed on %s: %s",
+                portfolio,
+                report.as_of,
+                message,
+                extra={"portfolio_id": portfolio},
+            )
+        if report.missing:
+            logger.warning(
+                "%s: %d portfolio(s) have no book on or before this date: %s",
+                report.as_of,
+                len(report.missing),
+                ", ".join(report.missing[:10]),
+            )
+    return reports
 
 
 @task

@@ -293,9 +293,9 @@ def compute_history(first: dt.date = FIRST, last: dt.date = LAST) -> uuid.UUID:
         run_id = ledger.open_run("risk-history", as_of=last, inputs={"from": first.isoformat()})
         try:
             plan = risk_run.plan_history(settings, first, last, run_id)
-            for day in plan.dates:
-                report = risk_run.run_history_date(settings, day, run_id)
-                assert not report.errors, report.errors
+            for days in plan.batches:
+                for report in risk_run.run_history_dates(settings, days, run_id):
+                    assert not report.errors, report.errors
             risk_run.finish_history(settings, run_id)
         finally:
             risk_run.release_history(run_id)

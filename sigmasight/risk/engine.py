@@ -186,16 +186,21 @@ def prepare_market(panel: Panel, corr_symbols: tuple[str, ...] | None = None) ->
     factor_rows = last_window_rows(factors_ok[:, None], FACTOR_WINDOW)[:, 0]
     min_obs = ceil(FACTOR_MIN_SHARE * FACTOR_WINDOW)
     y_window = np.where(factor_rows[:, None], returns, np.nan)
+    # Only slopes are used from the per-symbol fits (betas_only: the same slopes, cheaper).
     sym_factor = ols_masked(
-        y_window, np.where(factor_rows[:, None], factor_returns, np.nan), min_obs
+        y_window, np.where(factor_rows[:, None], factor_returns, np.nan), min_obs, betas_only=True
     )
 
     spy = returns[:, index[panel.benchmark]]
     both = ~np.isnan(returns) & ~np.isnan(spy)[:, None]
     rows_150 = last_window_rows(both, BETA_WINDOW)
-    sym_beta_150 = ols_masked(np.where(rows_150, returns, np.nan), spy, min_obs=20).betas[:, 0]
+    sym_beta_150 = ols_masked(
+        np.where(rows_150, returns, np.nan), spy, min_obs=20, betas_only=True
+    ).betas[:, 0]
     sym_rate = (
-        ols_masked(returns, dy, min_obs=60).betas[:, 0] if dy.size else np.full(n_sym, np.nan)
+        ols_masked(returns, dy, min_obs=60, betas_only=True).betas[:, 0]
+        if dy.size
+        else np.full(n_sym, np.nan)
     )
 
     recent = np.where(last_window_rows(~np.isnan(returns), VAR_WINDOW), returns, np.nan)
@@ -555,11 +560,18 @@ def compute_books(
         )
 
     spy = market.returns[:, market.index[market.panel.benchmark]] if returns.size else np.empty(0)
-    beta_full = ols_masked(port, spy, min_obs=20).betas[:, 0] if port.size else np.full(n_p, np.nan)
+    beta_full = (
+        ols_masked(port, spy, min_obs=20, betas_only=True).betas[:, 0]
+        if port.size
+        else np.full(n_p, np.nan)
+    )
     both = ~np.isnan(port) & ~np.isnan(spy)[:, None]
     beta_150 = (
         ols_masked(
-            np.where(last_window_rows(both, BETA_WINDOW), port, np.nan), spy, min_obs=20
+            np.where(last_window_rows(both, BETA_WINDOW), port, np.nan),
+            spy,
+            min_obs=20,
+            betas_only=True,
         ).betas[:, 0]
         if port.size
         else np.full(n_p, np.nan)
@@ -606,7 +618,7 @@ def compute_books(
                 np.where(rate_rows[:, None], assets, np.nan), market.dy, min_obs=60
             ).betas[:, 0]
 
-    rate_fit = ols_masked(port, market.dy, min_obs=60) if market.dy.size else None
+    rate_fit = ols_masked(port, market.dy, min_obs=60, betas_only=True) if market.dy.size else None
     rate_beta = rate_fit.betas[:, 0] if rate_fit is not None else np.full(n_p, np.nan)
     rate = {
         "rate_beta_per_pp": rate_beta,

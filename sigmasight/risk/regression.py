@@ -140,10 +140,12 @@ def _check_shapes(y2: FloatArray, x2: FloatArray) -> None:
         raise ValueError("x must have at least one regressor column")
 
 
-def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
+def _fit(y: FloatArray, x: FloatArray, *, betas_only: bool = False) -> _Fit | None:
     """Fit all columns of finite ``y`` (n, m) on finite ``x`` (n, k), n > k + 1.
 
-    Returns None when the regressors are collinear on these rows.
+    Returns None when the regressors are collinear on these rows. ``betas_only`` stops
+    after ``alpha`` and ``betas`` (computed as in a full fit, so to the same bits) and
+    leaves ``r2``, ``resid_std`` and ``t_stats`` NaN: the residuals are most of the cost.
     """
     n, k = x.shape
     x_mean = x.mean(axis=0)
@@ -159,8 +161,20 @@ def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
         return None
 
     qty = q.T @ yc  # (k, m)
-    betas = solve_triangular(r, qty) / scale[:, None]  # (k, m)
+    # Finite by construction (finite rows, a full-rank R): scipy's finiteness check of
+    # the right-hand side, and its conversion of a C-ordered one to LAPACK's column order,
+    # cost more than the solve; handed over in column order, it is the same LAPACK call.
+    betas = solve_triangular(r, np.asfortranarray(qty), check_finite=False) / scale[:, None]
     alpha = y_mean - x_mean @ betas
+    if betas_only:
+        m = y.shape[1]
+        return _Fit(
+            alpha=alpha,
+            betas=np.ascontiguousarray(betas.T),
+            r2=np.full(m, np.nan),
+            resid_std=np.full(m, np.nan),
+            t_stats=np.full((m, k + 1), np.nan),
+        )
     resid = yc - q @ qty
     ssr = np.einsum("ij,ij->j", resid, resid)
     sst = np.einsum("ij,ij->j", yc, yc)
@@ -168,7 +182,7 @@ def _fit(y: FloatArray, x: FloatArray) -> _Fit | None:
     dof = n - k - 1
     s2 = ssr / dof
 
-    r_inv = solve_triangular(r, np.eye(k))
+    r_inv = solve_triangular(r, np.eye(k), check_finite=False)
     # diag((X_c'X_c)^{-1}) and x̄'(X_c'X_c)^{-1}x̄ from R^{-1} of the unit-norm design.
     inv_diag = np.einsum("ij,ij->i", r_inv, r_inv) / scale**2
     lever = r_inv.T @ (x_mean / scale)
@@ -243,7 +257,9 @@ def ols(y: FloatArray, x: FloatArray) -> OlsResult:
     )
 
 
-def ols_masked(y: FloatArray, x: FloatArray, min_obs: int) -> MaskedOlsResult:
+def ols_masked(
+    y: FloatArray, x: FloatArray, min_obs: int, *, betas_only: bool = False
+) -> MaskedOlsResult:
     """OLS with intercept per column of ``y`` with listwise deletion of NaN rows.
 
     Column ``j`` uses the rows where ``y[:, j]`` and every regressor are non-NaN, so
@@ -263,6 +279,9 @@ def ols_masked(y: FloatArray, x: FloatArray, min_obs: int) -> MaskedOlsResult:
         Minimum usable rows for a column to be estimated (e.g. ``ceil(0.8 * 150)``
         for the factor window). Values below ``k + 2`` are raised to ``k + 2`` (one
         residual degree of freedom is always required).
+    betas_only : bool, default False
+        Estimate only ``alpha`` and ``betas`` (the same values as a full fit) and leave
+        ``r2``, ``resid_std`` and ``t_stats`` NaN: for callers that use the slopes only.
 
     Returns
     -------
@@ -300,21 +319,22 @@ def ols_masked(y: FloatArray, x: FloatArray, min_obs: int) -> MaskedOlsResult:
     if m > 0 and eligible.size == m and valid.all():
         groups = [eligible]  # no NaN anywhere: one solve, no grouping cost
     elif eligible.size:
-        packed = np.packbits(valid[:, eligible], axis=0)
-        _, inverse = np.unique(packed, axis=1, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.cumsum(np.bincount(inverse))
-        groups = [eligible[part] for part in np.split(order, bounds[:-1])]
+        # One key per column (its bit-packed mask); a dict groups equal keys, each group's
+        # columns in ascending order (np.unique over the columns sorts the keys: slower).
+        keys = np.ascontiguousarray(np.packbits(valid[:, eligible], axis=0).T)
+        members: dict[bytes, list[int]] = {}
+        for i, key in enumerate(keys):
+            members.setdefault(key.tobytes(), []).append(i)
+        groups = [eligible[np.array(part, dtype=np.intp)] for part in members.values()]
     else:
         groups = []
     for cols in groups:
         rows = valid[:, cols[0]]
         if not rows.all():
-            fit = _fit(y2[np.ix_(rows, cols)], x2[rows])
+            fit = _fit(y2[np.ix_(rows, cols)], x2[rows], betas_only=betas_only)
         else:
             # Avoid copying the whole panel in the common no-NaN case.
-            fit = _fit(y2 if cols.size == m else y2[:, cols], x2)
+            fit = _fit(y2 if cols.size == m else y2[:, cols], x2, betas_only=betas_only)
         if fit is None:
             continue
         alpha[cols] = fit.alpha

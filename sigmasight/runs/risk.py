@@ -8,13 +8,15 @@ status per portfolio; one portfolio that fails is isolated and reported, not fat
 import dataclasses
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -266,6 +268,14 @@ def export_history(
 
 #: The longest range one history run accepts (FORMATS section 7: more is an input error).
 MAX_HISTORY_YEARS = 10
+#: Sessions per step of a history run (one Prefect task each): the writer thread overlaps
+#: the writes with the computation within a step.
+HISTORY_BATCH_SESSIONS = 21
+#: Computed chunks the writer thread may hold (each a date of 1,000 portfolios, about
+#: 20 MB with position detail): bounds the memory the overlap costs.
+HISTORY_WRITE_AHEAD = 3
+#: Chunks written together, in one transaction and one COPY per table.
+HISTORY_WRITE_GROUP = 3
 
 
 @dataclass(frozen=True)
@@ -283,6 +293,12 @@ class HistoryPlan:
     def portfolio_ids(self) -> list[int]:
         """Every portfolio id of the run, chunk by chunk."""
         return [pid for chunk in self.chunks for pid in chunk]
+
+    @property
+    def batches(self) -> list[tuple[dt.date, ...]]:
+        """The dates in steps of ``HISTORY_BATCH_SESSIONS``, oldest first."""
+        size = HISTORY_BATCH_SESSIONS
+        return [self.dates[i : i + size] for i in range(0, len(self.dates), size)]
 
 
 @dataclass(frozen=True)
@@ -309,6 +325,8 @@ class _History:
     sectors: dict[str, str | None]
     previous: dict[int, Previous]
     newest: dt.date
+    #: The last date's prepared market (lends its returns to the next date's C29 window).
+    market: PreparedMarket | None = None
 
 
 _histories: dict[uuid.UUID, _History] = {}
@@ -359,60 +377,274 @@ def plan_history(
 
 
 def run_history_date(settings: Settings, day: dt.date, run_id: uuid.UUID) -> DateReport:
-    """Compute and write every chunk of one date of the run (dates in order, oldest first).
+    """Compute and write every chunk of one date of the run (see :func:`run_history_dates`)."""
+    return run_history_dates(settings, [day], run_id)[0]
 
-    The date holds the nightly-risk guard of ``day`` while it runs, so a nightly run of the
-    same date cannot write beside it.
+
+@dataclass
+class _Written:
+    """What the writer thread did for one date (filled as its chunks are saved)."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    write_s: float = 0.0
+    #: Chunks queued for the writer, and those it has committed.
+    queued: int = 0
+    saved: int = 0
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One computed chunk of one date, queued for the writer."""
+
+    day: dt.date
+    portfolio_ids: tuple[int, ...]
+    frames: dict[str, pd.DataFrame]
+
+
+_STOP = object()
+
+
+class _Writer:
+    """Writes queued chunks in a thread while the next dates are computed.
+
+    A bounded queue (``HISTORY_WRITE_AHEAD`` chunks) holds the computed chunks; the thread
+    takes what is queued (up to ``HISTORY_WRITE_GROUP`` chunks) and writes it in one
+    transaction, the new dates' rows of each table in one COPY. The COPY waits on the
+    server without the GIL, so the computation of the next date goes on meanwhile. The
+    first error stops the thread; :meth:`put` and :meth:`close` raise it.
+    """
+
+    def __init__(self, run_id: uuid.UUID, done: dict[dt.date, _Written]) -> None:
+        self.run_id = run_id
+        self.done = done
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=HISTORY_WRITE_AHEAD)
+        self.error: BaseException | None = None
+        self.wait_s = 0.0
+        self.thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, part: _Part) -> None:
+        """Queue a chunk (waiting while the queue is full); raises the writer's error."""
+        started = time.perf_counter()
+        while True:
+            self._raise()
+            try:
+                self.queue.put(part, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.wait_s += time.perf_counter() - started
+
+    def close(self) -> None:
+        """Wait until everything queued is written; raises the writer's error."""
+        started = time.perf_counter()
+        while self.thread.is_alive():
+            try:
+                self.queue.put(_STOP, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        self.wait_s += time.perf_counter() - started
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop the thread after a failure elsewhere (what is queued is not written)."""
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        with suppress(queue.Full):  # the writer only takes: after the drain there is room
+            self.queue.put_nowait(_STOP)
+        self.thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is _STOP:
+                    return
+                group = [cast(_Part, item)]
+                stop = False
+                while len(group) < HISTORY_WRITE_GROUP:
+                    try:
+                        more = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is _STOP:
+                        stop = True
+                        break
+                    group.append(cast(_Part, more))
+                self._write(group)
+                if stop:
+                    return
+        except BaseException as error:  # handed to the computing thread, which raises it
+            self.error = error
+
+    def _write(self, group: list[_Part]) -> None:
+        started = time.perf_counter()
+        with session_scope() as session:
+            fresh: list[_Part] = []
+            for part in group:
+                if results_repo.has_results(session, part.day, part.portfolio_ids):
+                    # A rerun of a date with results: held back until the run succeeds.
+                    self._count(
+                        part,
+                        results_repo.stage_chunk(session, self.run_id, part.day, part.frames),
+                    )
+                else:
+                    fresh.append(part)
+            tables: dict[str, list[pd.DataFrame]] = {}
+            for part in fresh:
+                for table, frame in part.frames.items():
+                    tables.setdefault(table, []).append(frame)
+            if tables:
+                saved = results_repo.save_chunk(
+                    session,
+                    {
+                        table: frames[0]
+                        if len(frames) == 1
+                        else pd.concat(frames, ignore_index=True)
+                        for table, frames in tables.items()
+                    },
+                )
+                sent = {table: sum(len(f) for f in frames) for table, frames in tables.items()}
+                if saved == sent:
+                    for part in fresh:
+                        self._count(part, {t: len(f) for t, f in part.frames.items()})
+                elif fresh:  # rows merged after a conflict: the group's count, on its last date
+                    self._count(fresh[-1], saved)
+        spent = (time.perf_counter() - started) / len(group)
+        for part in group:
+            self.done[part.day].write_s += spent
+            self.done[part.day].saved += 1
+
+    def _count(self, part: _Part, written: dict[str, int]) -> None:
+        target = self.done[part.day].written
+        for table, n in written.items():
+            target[table] = target.get(table, 0) + n
+
+
+def run_history_dates(
+    settings: Settings, days: Sequence[dt.date], run_id: uuid.UUID
+) -> list[DateReport]:
+    """Compute and write every chunk of ``days`` (consecutive dates of the run, oldest first).
+
+    The dates are computed in order in this thread (each date's ``history`` block needs
+    the one before) while a writer thread saves the dates already computed, several per
+    transaction. Every date holds its nightly-risk guard until its rows are written, so a
+    nightly run of the same date cannot write beside it. Returns once everything is written.
     """
     held_run = _histories.get(run_id)
     if held_run is None:
         raise RuntimeError(f"history run {run_id} was not planned in this process")
+    done = {day: _Written() for day in days}
+    computed: list[tuple[dt.date, dict[str, Any]]] = []
+    frame = held_run.portfolios
+    chunk_rows = [
+        PortfolioRows(
+            frame[frame["id"].isin(chunk)].reset_index(drop=True),
+            {pid: held_run.timelines[pid] for pid in chunk},
+            held_run.sectors,
+        )
+        for chunk in held_run.plan.chunks
+    ]
+    # Each date's guard is held from its computation until its rows are committed (the
+    # queue bounds how many are held: each holds a connection).
+    guards: dict[dt.date, ExitStack] = {}
+
+    def release(written_only: bool) -> None:
+        for day in [d for d in guards if not written_only or done[d].saved == done[d].queued]:
+            guards.pop(day).close()
+
+    writer = _Writer(run_id, done)
+    try:
+        for day in days:
+            release(written_only=True)
+            guard = ExitStack()
+            guard.enter_context(ledger.run_guard("nightly-risk", day))
+            guards[day] = guard
+            computed.append(
+                (day, _compute_date(settings, held_run, day, chunk_rows, run_id, writer))
+            )
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    finally:
+        release(written_only=False)
+    reports = []
+    for day, found in computed:
+        timings = found["timings"]
+        timings["write_s"] = round(done[day].write_s, 3)
+        reports.append(
+            DateReport(
+                as_of=day,
+                statuses=found["statuses"],
+                errors=found["errors"],
+                missing=found["missing"],
+                written=done[day].written,
+                detail=found["detail"],
+                timings=timings,
+            )
+        )
+    if reports:
+        reports[-1].timings["write_wait_s"] = round(writer.wait_s, 3)
+    return reports
+
+
+def _compute_date(
+    settings: Settings,
+    held_run: "_History",
+    day: dt.date,
+    chunk_rows: Sequence[PortfolioRows],
+    run_id: uuid.UUID,
+    writer: _Writer,
+) -> dict[str, Any]:
+    """Compute one date's chunks and queue them for the writer."""
     t0 = time.perf_counter()
     detail = detail_kept(day, held_run.newest, settings.detail_retention_sessions)
     prepared = market_on(
-        held_run.inputs, day, assets_on(held_run.timelines, day), correlations=detail
+        held_run.inputs,
+        day,
+        assets_on(held_run.timelines, day),
+        correlations=detail,
+        before_market=held_run.market,
     )
+    held_run.market = prepared
     t1 = time.perf_counter()
     statuses: dict[str, str] = {}
     errors: dict[str, str] = {}
     missing: list[str] = []
-    written: dict[str, int] = {}
-    compute_s = write_s = build_s = 0.0
-    frame = held_run.portfolios
-    with ledger.run_guard("nightly-risk", day):
-        for chunk in held_run.plan.chunks:
-            c0 = time.perf_counter()
-            rows = PortfolioRows(
-                frame[frame["id"].isin(chunk)].reset_index(drop=True),
-                {pid: held_run.timelines[pid] for pid in chunk},
-                held_run.sectors,
-            )
-            done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
-            c1 = time.perf_counter()
-            build_s += done.build_rows_s
-            with session_scope() as session:
-                for table, n in _write(session, run_id, day, chunk, done.frames).items():
-                    written[table] = written.get(table, 0) + n
-            write_s += time.perf_counter() - c1
-            compute_s += c1 - c0
-            held_run.previous.update(done.carry)
-            statuses.update(done.statuses)
-            errors.update(done.errors)
-            missing.extend(done.missing)
-    return DateReport(
-        as_of=day,
-        statuses=statuses,
-        errors=errors,
-        missing=missing,
-        written=written,
-        detail=detail,
-        timings={
+    compute_s = build_s = 0.0
+    for chunk, rows in zip(held_run.plan.chunks, chunk_rows, strict=True):
+        c0 = time.perf_counter()
+        done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
+        compute_s += time.perf_counter() - c0
+        build_s += done.build_rows_s
+        if done.frames:
+            writer.done[day].queued += 1
+            writer.put(_Part(day, chunk, done.frames))
+        held_run.previous.update(done.carry)
+        statuses.update(done.statuses)
+        errors.update(done.errors)
+        missing.extend(done.missing)
+    return {
+        "statuses": statuses,
+        "errors": errors,
+        "missing": missing,
+        "detail": detail,
+        "timings": {
             "prepare_s": round(t1 - t0, 3),
             "compute_s": round(compute_s - build_s, 3),
             "build_rows_s": round(build_s, 3),
-            "write_s": round(write_s, 3),
         },
-    )
+    }
 
 
 def finish_history(settings: Settings, run_id: uuid.UUID) -> int:

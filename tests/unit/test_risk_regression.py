@@ -289,3 +289,21 @@ def test_rolling_window_regression_matches_statsmodels_on_the_window_rows():
     for j in (0, 2, 3):
         rows = window[:, j]
         assert_matches_statsmodels(result, j, statsmodels_fit(y[rows, j], x[rows]))
+
+
+def test_betas_only_gives_the_full_fits_slopes_to_the_bit():
+    """``betas_only`` skips the residuals, not a single bit of alpha, betas or the flags."""
+    rng = np.random.default_rng(7)
+    y = rng.normal(0.0, 0.01, (300, 40))
+    y[:285, ::3] = np.nan  # late listings, too short to fit
+    y[rng.random(y.shape) < 0.01] = np.nan
+    x = rng.normal(0.0, 0.01, (300, 3))
+    x[5, 1] = np.nan
+    for regressors, min_obs in ((x, 100), (x[:, 0], 20)):
+        full = ols_masked(y, regressors, min_obs)
+        slim = ols_masked(y, regressors, min_obs, betas_only=True)
+        assert full.fitted.any() and not full.fitted.all()
+        for name in ("alpha", "betas", "n_obs", "fitted"):
+            assert np.array_equal(getattr(slim, name), getattr(full, name), equal_nan=True), name
+        for name in ("r2", "resid_std", "t_stats"):
+            assert np.isnan(getattr(slim, name)).all(), name
