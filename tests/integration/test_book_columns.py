@@ -178,6 +178,10 @@ def test_a_book_nothing_rolls_forward_builds_no_holding_objects(
     # What a run reads of it: the columns, the cash with its dividends, the cost basis.
     assert state.columns.symbol
     assert state.cost_basis is None  # the call has no average cost
+    # The previous book's P&L (C28) asks whether the lines are the very same, without objects.
+    held = quiet[0][1].held_over(actions_world.E, actions_world.LAST)
+    assert held is not None and held.shares_lines(state) and state.shares_lines(held)
+    assert not state.shares_lines(BookState(state.book_date, state.cash, ()))
     assert "holdings" not in state.__dict__
     assert "holdings" not in state.book.__dict__
     assert state.holdings == state.book.holdings  # built on request
