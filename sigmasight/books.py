@@ -209,9 +209,58 @@ class StoredLines:
     #: Expiry as a proleptic ordinal, 0 when NULL.
     expiry: tuple[int, ...]
     right: tuple[str | None, ...]
-    multiplier: tuple[int | None, ...]
+    #: Stored as an integer; a split of the underlying makes it ``Decimal(units) x k`` (C19).
+    multiplier: tuple[int | Decimal | None, ...]
     implied_vol: tuple[float | None, ...]
     dividend_yield: tuple[float | None, ...]
+
+    def stock_quantity(self, symbol: str) -> Decimal:
+        """The quantity of the stock line ``symbol`` (zero when the book holds none)."""
+        c = self.columns
+        for i, (held, underlying) in enumerate(zip(c.symbol, self.underlying, strict=True)):
+            if held == symbol and underlying is None:
+                return Decimal(self.quantity[i])
+        return ZERO
+
+    def split(self, symbol: str, ratio: Decimal) -> "StoredLines | None":
+        """:func:`split_holdings` on the lines as stored, or None when no line is ``symbol``'s.
+
+        The same exact values as the objects' arithmetic (a numeric text round-trips its
+        Decimal), and the engine's columns changed only where a line changed, without
+        turning the book into :class:`Holding` objects.
+        """
+        c = self.columns
+        hits = [
+            i
+            for i, (held, underlying) in enumerate(zip(c.symbol, self.underlying, strict=True))
+            if underlying == symbol or (underlying is None and held == symbol)
+        ]
+        if not hits:
+            return None
+        quantity, avg_cost = list(self.quantity), list(self.avg_cost)
+        strike, multiplier = list(self.strike), list(self.multiplier)
+        q_col, m_col, k_col = c.quantity.copy(), c.multiplier.copy(), c.strike.copy()
+        for i in hits:
+            if (cost := avg_cost[i]) is not None:
+                avg_cost[i] = str(Decimal(cost) / ratio)
+            if self.underlying[i] is None:
+                moved = Decimal(quantity[i]) * ratio
+                quantity[i], q_col[i] = str(moved), float(moved)
+                continue
+            units = multiplier[i] or 1  # Holding.units of an option
+            multiplier[i] = new = Decimal(units) * ratio
+            m_col[i] = float(new)
+            if (old := strike[i]) is not None:
+                cut = Decimal(old) / ratio
+                strike[i], k_col[i] = str(cut), float(cut)
+        return replace(
+            self,
+            columns=replace(c, quantity=q_col, multiplier=m_col, strike=k_col),
+            quantity=tuple(quantity),
+            avg_cost=tuple(avg_cost),
+            strike=tuple(strike),
+            multiplier=tuple(multiplier),
+        )
 
     def holdings(self) -> tuple[Holding, ...]:
         """The lines as :class:`Holding` objects."""
@@ -561,6 +610,18 @@ class Timeline:
             else:
                 cash, applied, realized = state.cash, state.trades_applied, state.realized_pnl
                 changed = False
+                if (
+                    holdings is None
+                    and isinstance(state, StoredState)
+                    and not any(isinstance(item, TradeEvent) for item in items)
+                ):
+                    # Splits (and flows) of a stored book stay columns: no objects built.
+                    state = self._split_stored(state, items, anchor, day, version + 1)
+                    version += 1
+                    self._dates.append(day)
+                    self._anchors.append(anchor)
+                    self._states.append(state)
+                    continue
                 if holdings is None and any(
                     isinstance(item, (ActionSpec, TradeEvent)) for item in items
                 ):
@@ -603,6 +664,40 @@ class Timeline:
             self._dates.append(day)
             self._anchors.append(anchor)
             self._states.append(state)
+
+    def _split_stored(
+        self, state: "StoredState", items: list[object], anchor: dt.date, day: dt.date, version: int
+    ) -> BookState:
+        """A day of splits and flows on a stored book, as the objects' path rolls it (C19)."""
+        cash, lines = state.cash, state.book.lines
+        changed = False
+        for item in items:
+            if isinstance(item, ActionSpec):
+                held = lines.stock_quantity(item.symbol)
+                split = lines.split(item.symbol, item.value)
+                if split is None:
+                    continue
+                lines, changed = split, True
+                moved = held - lines.stock_quantity(item.symbol)
+                if moved:
+                    cash += moved * self.actions.per_share(item.symbol, anchor, day - ONE_DAY)
+        for item in items:
+            if isinstance(item, Decimal):
+                cash += item
+        if not changed:
+            return state.moved(
+                cash=cash,
+                trades_applied=state.trades_applied,
+                realized_pnl=state.realized_pnl,
+                version=version,
+            )
+        return StoredState(
+            StoredBook(state.book_date, state.book.cash, lines),
+            cash=cash,
+            trades_applied=state.trades_applied,
+            realized_pnl=state.realized_pnl,
+            version=version,
+        )
 
     def _settle(
         self,

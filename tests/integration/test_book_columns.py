@@ -185,3 +185,28 @@ def test_a_book_nothing_rolls_forward_builds_no_holding_objects(
     assert "holdings" not in state.__dict__
     assert "holdings" not in state.book.__dict__
     assert state.holdings == state.book.holdings  # built on request
+
+
+def test_a_split_keeps_a_stored_book_as_columns(engine: Any, tmp_path: Path) -> None:
+    """Books dated before E live through FOUR's 4-for-1 and TENTH's 1-for-10 as columns."""
+    actions_world.load(tmp_path)
+    with session_scope() as session:
+        rows = risk_inputs.load_timelines(
+            session, list(session.scalars(select(Portfolio.id))), through=actions_world.LAST
+        )
+    names = rows.portfolios.set_index("id")["external_id"].to_dict()
+    pre = {names[pid]: line for pid, line in rows.timelines.items() if names[pid].startswith("PRE")}
+    assert sorted(pre) == ["PRE_LONG", "PRE_OPT", "PRE_SHORT"]
+    for name, line in pre.items():
+        before = line.state_on(actions_world.BEFORE)
+        after = line.state_on(actions_world.LAST)
+        assert isinstance(before, StoredState) and isinstance(after, StoredState), name
+        assert after.book is not before.book, name  # the split made new lines
+        for state in (before, after):
+            assert "holdings" not in state.__dict__, name
+            assert "holdings" not in state.book.__dict__, name
+        if name != "PRE_OPT":
+            old, new = before.book.lines, after.book.lines
+            assert new.stock_quantity("FOUR") == old.stock_quantity("FOUR") * 4, name
+            assert new.stock_quantity("TENTH") == old.stock_quantity("TENTH") / 10, name
+            assert new.stock_quantity("PLAIN") == old.stock_quantity("PLAIN"), name
