@@ -214,13 +214,18 @@ class StoredLines:
     implied_vol: tuple[float | None, ...]
     dividend_yield: tuple[float | None, ...]
 
+    def _stock_line(self, symbol: str) -> int | None:
+        """The index of the stock line ``symbol`` (symbols are unique within a book)."""
+        try:
+            i = self.columns.symbol.index(symbol)
+        except ValueError:
+            return None
+        return i if self.underlying[i] is None else None
+
     def stock_quantity(self, symbol: str) -> Decimal:
         """The quantity of the stock line ``symbol`` (zero when the book holds none)."""
-        c = self.columns
-        for i, (held, underlying) in enumerate(zip(c.symbol, self.underlying, strict=True)):
-            if held == symbol and underlying is None:
-                return Decimal(self.quantity[i])
-        return ZERO
+        i = self._stock_line(symbol)
+        return ZERO if i is None else Decimal(self.quantity[i])
 
     def split(self, symbol: str, ratio: Decimal) -> "StoredLines | None":
         """:func:`split_holdings` on the lines as stored, or None when no line is ``symbol``'s.
@@ -229,21 +234,20 @@ class StoredLines:
         Decimal), and the engine's columns changed only where a line changed, without
         turning the book into :class:`Holding` objects.
         """
-        c = self.columns
-        hits = [
-            i
-            for i, (held, underlying) in enumerate(zip(c.symbol, self.underlying, strict=True))
-            if underlying == symbol or (underlying is None and held == symbol)
-        ]
+        stock = self._stock_line(symbol)
+        hits = [] if stock is None else [stock]
+        if symbol in self.underlying:
+            hits += [i for i, underlying in enumerate(self.underlying) if underlying == symbol]
         if not hits:
             return None
+        c = self.columns
         quantity, avg_cost = list(self.quantity), list(self.avg_cost)
         strike, multiplier = list(self.strike), list(self.multiplier)
         q_col, m_col, k_col = c.quantity.copy(), c.multiplier.copy(), c.strike.copy()
         for i in hits:
             if (cost := avg_cost[i]) is not None:
                 avg_cost[i] = str(Decimal(cost) / ratio)
-            if self.underlying[i] is None:
+            if i == stock:
                 moved = Decimal(quantity[i]) * ratio
                 quantity[i], q_col[i] = str(moved), float(moved)
                 continue
@@ -253,13 +257,31 @@ class StoredLines:
             if (old := strike[i]) is not None:
                 cut = Decimal(old) / ratio
                 strike[i], k_col[i] = str(cut), float(cut)
-        return replace(
-            self,
-            columns=replace(c, quantity=q_col, multiplier=m_col, strike=k_col),
+        # Built directly (dataclasses.replace costs more than the split itself).
+        columns = HoldingColumns(
+            symbol=c.symbol,
+            asset=c.asset,
+            quantity=q_col,
+            is_option=c.is_option,
+            multiplier=m_col,
+            strike=k_col,
+            expiry_ordinal=c.expiry_ordinal,
+            is_call=c.is_call,
+            implied_vol=c.implied_vol,
+            dividend_yield=c.dividend_yield,
+            position_id=c.position_id,
+        )
+        return StoredLines(
+            columns=columns,
             quantity=tuple(quantity),
             avg_cost=tuple(avg_cost),
+            underlying=self.underlying,
             strike=tuple(strike),
+            expiry=self.expiry,
+            right=self.right,
             multiplier=tuple(multiplier),
+            implied_vol=self.implied_vol,
+            dividend_yield=self.dividend_yield,
         )
 
     def holdings(self) -> tuple[Holding, ...]:
