@@ -56,6 +56,7 @@ from models import (
 from sigmasight import pgcopy
 from sigmasight.db import raw_connection
 from sigmasight.history import HistoryPoint
+from sigmasight.risk.document import GREEK_KEYS
 
 #: Natural key of each result table (what a rerun for the same date matches on).
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
@@ -378,16 +379,7 @@ DOCUMENT_POSITION_COLUMNS = (
     "market_value",
     "exposure",
     "weight",
-    "delta",
-    "gamma",
-    "vega_per_1pct_vol",
-    "theta_per_calendar_day",
-    "rho_per_1pct_rate",
-    "delta_dollars",
-    "gamma_shares_per_1usd",
-    "vega_usd_per_1pct_vol",
-    "theta_usd_per_calendar_day",
-    "rho_usd_per_1pct_rate",
+    *GREEK_KEYS,
     "mctr_daily",
     "ctr_daily",
     "param_var_95_component",
