@@ -701,8 +701,7 @@ class Timeline:
                     continue
                 lines, changed = split, True
                 moved = held - lines.stock_quantity(item.symbol)
-                if moved:
-                    cash += moved * self.actions.per_share(item.symbol, anchor, day - ONE_DAY)
+                cash += self._moved_dividends(item.symbol, moved, anchor, day - ONE_DAY)
         for item in items:
             if isinstance(item, Decimal):
                 cash += item
@@ -731,6 +730,12 @@ class Timeline:
     ) -> Decimal:
         """Dividends (anchor, through] of ``symbol`` its quantity change moves between holders."""
         moved = held - _stock_quantity(holdings, symbol)
+        return self._moved_dividends(symbol, moved, anchor, through)
+
+    def _moved_dividends(
+        self, symbol: str, moved: Decimal, anchor: dt.date, through: dt.date
+    ) -> Decimal:
+        """What ``moved`` shares of ``symbol`` earned in (anchor, through]: it changes hands."""
         return moved * self.actions.per_share(symbol, anchor, through) if moved else ZERO
 
     def state_on(self, day: dt.date) -> BookState | None:
