@@ -287,6 +287,24 @@ class PortfolioRows:
     sectors: dict[str, str | None]
 
 
+def trade_event(t: Trade) -> TradeEvent:
+    """A stored ``trade`` row as the timeline's event (its id orders a day's trades)."""
+    return TradeEvent(
+        trade_date=t.trade_date,
+        seq=t.id,
+        symbol=t.symbol,
+        quantity=t.quantity,
+        price=t.price,
+        fees=t.fees,
+        underlying=t.underlying,
+        strike=t.strike,
+        expiry=t.expiry_date,
+        right=t.option_right,
+        multiplier=t.multiplier,
+        implied_vol=t.implied_vol,
+    )
+
+
 def load_timelines(
     session: Session,
     portfolio_ids: Sequence[int],
@@ -315,22 +333,7 @@ def load_timelines(
     for t in session.scalars(
         select(Trade).where(_any(Trade.portfolio_id, ids), Trade.trade_date <= through)
     ):
-        trades[t.portfolio_id].append(
-            TradeEvent(
-                trade_date=t.trade_date,
-                seq=t.id,
-                symbol=t.symbol,
-                quantity=t.quantity,
-                price=t.price,
-                fees=t.fees,
-                underlying=t.underlying,
-                strike=t.strike,
-                expiry=t.expiry_date,
-                right=t.option_right,
-                multiplier=t.multiplier,
-                implied_vol=t.implied_vol,
-            )
-        )
+        trades[t.portfolio_id].append(trade_event(t))
     flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
     for pid, day, amount in session.execute(
         select(CashFlow.portfolio_id, CashFlow.flow_date, CashFlow.amount).where(

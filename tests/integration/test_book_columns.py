@@ -68,22 +68,8 @@ def object_timelines(session: Session, through: dt.date) -> dict[int, Timeline]:
         )
     trades: dict[int, list[TradeEvent]] = {pid: [] for pid in ids}
     for t in session.scalars(select(Trade).where(Trade.trade_date <= through)):
-        trades[t.portfolio_id].append(
-            TradeEvent(
-                trade_date=t.trade_date,
-                seq=t.id,
-                symbol=t.symbol,
-                quantity=t.quantity,
-                price=t.price,
-                fees=t.fees,
-                underlying=t.underlying,
-                strike=t.strike,
-                expiry=t.expiry_date,
-                right=t.option_right,
-                multiplier=t.multiplier,
-                implied_vol=t.implied_vol,
-            )
-        )
+        # Trades are not what changed: the loader's own conversion of a row.
+        trades[t.portfolio_id].append(risk_inputs.trade_event(t))
     flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
     for f in session.scalars(select(CashFlow).where(CashFlow.flow_date <= through)):
         flows[f.portfolio_id].append((f.flow_date, f.amount))
