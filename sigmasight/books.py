@@ -166,9 +166,12 @@ class BookState:
         """The holdings as columns, built on first use and shared by every date of the state."""
         return _columns(self.holdings)
 
-    @property
+    @cached_property
     def cost_basis(self) -> Decimal | None:
-        """Signed cost of the holdings (avg cost x quantity x units); None if one is unknown."""
+        """Signed cost of the holdings (avg cost x quantity x units); None if one is unknown.
+
+        Summed once per state: a state is valued on every date until a trade moves it.
+        """
         total = ZERO
         for h in self.holdings:
             if h.avg_cost is None:
@@ -369,7 +372,7 @@ class StoredState(BookState):
         """The lines as objects (shared with the book, built when first read)."""
         return self.book.holdings
 
-    @property
+    @cached_property
     def cost_basis(self) -> Decimal | None:
         """Signed cost of the holdings, from the stored values without building objects."""
         return self.book.lines.cost_basis()

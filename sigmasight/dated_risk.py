@@ -52,6 +52,7 @@ from sigmasight.risk.engine import (
     Panel,
     Scenario,
     compute_books,
+    hist_var_on_window,
     holding_pnl,
     window_returns,
 )
@@ -59,8 +60,11 @@ from sigmasight.risk.engine import prepare_market as _prepare
 from sigmasight.risk.limits import LimitBook, breaches_of
 from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import (
+    BookFacts,
     DatedBooks,
     Previous,
+    ValuedChunk,
+    ValuedPart,
     books_on,
     matrix_values,
     result_frames,
@@ -368,6 +372,106 @@ def _compute_isolating(
     return parts, errors
 
 
+def value_chunk(
+    prepared: PreparedMarket,
+    rows: PortfolioRows,
+    previous_dates: Mapping[int, dt.date],
+    *,
+    detail: bool,
+) -> ValuedChunk:
+    """Value the chunk's books in effect on the market's date (the engine's part of a date).
+
+    ``previous_dates`` holds each portfolio's previous computed session (its flows and its
+    attribution run from there); ``detail`` prepares position rows and correlations.
+    """
+    day = prepared.as_of
+    ids = [int(i) for i in rows.portfolios["id"]]
+    states = [rows.timelines[pid].state_on(day) for pid in ids]
+    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate, rows.sectors)
+    kept_ids = [int(i) for i in dated.books.portfolio_ids]
+    prior = [previous_dates.get(pid) for pid in kept_ids]
+    # Since the previous computed session, or the previous session (one calendar look-up).
+    session_before = previous_trading_day(day)
+    flows = [
+        float(rows.timelines[pid].flow_between(before or session_before, day))
+        for pid, before in zip(kept_ids, prior, strict=True)
+    ]
+    held_pnl = _previous_book_pnl(prepared, rows, dated, prior)
+    market = prepared.market
+    factor_returns = {
+        f: float(market.returns[-1, market.index[f]]) if market.returns.size else float("nan")
+        for f in prepared.factors
+    }
+    computed, errors = _compute_isolating(prepared, dated.books, detail)
+    window = prepared.previous_window
+    parts = [
+        ValuedPart(
+            books=books,
+            result=result,
+            members=members,
+            # C29: today's weights over the previous session's window (the book effect).
+            var_on_previous=hist_var_on_window(
+                window[2], window[1], books, result.positions["weight"]
+            )
+            if window is not None
+            else np.full(len(members), np.nan),
+        )
+        for books, result, members in computed
+    ]
+    return ValuedChunk(
+        as_of=day,
+        data_as_of=market.panel.dates[-1],
+        factors=tuple(prepared.factors),
+        books=dated.books,
+        external_ids=dated.external_ids,
+        position_ids=dated.position_ids,
+        facts=[BookFacts.of(state) for state in dated.states],
+        missing=dated.missing,
+        flows=flows,
+        held_pnl=held_pnl,
+        factor_returns=factor_returns,
+        previous_session=window[0] if window is not None else None,
+        parts=parts,
+        errors=errors,
+        limits=prepared.limits,
+        detail=detail,
+        price_basis=prepared.price_basis,
+    )
+
+
+def build_chunk(
+    valued: ValuedChunk, previous: Mapping[int, Previous], *, run_id: uuid.UUID
+) -> DateChunk:
+    """The result rows of a valued chunk (no database: a history run calls it in its writer).
+
+    ``previous`` holds each portfolio's previous computed session (for the ``history``,
+    ``attribution``, ``backtest`` and ``limits`` blocks).
+    """
+    built = time.perf_counter()
+    prior = [previous.get(int(pid)) for pid in valued.books.portfolio_ids]
+    statuses: dict[str, str] = {valued.external_ids[p]: "error" for p in valued.errors}
+    summary: list[dict[str, Any]] = []
+    collected: dict[str, list[pd.DataFrame]] = {}
+    carry: dict[int, Previous] = {}
+    for part in valued.parts:
+        tables, part_statuses, part_summary, part_carry = result_frames(valued, part, prior, run_id)
+        statuses.update(part_statuses)
+        summary.extend(part_summary)
+        for name, frame in tables.items():
+            collected.setdefault(name, []).append(frame)
+        carry.update(part_carry)
+    frames = {name: pd.concat(p, ignore_index=True) for name, p in collected.items()}
+    return DateChunk(
+        frames=frames,
+        statuses=statuses,
+        errors={valued.external_ids[p]: message for p, message in valued.errors.items()},
+        summary=summary,
+        missing=valued.missing,
+        carry=carry,
+        build_rows_s=time.perf_counter() - built,
+    )
+
+
 def compute_chunk(
     prepared: PreparedMarket,
     rows: PortfolioRows,
@@ -381,69 +485,17 @@ def compute_chunk(
     ``previous`` holds each portfolio's previous computed session (for the ``history``
     block); ``detail`` keeps position rows and correlation matrices.
     """
-    day = prepared.as_of
-    ids = [int(i) for i in rows.portfolios["id"]]
-    states = [rows.timelines[pid].state_on(day) for pid in ids]
-    dated: DatedBooks = books_on(rows.portfolios, states, day, prepared.default_rate, rows.sectors)
-    kept_ids = [int(i) for i in dated.books.portfolio_ids]
-    prior = [previous.get(pid) for pid in kept_ids]
-    # Since the previous computed session, or the previous session (one calendar look-up).
-    session_before = previous_trading_day(day)
-    flows = [
-        float(rows.timelines[pid].flow_between(before.as_of if before else session_before, day))
-        for pid, before in zip(kept_ids, prior, strict=True)
-    ]
-    held_pnl = _previous_book_pnl(prepared, rows, dated, prior)
-    market = prepared.market
-    factor_returns = {
-        f: float(market.returns[-1, market.index[f]]) if market.returns.size else float("nan")
-        for f in prepared.factors
-    }
-    parts, errors = _compute_isolating(prepared, dated.books, detail)
-    statuses: dict[str, str] = {dated.external_ids[p]: "error" for p in errors}
-    summary: list[dict[str, Any]] = []
-    collected: dict[str, list[pd.DataFrame]] = {}
-    carry: dict[int, Previous] = {}
-    built = time.perf_counter()
-    for part in parts:
-        tables, part_statuses, part_summary, part_carry = result_frames(
-            as_of=day,
-            data_as_of=prepared.market.panel.dates[-1],
-            factors=prepared.factors,
-            dated=dated,
-            flows=flows,
-            previous=prior,
-            held_pnl=held_pnl,
-            factor_returns=factor_returns,
-            previous_window=prepared.previous_window,
-            part=part,
-            run_id=run_id,
-            limits=prepared.limits,
-            detail=detail,
-            price_basis=prepared.price_basis,
-        )
-        statuses.update(part_statuses)
-        summary.extend(part_summary)
-        for name, frame in tables.items():
-            collected.setdefault(name, []).append(frame)
-        carry.update(part_carry)
-    frames = {name: pd.concat(p, ignore_index=True) for name, p in collected.items()}
-    return DateChunk(
-        frames=frames,
-        statuses=statuses,
-        errors={dated.external_ids[p]: message for p, message in errors.items()},
-        summary=summary,
-        missing=dated.missing,
-        carry=carry,
-        build_rows_s=time.perf_counter() - built,
+    valued = value_chunk(
+        prepared, rows, {pid: p.as_of for pid, p in previous.items()}, detail=detail
     )
+    return build_chunk(valued, previous, run_id=run_id)
 
 
 def _previous_book_pnl(
     prepared: PreparedMarket,
     rows: PortfolioRows,
     dated: DatedBooks,
-    prior: Sequence[Previous | None],
+    prior: Sequence[dt.date | None],
 ) -> list[list[tuple[str, float]] | None]:
     """Each portfolio's previous-session book valued over today (C28), by position.
 
@@ -455,7 +507,7 @@ def _previous_book_pnl(
     wanted = [
         i
         for i, before in enumerate(prior)
-        if before is not None and last is not None and before.as_of == last
+        if before is not None and last is not None and before == last
     ]
     found: list[list[tuple[str, float]] | None] = [None] * len(prior)
     if not wanted or last is None:

@@ -21,7 +21,7 @@ from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.document import num
-from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
+from sigmasight.risk.engine import BookResults, Books
 from sigmasight.risk.limits import (
     BREACH_STATUSES,
     LimitBook,
@@ -206,18 +206,37 @@ def books_on(
     )
 
 
-def book_block(state: BookState, stock_mv: float, option_mv: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BookFacts:
+    """What a document's ``book`` block and the snapshot row read from a book in effect."""
+
+    book_date: dt.date
+    trades_applied: int
+    realized_pnl: float | None
+    cost_basis: float | None
+
+    @classmethod
+    def of(cls, state: BookState) -> "BookFacts":
+        """The facts of ``state`` (its cost basis summed in Decimal, then one float)."""
+        cost = state.cost_basis
+        return cls(
+            book_date=state.book_date,
+            trades_applied=state.trades_applied,
+            realized_pnl=None if state.realized_pnl is None else float(state.realized_pnl),
+            cost_basis=None if cost is None else float(cost),
+        )
+
+
+def book_block(facts: BookFacts, stock_mv: float, option_mv: float) -> dict[str, Any]:
     """The document's ``book`` block (FORMATS section 8): where the valued book came from."""
-    cost = state.cost_basis
+    cost = facts.cost_basis
     value = stock_mv + option_mv
     return {
-        "book_date": state.book_date.isoformat(),
-        "trades_applied": state.trades_applied,
-        "realized_pnl": None if state.realized_pnl is None else float(state.realized_pnl),
-        "cost_basis": None if cost is None else float(cost),
-        "unrealized_pnl": None
-        if cost is None or not np.isfinite(value)
-        else float(value - float(cost)),
+        "book_date": facts.book_date.isoformat(),
+        "trades_applied": facts.trades_applied,
+        "realized_pnl": facts.realized_pnl,
+        "cost_basis": cost,
+        "unrealized_pnl": None if cost is None or not np.isfinite(value) else float(value - cost),
     }
 
 
@@ -278,36 +297,68 @@ def matrix_values(matrix: FloatArray) -> list[list[float | None]]:
     return [[None if v != v else v for v in row] for row in np.asarray(matrix).tolist()]
 
 
+@dataclass(frozen=True)
+class ValuedPart:
+    """Engine results for some of a chunk's portfolios (all of them unless one failed)."""
+
+    books: Books
+    result: BookResults
+    #: The chunk's portfolio rows these results follow.
+    members: list[int]
+    #: C29: hist VaR 95 of today's weights over the previous session's window (NaN without it).
+    var_on_previous: FloatArray
+
+
+@dataclass(frozen=True)
+class ValuedChunk:
+    """A chunk's books valued on one date: everything its result rows are built from.
+
+    It holds no book objects and needs no database, so it pickles: a history run builds
+    the rows and writes them in another process while it values the next date.
+    ``flows`` (external flows since the previous computed session), ``held_pnl`` (the
+    previous book's position P&L over the day, C28) and ``facts`` follow ``external_ids``
+    (the engine's portfolio rows); ``factor_returns`` are the factor ETFs' returns of the
+    day; ``limits`` are the limits in effect (C31); ``errors`` the portfolio rows that could
+    not be computed. ``detail`` keeps position rows and correlations (RISK-CONVENTIONS
+    "History runs"); ``price_basis`` is the document's (C20).
+    """
+
+    as_of: dt.date
+    data_as_of: dt.date
+    factors: tuple[str, ...]
+    books: Books
+    external_ids: list[str]
+    position_ids: "pd.arrays.IntegerArray"
+    facts: list[BookFacts]
+    missing: list[str]
+    flows: list[float]
+    held_pnl: list[list[tuple[str, float]] | None]
+    factor_returns: dict[str, float]
+    #: The previous session whose window ``var_on_previous`` used (None without it).
+    previous_session: dt.date | None
+    parts: list[ValuedPart]
+    errors: dict[int, str]
+    limits: LimitBook
+    detail: bool = True
+    price_basis: str = "split_only"
+
+
 def result_frames(
-    *,
-    as_of: dt.date,
-    data_as_of: dt.date,
-    factors: Sequence[str],
-    dated: DatedBooks,
-    flows: Sequence[float],
+    valued: ValuedChunk,
+    part: ValuedPart,
     previous: Sequence[Previous | None],
-    held_pnl: Sequence[list[tuple[str, float]] | None],
-    factor_returns: Mapping[str, float],
-    previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
-    part: tuple[Books, BookResults, list[int]],
     run_id: uuid.UUID,
-    limits: LimitBook,
-    detail: bool = True,
-    price_basis: str = "split_only",
 ) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[dict[str, Any]], dict[int, Previous]]:
     """Every result row of one computed part, built column-wise, per result table.
 
-    ``flows`` (external flows since the previous computed session), ``previous`` and
-    ``held_pnl`` (the previous book's position P&L over the day, C28) follow ``dated``'s
-    portfolio rows; ``factor_returns`` are the factor ETFs' returns of the day; ``limits``
-    are the limits in effect (C31). Position rows and correlations are built only with
-    ``detail`` (RISK-CONVENTIONS "History runs": older dates keep the rest).
-    ``price_basis`` is the document's (C20): ``total_return`` or ``split_only``.
-    Also returns each portfolio's status, its summary row for the run's artifact, and what
-    the next date needs from this one (by portfolio id).
+    ``previous`` follows ``valued``'s portfolio rows. Position rows and correlations are
+    built only with ``valued.detail``. Also returns each portfolio's status, its summary
+    row for the run's artifact, and what the next date needs from this one (by portfolio id).
     """
-    books, external_ids, position_ids = dated.books, dated.external_ids, dated.position_ids
-    part_books, result, members = part
+    books, external_ids, position_ids = valued.books, valued.external_ids, valued.position_ids
+    as_of, factors, limits, detail = valued.as_of, valued.factors, valued.limits, valued.detail
+    flows, held_pnl, factor_returns = valued.flows, valued.held_pnl, valued.factor_returns
+    part_books, result, members = part.books, part.result, part.members
     members_arr = np.asarray(members, dtype=np.int64)
     pids = books.portfolio_ids[members_arr]
     nav = result.valuation["nav"]
@@ -319,14 +370,7 @@ def result_frames(
     warnings: list[str] = []
     status_col: list[str] = []
     carry: dict[int, Previous] = {}
-    # C29: today's weights over the previous session's window (the book effect's first term).
-    book_on_previous = (
-        hist_var_on_window(
-            previous_window[2], previous_window[1], part_books, result.positions["weight"]
-        )
-        if previous_window is not None
-        else np.full(n_p, np.nan)
-    )
+    book_on_previous = part.var_on_previous
     # C31: the largest weight of one underlying (an option nets with its underlying).
     max_weight = (
         max_underlying_weight(
@@ -359,12 +403,12 @@ def result_frames(
             external_id=ext,
             as_of=as_of,
             run_id="",
-            data_as_of=data_as_of,
+            data_as_of=valued.data_as_of,
             factors=factors,
             lists=at,
         )
-        head["price_basis"] = price_basis
-        head["book"] = book_block(dated.states[p], stock_mv[local], option_mv[local])
+        head["price_basis"] = valued.price_basis
+        head["book"] = book_block(valued.facts[p], stock_mv[local], option_mv[local])
         nav_p = nav_list[local]
         history, why = history_figures(nav_p, flows[p], previous[p])
         head["history"] = history
@@ -380,7 +424,7 @@ def result_frames(
             head["warnings"].append(why)
         head["change"], why = change_block(
             previous[p],
-            previous_window[0] if previous_window is not None else None,
+            valued.previous_session,
             head["risk"]["full"]["hist_var_95"]["fraction"],
             num(on_previous[local]),
         )
@@ -452,7 +496,7 @@ def result_frames(
                     "daily_return",
                 )
             },
-            "book_date": [dated.states[p].book_date for p in members],
+            "book_date": [valued.facts[p].book_date for p in members],
             **{k: pd.array(v, dtype="Float64") for k, v in actual.items()},
             "hist_var_95": full["hist_var_95"],
             "hist_var_99": full["hist_var_99"],

@@ -8,15 +8,14 @@ status per portfolio; one portfolio that fails is isolated and reported, not fat
 import dataclasses
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
@@ -32,6 +31,7 @@ from sigmasight.dated_risk import (
     load_inputs,
     market_on,
     previous_of,
+    value_chunk,
 )
 from sigmasight.db import session_scope
 from sigmasight.documents import RiskDocument
@@ -43,6 +43,7 @@ from sigmasight.repositories.documents import documents_for
 from sigmasight.repositories.risk_inputs import PortfolioRows
 from sigmasight.risk_rows import Previous
 from sigmasight.runs import ledger
+from sigmasight.runs.history_writer import HistoryWriter
 from sigmasight.settings import Settings
 from sigmasight.trading_calendar import last_sessions, sessions
 
@@ -268,13 +269,13 @@ def export_history(
 
 #: The longest range one history run accepts (FORMATS section 7: more is an input error).
 MAX_HISTORY_YEARS = 10
-#: Sessions per step of a history run (one Prefect task each): the writer thread overlaps
+#: Sessions per step of a history run (one Prefect task each): the writer process overlaps
 #: the writes with the computation within a step.
 HISTORY_BATCH_SESSIONS = 21
-#: Computed chunks the writer thread may hold (each a date of 1,000 portfolios, about
-#: 20 MB with position detail): bounds the memory the overlap costs.
+#: Valued dates sent to the writer process and not yet written (each a date of 1,000 portfolios,
+#: about 20 MB with position detail): bounds the memory the overlap costs.
 HISTORY_WRITE_AHEAD = 3
-#: Chunks written together, in one transaction and one COPY per table.
+#: Dates written together (when that many are waiting), in one transaction and one COPY per table.
 HISTORY_WRITE_GROUP = 3
 
 
@@ -381,169 +382,21 @@ def run_history_date(settings: Settings, day: dt.date, run_id: uuid.UUID) -> Dat
     return run_history_dates(settings, [day], run_id)[0]
 
 
-@dataclass
-class _Written:
-    """What the writer thread did for one date (filled as its chunks are saved)."""
-
-    written: dict[str, int] = field(default_factory=dict)
-    write_s: float = 0.0
-    #: Chunks queued for the writer, and those it has committed.
-    queued: int = 0
-    saved: int = 0
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One computed chunk of one date, queued for the writer."""
-
-    day: dt.date
-    portfolio_ids: tuple[int, ...]
-    frames: dict[str, pd.DataFrame]
-
-
-_STOP = object()
-
-
-class _Writer:
-    """Writes queued chunks in a thread while the next dates are computed.
-
-    A bounded queue (``HISTORY_WRITE_AHEAD`` chunks) holds the computed chunks; the thread
-    takes what is queued (up to ``HISTORY_WRITE_GROUP`` chunks) and writes it in one
-    transaction, the new dates' rows of each table in one COPY. The COPY waits on the
-    server without the GIL, so the computation of the next date goes on meanwhile. The
-    first error stops the thread; :meth:`put` and :meth:`close` raise it.
-    """
-
-    def __init__(self, run_id: uuid.UUID, done: dict[dt.date, _Written]) -> None:
-        self.run_id = run_id
-        self.done = done
-        self.queue: queue.Queue[object] = queue.Queue(maxsize=HISTORY_WRITE_AHEAD)
-        self.error: BaseException | None = None
-        self.wait_s = 0.0
-        self.thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
-        self.thread.start()
-
-    def put(self, part: _Part) -> None:
-        """Queue a chunk (waiting while the queue is full); raises the writer's error."""
-        started = time.perf_counter()
-        while True:
-            self._raise()
-            try:
-                self.queue.put(part, timeout=0.2)
-                break
-            except queue.Full:
-                continue
-        self.wait_s += time.perf_counter() - started
-
-    def close(self) -> None:
-        """Wait until everything queued is written; raises the writer's error."""
-        started = time.perf_counter()
-        while self.thread.is_alive():
-            try:
-                self.queue.put(_STOP, timeout=0.2)
-                break
-            except queue.Full:
-                continue
-        self.thread.join()
-        self.wait_s += time.perf_counter() - started
-        self._raise()
-
-    def abandon(self) -> None:
-        """Stop the thread after a failure elsewhere (what is queued is not written)."""
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                break
-        with suppress(queue.Full):  # the writer only takes: after the drain there is room
-            self.queue.put_nowait(_STOP)
-        self.thread.join()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def _run(self) -> None:
-        try:
-            while True:
-                item = self.queue.get()
-                if item is _STOP:
-                    return
-                group = [cast(_Part, item)]
-                stop = False
-                while len(group) < HISTORY_WRITE_GROUP:
-                    try:
-                        more = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is _STOP:
-                        stop = True
-                        break
-                    group.append(cast(_Part, more))
-                self._write(group)
-                if stop:
-                    return
-        except BaseException as error:  # handed to the computing thread, which raises it
-            self.error = error
-
-    def _write(self, group: list[_Part]) -> None:
-        started = time.perf_counter()
-        with session_scope() as session:
-            fresh: list[_Part] = []
-            for part in group:
-                if results_repo.has_results(session, part.day, part.portfolio_ids):
-                    # A rerun of a date with results: held back until the run succeeds.
-                    self._count(
-                        part,
-                        results_repo.stage_chunk(session, self.run_id, part.day, part.frames),
-                    )
-                else:
-                    fresh.append(part)
-            tables: dict[str, list[pd.DataFrame]] = {}
-            for part in fresh:
-                for table, frame in part.frames.items():
-                    tables.setdefault(table, []).append(frame)
-            if tables:
-                saved = results_repo.save_chunk(
-                    session,
-                    {
-                        table: frames[0]
-                        if len(frames) == 1
-                        else pd.concat(frames, ignore_index=True)
-                        for table, frames in tables.items()
-                    },
-                )
-                sent = {table: sum(len(f) for f in frames) for table, frames in tables.items()}
-                if saved == sent:
-                    for part in fresh:
-                        self._count(part, {t: len(f) for t, f in part.frames.items()})
-                elif fresh:  # rows merged after a conflict: the group's count, on its last date
-                    self._count(fresh[-1], saved)
-        spent = (time.perf_counter() - started) / len(group)
-        for part in group:
-            self.done[part.day].write_s += spent
-            self.done[part.day].saved += 1
-
-    def _count(self, part: _Part, written: dict[str, int]) -> None:
-        target = self.done[part.day].written
-        for table, n in written.items():
-            target[table] = target.get(table, 0) + n
-
-
 def run_history_dates(
     settings: Settings, days: Sequence[dt.date], run_id: uuid.UUID
 ) -> list[DateReport]:
     """Compute and write every chunk of ``days`` (consecutive dates of the run, oldest first).
 
-    The dates are computed in order in this thread (each date's ``history`` block needs
-    the one before) while a writer thread saves the dates already computed, several per
-    transaction. Every date holds its nightly-risk guard until its rows are written, so a
-    nightly run of the same date cannot write beside it. Returns once everything is written.
+    The dates are valued in order in this process while a writer process
+    (:mod:`sigmasight.runs.history_writer`) builds the dates already valued into documents
+    and rows and writes them, several per transaction; it keeps each portfolio's previous
+    computed session, which the next date's ``history`` block needs. Every date holds its
+    nightly-risk guard until its rows are written, so a nightly run of the same date cannot
+    write beside it. Returns once everything is written.
     """
     held_run = _histories.get(run_id)
     if held_run is None:
         raise RuntimeError(f"history run {run_id} was not planned in this process")
-    done = {day: _Written() for day in days}
     computed: list[tuple[dt.date, dict[str, Any]]] = []
     frame = held_run.portfolios
     chunk_rows = [
@@ -554,15 +407,21 @@ def run_history_dates(
         )
         for chunk in held_run.plan.chunks
     ]
-    # Each date's guard is held from its computation until its rows are committed (the
-    # queue bounds how many are held: each holds a connection).
+    # Each portfolio's last computed session: where its flows and attribution start.
+    last_dates = {pid: before.as_of for pid, before in held_run.previous.items()}
+    # Each date's guard is held from its valuation until its rows are committed (at most
+    # HISTORY_WRITE_AHEAD + 1 at once: each holds a connection).
     guards: dict[dt.date, ExitStack] = {}
+    writer = HistoryWriter(
+        run_id, held_run.previous, ahead=HISTORY_WRITE_AHEAD, group=HISTORY_WRITE_GROUP
+    )
 
     def release(written_only: bool) -> None:
-        for day in [d for d in guards if not written_only or done[d].saved == done[d].queued]:
+        if written_only:
+            writer.collect()
+        for day in [d for d in guards if not written_only or d in writer.saved]:
             guards.pop(day).close()
 
-    writer = _Writer(run_id, done)
     try:
         for day in days:
             release(written_only=True)
@@ -570,9 +429,9 @@ def run_history_dates(
             guard.enter_context(ledger.run_guard("nightly-risk", day))
             guards[day] = guard
             computed.append(
-                (day, _compute_date(settings, held_run, day, chunk_rows, run_id, writer))
+                (day, _compute_date(settings, held_run, day, chunk_rows, last_dates, writer))
             )
-        writer.close()
+        held_run.previous = writer.close()
     except BaseException:
         writer.abandon()
         raise
@@ -580,15 +439,17 @@ def run_history_dates(
         release(written_only=False)
     reports = []
     for day, found in computed:
+        saved = writer.saved[day]
         timings = found["timings"]
-        timings["write_s"] = round(done[day].write_s, 3)
+        timings["build_rows_s"] = round(saved.build_rows_s, 3)
+        timings["write_s"] = round(saved.write_s, 3)
         reports.append(
             DateReport(
                 as_of=day,
-                statuses=found["statuses"],
+                statuses=saved.statuses,
                 errors=found["errors"],
                 missing=found["missing"],
-                written=done[day].written,
+                written=saved.written,
                 detail=found["detail"],
                 timings=timings,
             )
@@ -603,10 +464,10 @@ def _compute_date(
     held_run: "_History",
     day: dt.date,
     chunk_rows: Sequence[PortfolioRows],
-    run_id: uuid.UUID,
-    writer: _Writer,
+    last_dates: dict[int, dt.date],
+    writer: HistoryWriter,
 ) -> dict[str, Any]:
-    """Compute one date's chunks and queue them for the writer."""
+    """Value one date's chunks and send them to the writer; ``last_dates`` moves to ``day``."""
     t0 = time.perf_counter()
     detail = detail_kept(day, held_run.newest, settings.detail_retention_sessions)
     prepared = market_on(
@@ -618,32 +479,24 @@ def _compute_date(
     )
     held_run.market = prepared
     t1 = time.perf_counter()
-    statuses: dict[str, str] = {}
     errors: dict[str, str] = {}
     missing: list[str] = []
-    compute_s = build_s = 0.0
+    valued_chunks = []
     for chunk, rows in zip(held_run.plan.chunks, chunk_rows, strict=True):
-        c0 = time.perf_counter()
-        done = compute_chunk(prepared, rows, held_run.previous, run_id=run_id, detail=detail)
-        compute_s += time.perf_counter() - c0
-        build_s += done.build_rows_s
-        if done.frames:
-            writer.done[day].queued += 1
-            writer.put(_Part(day, chunk, done.frames))
-        held_run.previous.update(done.carry)
-        statuses.update(done.statuses)
-        errors.update(done.errors)
-        missing.extend(done.missing)
+        valued = value_chunk(prepared, rows, last_dates, detail=detail)
+        for part in valued.parts:
+            for pid in valued.books.portfolio_ids[part.members].tolist():
+                last_dates[pid] = day
+        errors.update({valued.external_ids[p]: message for p, message in valued.errors.items()})
+        missing.extend(valued.missing)
+        valued_chunks.append((chunk, valued))
+    t2 = time.perf_counter()
+    writer.put(day, valued_chunks)
     return {
-        "statuses": statuses,
         "errors": errors,
         "missing": missing,
         "detail": detail,
-        "timings": {
-            "prepare_s": round(t1 - t0, 3),
-            "compute_s": round(compute_s - build_s, 3),
-            "build_rows_s": round(build_s, 3),
-        },
+        "timings": {"prepare_s": round(t1 - t0, 3), "compute_s": round(t2 - t1, 3)},
     }
 
 
