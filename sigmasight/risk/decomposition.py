@@ -1,8 +1,8 @@
 r"""Explaining risk: contributions of positions and factors, benchmark-relative risk.
 
 Definitions are RISK-CONVENTIONS.md section 7 (C22-C27). Every function works on a whole
-chunk of portfolios at once: per-position figures come from one pass over the position
-columns in blocks, never a Python loop per portfolio.
+chunk of portfolios at once; per-position moments are one pass over the chunk's
+portfolios, each gathering its positions' return rows once.
 
 Notation: for portfolio ``p``, ``X`` holds the return columns of its positions on exactly
 the rows where its series ``r_p`` is defined (an option's column is its underlying's
@@ -20,6 +20,7 @@ Volatility contributions keep their natural sign.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import sqrt
 from statistics import NormalDist
 
@@ -38,9 +39,6 @@ __all__ = [
     "group_sums",
     "position_moments",
 ]
-
-_BLOCK_CELLS = 2_000_000
-"""Positions are processed in blocks of at most this many (row x position) cells (16 MB)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,6 @@ def position_moments(
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     port = np.asarray(portfolio_returns, dtype=np.float64)
-    n_rows = port.shape[0]
     n_pos = asset.size
     valid = ~np.isnan(port)
     counts = valid.sum(axis=0)
@@ -112,23 +109,30 @@ def position_moments(
     tail_last = np.where(enough, np.floor((counts - 1) * alpha), 0).astype(np.intp)
     depth = int(tail_last[enough].max()) + 1 if enough.any() else 0
     # np.argsort puts NaN last, so the first k + 1 rows of a column are its tail set.
-    tail_rows = np.argsort(port, axis=0, kind="stable")[:depth]
-    tail_weight = (np.arange(depth)[:, None] <= tail_last[None, :]) / (tail_last + 1.0)
+    tail_rows = np.ascontiguousarray(np.argsort(port, axis=0, kind="stable")[:depth].T)
 
     mean = np.full(n_pos, np.nan)
     cov = np.full(n_pos, np.nan)
     tail_mean = np.full(n_pos, np.nan)
     usable = np.flatnonzero((asset >= 0) & enough[owner])
-    step = max(1, _BLOCK_CELLS // max(n_rows, 1))
-    for start in range(0, usable.size, step):
-        rows = usable[start : start + step]
-        cols, own = asset[rows], owner[rows]
-        x = filled[cols]
-        n = counts[own]
-        mean[rows] = np.einsum("bt,bt->b", x, mask[own]) / n
-        cov[rows] = np.einsum("bt,bt->b", x, centred[own]) / (n - 1)
-        tail_x = filled[cols[None, :], tail_rows[:, own]]
-        tail_mean[rows] = np.einsum("jb,jb->b", tail_x, tail_weight[:, own])
+    own = owner[usable]
+    order = np.argsort(own, kind="stable")  # the engine's rows are grouped already
+    usable, own = usable[order], own[order]
+    cuts = (np.flatnonzero(np.diff(own)) + 1).tolist()
+    n_of, last_of = counts.tolist(), tail_last.tolist()
+    # Performance: one portfolio at a time, its positions' rows gathered once and each
+    # figure a matrix-vector product with the portfolio's own row (mask, centred returns):
+    # about three times faster than gathering the portfolio's rows once per position.
+    bounds = zip([0, *cuts], [*cuts, usable.size], strict=True) if usable.size else iter(())
+    for start, stop in bounds:
+        rows = usable[start:stop]
+        p = int(own[start])
+        x = filled[asset[rows]]
+        n = n_of[p]
+        mean[rows] = (x @ mask[p]) / n
+        cov[rows] = (x @ centred[p]) / (n - 1)
+        k = last_of[p] + 1
+        tail_mean[rows] = x[:, tail_rows[p, :k]].sum(axis=1) / k
     return PositionMoments(mean=mean, cov=cov, tail_mean=tail_mean)
 
 
@@ -199,14 +203,24 @@ class GroupSums:
     ----------
     offsets : ndarray of shape (n_portfolios + 1,)
         The groups of portfolio ``p`` are rows ``offsets[p]:offsets[p + 1]``.
-    labels : tuple of str, length n_groups
+    names : tuple of str
+        The distinct labels, sorted.
+    codes : ndarray of shape (n_groups,)
+        Each group's label as an index into ``names`` (``labels`` spells them out).
     values : dict of str to ndarray of shape (n_groups,)
         A NaN in any member makes the group's sum NaN.
     """
 
     offsets: IntArray
-    labels: tuple[str, ...]
+    names: tuple[str, ...]
+    codes: IntArray
     values: dict[str, FloatArray]
+
+    @cached_property
+    def labels(self) -> tuple[str, ...]:
+        """Each group's label (tuple of str, length n_groups)."""
+        names = self.names
+        return tuple([names[c] for c in self.codes.tolist()])
 
 
 def group_sums(
@@ -217,13 +231,14 @@ def group_sums(
     # as str gives; a dict codes 50,000 labels several times faster than sorting them).
     names = np.array(sorted(set(labels)), dtype=str)
     index = {name: i for i, name in enumerate(names.tolist())}
-    code = np.fromiter((index[label] for label in labels), dtype=np.intp, count=len(labels))
+    code = np.fromiter(map(index.__getitem__, labels), dtype=np.intp, count=len(labels))
     key = owner.astype(np.int64) * max(names.size, 1) + code
     groups, inverse = np.unique(key, return_inverse=True)
     group_owner = groups // max(names.size, 1)
     return GroupSums(
         offsets=np.searchsorted(group_owner, np.arange(n_portfolios + 1)).astype(np.int64),
-        labels=tuple(str(names[c]) for c in groups % max(names.size, 1)),
+        names=tuple(names.tolist()),
+        codes=(groups % max(names.size, 1)).astype(np.int64),
         values={
             k: np.bincount(inverse, weights=v, minlength=groups.size).astype(np.float64)
             for k, v in values.items()
