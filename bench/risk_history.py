@@ -34,7 +34,9 @@ Timed, in one process (``SIGMASIGHT_RISK_LOOKBACK_SESSIONS`` = ``--lookback`` fo
 ``--profile N`` then profiles (cProfile, untimed, top N functions) plain history runs of
 the two kinds of dates apart: the first ``--profile-sessions`` sessions (no position detail)
 and the newest five (with it), each on the state the history left with those dates' results
-removed. ``--profile-only`` skips the timed runs (it computes the newest date first).
+removed. It profiles the run's own process (the valuation); the writer process, which
+builds the documents and writes them, is not profiled. ``--profile-only`` skips the timed
+runs (it computes the newest date first).
 
 Usage: ``.venv/bin/python -m bench.risk_history [--portfolios 1000] [--positions 50]
 [--symbols 1500] [--sessions 252] [--lookback 504] [--chunk-size 1000] [--trade-share 0.05]
@@ -107,7 +109,8 @@ INPUT_TABLES = (
     "cash_flow",
 )
 #: Stages of the computing thread (they add up to the wall, less the finish).
-HISTORY_STAGES = ("load_s", "prepare_s", "compute_s", "build_rows_s", "write_wait_s")
+#: Stages of the run's own process (the writer process's are printed apart).
+HISTORY_STAGES = ("load_s", "prepare_s", "compute_s", "write_wait_s")
 SHORT_SHARE = 0.12
 NEW_SYMBOL_SHARE = 0.3
 
@@ -547,8 +550,9 @@ def print_history_run(run: HistoryRun, n_sessions: int) -> None:
     stages = "  ".join(f"{s} {run.timings.get(s, 0.0):.1f}" for s in HISTORY_STAGES)
     rest = run.wall_s - sum(run.timings.get(s, 0.0) for s in HISTORY_STAGES)
     print(
-        f"   stages (s): {stages}  (wall - stages {rest:.1f}); writer thread "
-        f"{run.timings.get('write_s', 0.0):.1f} s, overlapping the computation"
+        f"   stages (s): {stages}  (wall - stages {rest:.1f}); writer process, overlapping "
+        f"them: build rows {run.timings.get('build_rows_s', 0.0):.1f} s, write "
+        f"{run.timings.get('write_s', 0.0):.1f} s, CPU {run.timings.get('writer_cpu_s', 0.0):.1f} s"
     )
 
 

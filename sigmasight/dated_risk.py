@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -52,7 +52,6 @@ from sigmasight.risk.engine import (
     Panel,
     Scenario,
     compute_books,
-    hist_var_on_window,
     holding_pnl,
     window_returns,
 )
@@ -62,11 +61,13 @@ from sigmasight.risk.types import FloatArray
 from sigmasight.risk_rows import (
     BookFacts,
     DatedBooks,
+    HeldPnl,
     Previous,
     ValuedChunk,
     ValuedPart,
     books_on,
     matrix_values,
+    portfolio_rows_only,
     result_frames,
     subset,
 )
@@ -405,26 +406,17 @@ def value_chunk(
     computed, errors = _compute_isolating(prepared, dated.books, detail)
     window = prepared.previous_window
     parts = [
-        ValuedPart(
-            books=books,
-            result=result,
-            members=members,
-            # C29: today's weights over the previous session's window (the book effect).
-            var_on_previous=hist_var_on_window(
-                window[2], window[1], books, result.positions["weight"]
-            )
-            if window is not None
-            else np.full(len(members), np.nan),
-        )
+        ValuedPart.of(books, result, members, prepared.limits, window, detail=detail)
         for books, result, members in computed
     ]
     return ValuedChunk(
         as_of=day,
         data_as_of=market.panel.dates[-1],
         factors=tuple(prepared.factors),
-        books=dated.books,
+        # Without detail only the headline documents are built: no position rows.
+        books=dated.books if detail else portfolio_rows_only(dated.books),
         external_ids=dated.external_ids,
-        position_ids=dated.position_ids,
+        position_ids=dated.position_ids if detail else dated.position_ids[:0],
         facts=[BookFacts.of(state) for state in dated.states],
         missing=dated.missing,
         flows=flows,
@@ -496,12 +488,13 @@ def _previous_book_pnl(
     rows: PortfolioRows,
     dated: DatedBooks,
     prior: Sequence[dt.date | None],
-) -> list[list[tuple[str, float]] | None]:
+) -> HeldPnl:
     """Each portfolio's previous-session book valued over today (C28), by position.
 
     None where the previous computed session is not the market's previous session (a gap
     in the series): one day's holding P&L would not explain a longer P&L.
     """
+    n = len(prior)
     dates = prepared.market.panel.dates
     last = dates[-2] if len(dates) > 1 else None
     wanted = [
@@ -509,9 +502,8 @@ def _previous_book_pnl(
         for i, before in enumerate(prior)
         if before is not None and last is not None and before == last
     ]
-    found: list[list[tuple[str, float]] | None] = [None] * len(prior)
     if not wanted or last is None:
-        return found
+        return HeldPnl.none(n)
     ids = [int(dated.books.portfolio_ids[i]) for i in wanted]
     # The previous book as held through today: after today's splits, before its trades.
     held = [rows.timelines[pid].held_over(last, prepared.as_of) for pid in ids]
@@ -522,44 +514,58 @@ def _previous_book_pnl(
         state is not None and state.shares_lines(dated.states[i])
         for i, state in zip(wanted, held, strict=True)
     ]
+    # (books, P&L per position row, first row of each portfolio row) of each valuation.
+    sources: list[tuple[Books, FloatArray, list[int]]] = []
+    picks: dict[int, tuple[int, int]] = {}  # portfolio row -> (source, its row there)
     if any(same):
-        today = _by_portfolio(dated.books, holding_pnl(prepared.market, dated.books))
-        for i, reuse in zip(wanted, same, strict=True):
-            if reuse:
-                found[i] = today(i)
+        sources.append(
+            (dated.books, holding_pnl(prepared.market, dated.books), _row_bounds(dated.books))
+        )
+        picks.update({i: (0, i) for i, reuse in zip(wanted, same, strict=True) if reuse})
     again = [
         (i, pid, state)
         for i, pid, state, reuse in zip(wanted, ids, held, same, strict=True)
         if not reuse
     ]
-    if not again:
-        return found
-    frame = rows.portfolios.set_index("id").loc[[pid for _, pid, _ in again]].reset_index()
-    before = books_on(
-        frame, [state for _, _, state in again], prepared.as_of, prepared.default_rate, rows.sectors
-    )
-    rebuilt = _by_portfolio(before.books, holding_pnl(prepared.market, before.books))
-    row_of = {int(pid): r for r, pid in enumerate(before.books.portfolio_ids)}
-    for i, pid, _ in again:
-        row = row_of.get(pid)
-        if row is not None:
-            found[i] = rebuilt(row)
-    return found
+    if again:
+        frame = rows.portfolios.set_index("id").loc[[pid for _, pid, _ in again]].reset_index()
+        before = books_on(
+            frame,
+            [state for _, _, state in again],
+            prepared.as_of,
+            prepared.default_rate,
+            rows.sectors,
+        )
+        row_of = {int(pid): r for r, pid in enumerate(before.books.portfolio_ids)}
+        source = len(sources)
+        sources.append(
+            (before.books, holding_pnl(prepared.market, before.books), _row_bounds(before.books))
+        )
+        picks.update({i: (source, row_of[pid]) for i, pid, _ in again if pid in row_of})
+    symbols: list[str] = []
+    values: list[FloatArray] = []
+    start = np.full(n, -1, dtype=np.int64)
+    stop = np.full(n, -1, dtype=np.int64)
+    size = 0
+    for i in sorted(picks):
+        source, row = picks[i]
+        books, pnl, bounds = sources[source]
+        lo, hi = bounds[row], bounds[row + 1]
+        symbols.extend(books.pos_symbol[lo:hi])
+        values.append(pnl[lo:hi])
+        start[i], stop[i] = size, size + hi - lo
+        size += hi - lo
+    return HeldPnl.of_rows(symbols, np.concatenate(values) if values else np.empty(0), start, stop)
 
 
-def _by_portfolio(books: Books, pnl: FloatArray) -> Callable[[int], list[tuple[str, float]]]:
-    """Row ``p``'s (symbol, P&L) pairs in book order (one stable sort, not a scan per row)."""
+def _row_bounds(books: Books) -> list[int]:
+    """First position row of each portfolio row (and the end): rows are grouped by portfolio."""
     owners = np.asarray(books.pos_portfolio, dtype=np.int64)
-    order = np.argsort(owners, kind="stable")
-    bounds = np.searchsorted(owners[order], np.arange(books.portfolio_ids.size + 1)).tolist()
-    symbols = books.pos_symbol
-    values = pnl.tolist()
-    positions = order.tolist()
-
-    def rows_of(p: int) -> list[tuple[str, float]]:
-        return [(symbols[j], values[j]) for j in positions[bounds[p] : bounds[p + 1]]]
-
-    return rows_of
+    if owners.size and np.any(np.diff(owners) < 0):
+        raise ValueError("position rows are not grouped by portfolio")
+    return cast(
+        list[int], np.searchsorted(owners, np.arange(books.portfolio_ids.size + 1)).tolist()
+    )
 
 
 def previous_of(stored: Mapping[int, Sequence[StoredDay]]) -> dict[int, Previous]:

@@ -5,12 +5,15 @@ engine's :class:`~sigmasight.risk.engine.Books`; :func:`result_frames` turns the
 results into one column-wise frame per result table, ready for ``repositories.results``.
 """
 
+import dataclasses
 import datetime as dt
 import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from itertools import chain
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -21,7 +24,7 @@ from sigmasight.risk import document as doc
 from sigmasight.risk.backtest import WINDOW as BACKTEST_WINDOW
 from sigmasight.risk.backtest import backtest_block
 from sigmasight.risk.document import num
-from sigmasight.risk.engine import BookResults, Books
+from sigmasight.risk.engine import BookResults, Books, hist_var_on_window
 from sigmasight.risk.limits import (
     BREACH_STATUSES,
     LimitBook,
@@ -173,7 +176,7 @@ def books_on(
         return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
     def names(name: str) -> tuple[str, ...]:
-        return tuple(x for c in cols for x in getattr(c, name))
+        return tuple(chain.from_iterable(getattr(c, name) for c in cols))
 
     assets = names("asset")
     # Years to expiry as before: whole days from the valuation date over 365.
@@ -194,9 +197,9 @@ def books_on(
         is_call=joined("is_call", bool),
         implied_vol=joined("implied_vol", np.float64),
         dividend_yield=joined("dividend_yield", np.float64),
-        sector=tuple(sectors.get(a) for a in assets),
+        sector=tuple(map(sectors.get, assets)),
     )
-    position_ids = [x for c in cols for x in c.position_id]
+    position_ids = list(chain.from_iterable(c.position_id for c in cols))
     return DatedBooks(
         books=books,
         external_ids=[ext[i] for i in keep],
@@ -298,6 +301,55 @@ def matrix_values(matrix: FloatArray) -> list[list[float | None]]:
 
 
 @dataclass(frozen=True)
+class HeldPnl:
+    """Each portfolio's previous-session book valued over today, by position (C28), flat.
+
+    Portfolio row ``p``'s (symbol, P&L) pairs are rows ``start[p]:stop[p]`` (``start[p]``
+    is -1 where there are none: a gap in the series); row ``i``'s symbol is
+    ``names[codes[i]]`` and its P&L ``values[i]``. Flat columns, not a list per portfolio:
+    they cross to the writer process cheaply.
+    """
+
+    names: tuple[str, ...]
+    codes: "np.ndarray[tuple[int], np.dtype[np.int64]]"
+    values: FloatArray
+    start: "np.ndarray[tuple[int], np.dtype[np.int64]]"
+    stop: "np.ndarray[tuple[int], np.dtype[np.int64]]"
+
+    @classmethod
+    def of_rows(
+        cls,
+        symbols: Sequence[str],
+        values: FloatArray,
+        start: "np.ndarray[tuple[int], np.dtype[np.int64]]",
+        stop: "np.ndarray[tuple[int], np.dtype[np.int64]]",
+    ) -> "HeldPnl":
+        """From each row's symbol (coded against the distinct ones)."""
+        index: dict[str, int] = {}
+        codes = [index.setdefault(symbol, len(index)) for symbol in symbols]
+        return cls(tuple(index), np.array(codes, dtype=np.int64), values, start, stop)
+
+    @classmethod
+    def none(cls, n: int) -> "HeldPnl":
+        """No previous-book P&L for any of ``n`` portfolios."""
+        return cls.of_rows((), np.empty(0), np.full(n, -1, np.int64), np.full(n, -1, np.int64))
+
+    @cached_property
+    def _rows(self) -> tuple[list[str], list[float]]:
+        names = self.names
+        return [names[c] for c in self.codes.tolist()], cast(list[float], self.values.tolist())
+
+    def of(self, p: int) -> list[tuple[str, float]] | None:
+        """Portfolio row ``p``'s pairs in book order (None where there are none)."""
+        lo = int(self.start[p])
+        if lo < 0:
+            return None
+        hi = int(self.stop[p])
+        symbols, values = self._rows
+        return list(zip(symbols[lo:hi], values[lo:hi], strict=True))
+
+
+@dataclass(frozen=True)
 class ValuedPart:
     """Engine results for some of a chunk's portfolios (all of them unless one failed)."""
 
@@ -307,6 +359,84 @@ class ValuedPart:
     members: list[int]
     #: C29: hist VaR 95 of today's weights over the previous session's window (NaN without it).
     var_on_previous: FloatArray
+    #: C31: the largest weight of one underlying (NaN when no limit is in effect).
+    max_weight: FloatArray
+
+    @classmethod
+    def of(
+        cls,
+        books: Books,
+        result: BookResults,
+        members: list[int],
+        limits: LimitBook,
+        previous_window: tuple[dt.date, tuple[str, ...], FloatArray] | None,
+        *,
+        detail: bool,
+    ) -> "ValuedPart":
+        """The part's own figures; without ``detail``, only what a headline document reads.
+
+        A date without position detail builds no position row, so its position-level
+        arrays are dropped (they are most of the bytes the writer process would receive).
+        """
+        n_p = len(members)
+        nav = result.valuation["nav"]
+        weight = result.positions["weight"]
+        part = cls(
+            books=books,
+            result=result,
+            members=members,
+            var_on_previous=hist_var_on_window(
+                previous_window[2], previous_window[1], books, weight
+            )
+            if previous_window is not None
+            else np.full(n_p, np.nan),
+            # An option nets with its underlying.
+            max_weight=max_underlying_weight(
+                weight, books.pos_portfolio, books.pos_asset, n_p, np.isfinite(nav) & (nav > 0)
+            )
+            if limits.defaults or limits.own
+            else np.full(n_p, np.nan),
+        )
+        return part if detail else part.headline_only()
+
+    def headline_only(self) -> "ValuedPart":
+        """The same part without its position-level books and results."""
+        return dataclasses.replace(
+            self, books=portfolio_rows_only(self.books), result=_headline_results(self.result)
+        )
+
+
+def portfolio_rows_only(books: Books) -> Books:
+    """``books`` with its portfolio rows and no position rows."""
+    return dataclasses.replace(
+        books,
+        pos_portfolio=np.empty(0, dtype=np.int64),
+        pos_symbol=(),
+        pos_asset=(),
+        quantity=np.empty(0),
+        is_option=np.empty(0, dtype=bool),
+        multiplier=np.empty(0),
+        strike=np.empty(0),
+        years=np.empty(0),
+        is_call=np.empty(0, dtype=bool),
+        implied_vol=np.empty(0),
+        dividend_yield=np.empty(0),
+        sector=(),
+    )
+
+
+def _headline_results(result: BookResults) -> BookResults:
+    k = result.factor_betas.shape[1] if result.factor_betas.ndim == 2 else 0
+    return dataclasses.replace(
+        result,
+        positions={},
+        position_greeks={},
+        position_factor_betas=np.empty((0, k)),
+        position_beta_150=np.empty(0),
+        position_stress=np.empty((0, len(result.stress_names))),
+        correlation=[],
+        position_decomposition={},
+    )
 
 
 @dataclass(frozen=True)
@@ -332,7 +462,7 @@ class ValuedChunk:
     facts: list[BookFacts]
     missing: list[str]
     flows: list[float]
-    held_pnl: list[list[tuple[str, float]] | None]
+    held_pnl: HeldPnl
     factor_returns: dict[str, float]
     #: The previous session whose window ``var_on_previous`` used (None without it).
     previous_session: dt.date | None
@@ -370,19 +500,7 @@ def result_frames(
     warnings: list[str] = []
     status_col: list[str] = []
     carry: dict[int, Previous] = {}
-    book_on_previous = part.var_on_previous
-    # C31: the largest weight of one underlying (an option nets with its underlying).
-    max_weight = (
-        max_underlying_weight(
-            result.positions["weight"],
-            part_books.pos_portfolio,
-            part_books.pos_asset,
-            n_p,
-            np.isfinite(nav) & (nav > 0),
-        )
-        if limits.defaults or limits.own
-        else np.full(n_p, np.nan)
-    )
+    book_on_previous, max_weight = part.var_on_previous, part.max_weight
     actual: dict[str, list[float | None]] = {
         k: [] for k in ("external_flow", "pnl", "twr_daily", "twr_cumulative")
     }
@@ -418,7 +536,7 @@ def result_frames(
         for key in ("pnl", "twr_daily", "twr_cumulative"):
             actual[key].append(None if history is None else history[key])
         head["attribution"], why = attribution_block(
-            previous[p], None if history is None else history["pnl"], held_pnl[p], factor_returns
+            previous[p], None if history is None else history["pnl"], held_pnl.of(p), factor_returns
         )
         if why is not None:
             head["warnings"].append(why)

@@ -56,6 +56,7 @@ from models import (
 from sigmasight import pgcopy
 from sigmasight.db import raw_connection
 from sigmasight.history import HistoryPoint
+from sigmasight.repositories.risk_inputs import any_of
 from sigmasight.risk.document import GREEK_KEYS
 
 #: Natural key of each result table (what a rerun for the same date matches on).
@@ -258,7 +259,7 @@ def has_results(session: Session, as_of: dt.date, portfolio_ids: Sequence[int]) 
             select(PortfolioSnapshot.id)
             .where(
                 PortfolioSnapshot.as_of_date == as_of,
-                PortfolioSnapshot.portfolio_id.in_(list(portfolio_ids)),
+                any_of(PortfolioSnapshot.portfolio_id, list(portfolio_ids)),
             )
             .limit(1)
         )

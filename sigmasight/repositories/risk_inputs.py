@@ -36,7 +36,7 @@ from sigmasight.domain import ActionSpec, ScenarioSpec
 from sigmasight.risk.adjustment import NO_ACTION, PanelActions
 
 
-def _any(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+def any_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
     """``column = ANY(<one array parameter>)`` instead of ``IN (...)``.
 
     An IN list of a chunk's thousand ids is a thousand placeholders, which the driver
@@ -118,7 +118,7 @@ def load_actions(
     first_dividend = first_action.copy()
     if not ordered:
         return PanelActions.empty(0)
-    wanted = _any(CorporateAction.symbol, ordered)
+    wanted = any_of(CorporateAction.symbol, ordered)
     firsts = session.execute(
         select(
             CorporateAction.symbol,
@@ -167,7 +167,7 @@ def load_book_actions(
         wanted = sorted(set(symbols))
         if not wanted:
             return []
-        query = query.where(_any(CorporateAction.symbol, wanted))
+        query = query.where(any_of(CorporateAction.symbol, wanted))
     if after is not None:
         query = query.where(CorporateAction.ex_date > after)
     rows = session.execute(
@@ -269,7 +269,7 @@ def latest_price_date(
 
     return session.scalar(
         select(func.max(PriceBar.price_date)).where(
-            _any(PriceBar.symbol, list(symbols)), PriceBar.price_date <= until
+            any_of(PriceBar.symbol, list(symbols)), PriceBar.price_date <= until
         )
     )
 
@@ -323,7 +323,7 @@ def load_timelines(
             select(
                 Portfolio.id, Portfolio.external_id, Portfolio.risk_free_rate, Portfolio.benchmark
             )
-            .where(_any(Portfolio.id, ids))
+            .where(any_of(Portfolio.id, ids))
             .order_by(Portfolio.id)
         ).all(),
         columns=["id", "external_id", "risk_free_rate", "benchmark"],
@@ -331,13 +331,13 @@ def load_timelines(
     books = stored_books(session, ids, through=through)
     trades: dict[int, list[TradeEvent]] = {pid: [] for pid in ids}
     for t in session.scalars(
-        select(Trade).where(_any(Trade.portfolio_id, ids), Trade.trade_date <= through)
+        select(Trade).where(any_of(Trade.portfolio_id, ids), Trade.trade_date <= through)
     ):
         trades[t.portfolio_id].append(trade_event(t))
     flows: dict[int, list[tuple[dt.date, Decimal]]] = {pid: [] for pid in ids}
     for pid, day, amount in session.execute(
         select(CashFlow.portfolio_id, CashFlow.flow_date, CashFlow.amount).where(
-            _any(CashFlow.portfolio_id, ids), CashFlow.flow_date <= through
+            any_of(CashFlow.portfolio_id, ids), CashFlow.flow_date <= through
         )
     ):
         flows[pid].append((day, amount))
@@ -464,7 +464,7 @@ def sectors_of(session: Session, symbols: Iterable[str]) -> dict[str, str | None
     wanted = sorted(set(symbols))
     found = dict(
         session.execute(
-            select(Security.symbol, Security.sector).where(_any(Security.symbol, wanted))
+            select(Security.symbol, Security.sector).where(any_of(Security.symbol, wanted))
         )
         .tuples()
         .all()

@@ -21,7 +21,9 @@ NAV and every figure that depends on it NaN, with a warning naming the position.
 """
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from math import ceil
 
 import numpy as np
@@ -332,11 +334,18 @@ def _segment_sum(values: FloatArray, groups: IntArray, n: int) -> FloatArray:
     return out
 
 
+def asset_columns(index: Mapping[str, int], assets: Sequence[str]) -> IntArray:
+    """Each asset's column in ``index`` (-1 when it has none), looked up in C."""
+    return np.fromiter(
+        map(index.get, assets, repeat(-1, len(assets))), dtype=np.int64, count=len(assets)
+    )
+
+
 def _value_positions(
     market: Market, books: Books, warnings: list[list[str]]
 ) -> dict[str, FloatArray]:
     """Prices, market values, exposures and option results per position."""
-    asset_idx = np.array([market.index.get(a, -1) for a in books.pos_asset], dtype=np.int64)
+    asset_idx = asset_columns(market.index, books.pos_asset)
     known = asset_idx >= 0
     spot = np.where(known, market.price_t[np.maximum(asset_idx, 0)], np.nan)
     spot_prev = np.where(known, market.price_prev[np.maximum(asset_idx, 0)], np.nan)
@@ -461,7 +470,7 @@ def hist_var_on_window(
     portfolio's weights are unknown.
     """
     index = {s: i for i, s in enumerate(symbols)}
-    asset_idx = np.array([index.get(a, -1) for a in books.pos_asset], dtype=np.int64)
+    asset_idx = asset_columns(index, books.pos_asset)
     n_p = books.portfolio_ids.size
     usable = np.ones(n_p, dtype=bool)
     bad = books.pos_portfolio[~np.isfinite(weight) | (asset_idx < 0)]

@@ -153,7 +153,7 @@ def _serve(
             if item is None:
                 if pending:
                     _flush(run_id, pending, outbox)
-                outbox.put(("carry", previous))
+                outbox.put(("carry", (previous, time.process_time())))
                 return
             day, chunks = item
             started = time.perf_counter()
@@ -197,6 +197,8 @@ class HistoryWriter:
         self._in_flight: list[dt.date] = []
         self.saved: dict[dt.date, SavedDate] = {}
         self.carry: dict[int, Previous] | None = None
+        #: CPU seconds the child spent (building and writing), known after :meth:`close`.
+        self.cpu_s = 0.0
         #: Seconds the parent waited for the child (a full pipeline, or the last dates).
         self.wait_s = 0.0
         self._process = context.Process(
@@ -264,7 +266,7 @@ class HistoryWriter:
                 self._process.join()
                 raise WriterFailed(f"history writer: {payload}")
             if kind == "carry":
-                self.carry = payload
+                self.carry, self.cpu_s = payload
                 return []
             for date in payload:
                 self.saved[date.day] = date

@@ -456,6 +456,7 @@ def run_history_dates(
         )
     if reports:
         reports[-1].timings["write_wait_s"] = round(writer.wait_s, 3)
+        reports[-1].timings["writer_cpu_s"] = round(writer.cpu_s, 3)
     return reports
 
 
