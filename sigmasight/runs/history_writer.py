@@ -25,6 +25,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,10 +241,15 @@ class HistoryWriter:
         return self.carry
 
     def abandon(self) -> None:
-        """Stop the child after a failure here (nothing more is committed)."""
+        """Stop the child after a failure (here or in it): nothing more is committed."""
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
+        # Take back what the child never read, so the queue's feeder thread is not left
+        # blocked on a full pipe.
+        with suppress(queue.Empty, OSError, EOFError):
+            while True:
+                self._inbox.get(timeout=_POLL_S)
         self._inbox.cancel_join_thread()
         self._inbox.close()
 

@@ -21,6 +21,7 @@ from cli.main import main
 from sigmasight.db import session_scope
 from sigmasight.runs import ledger
 from sigmasight.runs import risk as risk_run
+from sigmasight.runs.history_writer import WriterFailed
 from sigmasight.runs.imports import import_prices_file
 from sigmasight.settings import get_settings
 from tests import history_world as world
@@ -454,3 +455,45 @@ def test_the_run_summary_reads_the_figures_the_document_headline_gives(history):
             head.beta_spy,
             head.warnings,
         )
+
+
+def test_a_database_error_in_the_writer_process_fails_the_run_and_keeps_what_came_after_out(
+    history,
+):
+    """The writer process's first error stops the run and is raised by it, naming the cause.
+
+    The failing date and every later one have no rows (a write group commits as a whole,
+    so dates before it may or may not); each date's nightly-risk guard is free again.
+    """
+    bad = world.RANGE[6]
+    with session_scope() as session:
+        session.execute(
+            text(
+                "CREATE FUNCTION refuse_day() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"IF NEW.as_of_date = DATE '{bad.isoformat()}' THEN "
+                "RAISE EXCEPTION 'snapshot refused by the test'; END IF; RETURN NEW; END $$"
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_day BEFORE INSERT ON portfolio_snapshot "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_day()"
+            )
+        )
+    try:
+        with pytest.raises(WriterFailed, match="snapshot refused by the test"):
+            world.compute_history()
+        with session_scope() as session:
+            written = set(
+                session.execute(text("SELECT DISTINCT as_of_date FROM portfolio_snapshot"))
+                .scalars()
+                .all()
+            )
+        assert written and all(day < bad for day in written), written
+        for day in world.RANGE:
+            with ledger.run_guard("nightly-risk", day):
+                pass
+    finally:
+        with session_scope() as session:
+            session.execute(text("DROP TRIGGER refuse_day ON portfolio_snapshot"))
+            session.execute(text("DROP FUNCTION refuse_day()"))
