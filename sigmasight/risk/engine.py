@@ -887,10 +887,13 @@ def _stress(
         ).price
         shares = (books.quantity * books.multiplier)[opt][:, None]
         option_pnl = shares * (priced - pos["price"][opt][:, None])
-        revalued = np.where(books.is_option[:, None], 0.0, pos_stress)
-        revalued[opt] = option_pnl
+        # Only the portfolios holding options have a full revaluation: their rows alone
+        # (about 1 % of a chunk's), in the same order, so each sum is the same.
+        rows = np.flatnonzero(has_options[owner])
+        revalued = np.where(books.is_option[rows, None], 0.0, pos_stress[rows])
+        revalued[np.searchsorted(rows, opt)] = option_pnl
         full_sum = np.zeros((n_p, len(names)))
-        np.add.at(full_sum, owner, revalued)
+        np.add.at(full_sum, owner[rows], revalued)
         full = np.where(has_options[:, None], full_sum, np.nan)
     return tuple(names), linear, full, pos_stress, has_options
 
