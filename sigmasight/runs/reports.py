@@ -3,8 +3,7 @@
 ``tasks/reports.py`` wraps these. Reports are built from stored results only. A run
 (:func:`write_all`) reads the shared price panel once (every asset of the date, with its
 corporate actions: :func:`load_run_market`) and hands the chunks to worker processes
-(``SIGMASIGHT_REPORTS_WORKERS``, one per core by default; this process writes chunks too
-until the first worker is up); each worker is the one reader of
+(``SIGMASIGHT_REPORTS_WORKERS``, one per core by default); each worker is the one reader of
 its chunk: the stored documents (:func:`sigmasight.repositories.documents.documents_for`),
 names, position master data and stored extras, clusters and the actual history, one query
 per table for the whole chunk, then renders, writes and indexes it. Each portfolio takes its
@@ -32,11 +31,10 @@ import multiprocessing.forkserver
 import os
 import re
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -682,10 +680,6 @@ def worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-#: How long this process waits for the first worker before writing a chunk itself.
-WORKER_START_GRACE_S = 0.5
-
-
 def write_all(
     settings: Settings,
     as_of: dt.date,
@@ -699,150 +693,37 @@ def write_all(
 
     Each worker is the one reader of its chunk (one query per table), renders and writes
     it and indexes its files, so only chunk ids go out and small outcomes come back; the
-    panel goes to each worker once. Workers start from a fork server that first imports
-    the modules (seconds of one core, once per process running flows): until the first
-    worker runs, this process writes chunks itself. One worker, or one chunk, runs in this
-    process; a single chunk (``--portfolio``) reads only the prices of its own assets.
-    ``on_chunk`` is called in this process as each chunk finishes (in chunk order). When a
-    chunk fails, no further chunk is started, the running ones finish and the error is
-    raised.
+    panel goes to each worker once. One worker, or one chunk, runs in this process; a
+    single chunk (``--portfolio``) reads only the prices of its own assets. ``on_chunk`` is
+    called in this process as each chunk finishes (in chunk order). When a chunk fails, the
+    chunks not yet started are cancelled and the error is raised.
     """
     workers = settings.reports_workers if workers is None else workers
     if len(chunks) <= 1:
         return _write_here(settings, as_of, chunks, run_id, None, on_chunk)
+    # The fork server starts first: it imports the modules while the panel is read.
     context = worker_context() if workers > 1 else None
     market = load_run_market(settings, as_of)
     if context is None:
         return _write_here(settings, as_of, chunks, run_id, market, on_chunk)
-    return _ChunkRun(settings, as_of, chunks, run_id, market).run(
-        context, min(workers, len(chunks)), on_chunk
-    )
-
-
-class _ChunkRun:
-    """Hands out a run's chunks in order, to worker processes and (while they start) here.
-
-    A feeder thread starts the pool and keeps each worker busy with the next chunk not yet
-    taken; this process takes chunks too until the first worker is up. Each chunk's outcome
-    (or error) lands in its own future, read in chunk order.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        as_of: dt.date,
-        chunks: Sequence[Sequence[str]],
-        run_id: uuid.UUID,
-        market: ReportMarket,
-    ) -> None:
-        self.settings, self.as_of, self.run_id, self.market = settings, as_of, run_id, market
-        self.chunks = [list(c) for c in chunks]
-        self.results: list[Future[ChunkOutcome]] = [Future() for _ in self.chunks]
-        self._next = 0
-        self._lock = threading.Lock()
-        self.stop = threading.Event()
-        self.workers_up = threading.Event()
-
-    def take(self) -> int | None:
-        """The next chunk nobody has taken, or ``None`` (all taken, or the run stopped)."""
-        with self._lock:
-            if self.stop.is_set() or self._next >= len(self.chunks):
-                return None
-            self._next += 1
-            return self._next - 1
-
-    def settle(self, index: int, outcome: ChunkOutcome | None, error: BaseException | None) -> None:
-        if error is not None:
-            self.stop.set()
-            self.results[index].set_exception(error)
-        else:
-            assert outcome is not None
-            self.results[index].set_result(outcome)
-
-    def feed(self, context: multiprocessing.context.BaseContext, workers: int) -> None:
-        """The feeder thread: at most ``workers`` chunks in the pool at a time."""
-        running: dict[Future[ChunkOutcome], int] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(dict(os.environ), market),
+    ) as pool:
+        futures = [pool.submit(_worker_chunk, settings, as_of, list(c), run_id) for c in chunks]
+        outcomes = []
         try:
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(dict(os.environ), self.market),
-            ) as pool:
-                while (index := self.take()) is not None:
-                    try:
-                        # The first submit waits for the fork server to import the modules.
-                        future = pool.submit(
-                            _worker_chunk,
-                            self.settings,
-                            self.as_of,
-                            self.chunks[index],
-                            self.run_id,
-                        )
-                    except BaseException as exc:
-                        self.settle(index, None, exc)
-                        break
-                    self.workers_up.set()
-                    running[future] = index
-                    if len(running) >= workers:
-                        done, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            self.settle(running.pop(future), *_result(future))
-                for future in as_completed(list(running)):
-                    self.settle(running.pop(future), *_result(future))
-        except BaseException as exc:  # the pool itself failed: every chunk it held fails
-            for index in running.values():
-                if not self.results[index].done():
-                    self.settle(index, None, exc)
-        finally:
-            self.workers_up.set()
-
-    def run(
-        self,
-        context: multiprocessing.context.BaseContext,
-        workers: int,
-        on_chunk: Callable[[list[str], ChunkOutcome], None] | None,
-    ) -> list[ChunkOutcome]:
-        feeder = threading.Thread(
-            target=self.feed, args=(context, workers), name="reports-feeder", daemon=True
-        )
-        feeder.start()
-        try:
-            while not self.workers_up.wait(WORKER_START_GRACE_S):
-                index = self.take()
-                if index is None:
-                    break
-                try:
-                    outcome = write_chunk(
-                        self.settings, self.as_of, self.chunks[index], self.run_id, self.market
-                    )
-                except Exception as exc:
-                    self.settle(index, None, exc)
-                    break
-                self.settle(index, outcome, None)
-            outcomes = []
-            for chunk, result in zip(self.chunks, self.results, strict=True):
-                if self.stop.is_set() and not result.done():
-                    break  # never taken: the run stopped at an earlier failure
-                outcome = result.result()
+            for chunk, future in zip(chunks, futures, strict=True):
+                outcome = future.result()
                 if on_chunk is not None:
-                    on_chunk(chunk, outcome)
+                    on_chunk(list(chunk), outcome)
                 outcomes.append(outcome)
         except BaseException:
-            self.stop.set()
-            feeder.join()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
-        feeder.join()
-        for result in self.results:  # a failure after a chunk never taken
-            error = result.exception() if result.done() else None
-            if error is not None:
-                raise error
-        return outcomes
-
-
-def _result(future: "Future[ChunkOutcome]") -> tuple[ChunkOutcome | None, BaseException | None]:
-    error = future.exception()
-    return (None, error) if error is not None else (future.result(), None)
+    return outcomes
 
 
 def _write_here(

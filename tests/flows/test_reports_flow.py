@@ -374,7 +374,7 @@ def test_reports_are_copied_to_s3_when_a_bucket_is_configured(demo, monkeypatch,
 def test_reports_written_in_bulk_on_worker_processes_equal_each_rendered_alone(
     demo, monkeypatch, tmp_path
 ):
-    # Bulk: one chunk per portfolio, on two worker processes (and on this one while they start).
+    # Bulk: one chunk per portfolio, so the chunks run on two worker processes.
     bulk_dir = tmp_path / "bulk"
     monkeypatch.setenv("SIGMASIGHT_REPORTS_DIR", str(bulk_dir))
     monkeypatch.setenv("SIGMASIGHT_REPORTS_CHUNK_SIZE", "1")
@@ -402,7 +402,7 @@ def test_reports_written_in_bulk_on_worker_processes_equal_each_rendered_alone(
 
 
 def test_write_all_writes_each_chunk_once_and_reports_them_in_chunk_order(demo, tmp_path):
-    # Three chunks, two workers; this process writes chunks too until a worker is up.
+    # Three chunks on two worker processes: outcomes and callbacks in chunk order.
     settings = get_settings().model_copy(update={"reports_dir": tmp_path})
     chunks = [[p] for p in reversed(PORTFOLIOS)]
     run_id = ledger.open_run("reports", as_of=AS_OF, inputs={"test": "order"})
