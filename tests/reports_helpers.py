@@ -87,8 +87,15 @@ def inspect_html(html: str) -> PageFacts:
 
 
 def external_references(facts: PageFacts) -> list[str]:
-    """Every URL that would make a browser fetch something (anything but ``#fragment``)."""
-    found = [u for u in facts.urls if EXTERNAL.match(u) or (u and not u.startswith("#"))]
+    """Every URL that would make a browser fetch something (anything but ``#fragment``).
+
+    A ``data:`` URI (the heatmap's embedded PNG) carries its bytes and fetches nothing.
+    """
+    found = [
+        u
+        for u in facts.urls
+        if not u.startswith("data:") and (EXTERNAL.match(u) or (u and not u.startswith("#")))
+    ]
     found += [u for u in facts.css_urls if not u.startswith("#")]
     return found
 

@@ -6,12 +6,16 @@ inherits the page's system font. Each element carries ``data-chart="<name>"`` so
 readers can find it. Colours: blue for long/positive, red for short/loss, green for gains.
 """
 
+import base64
 import datetime as dt
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from itertools import chain, repeat
+from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -549,83 +553,84 @@ def _corr_color(value: float | None) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-# Performance: a heatmap has n^2 cells; colours come from a 201-step table, not per cell.
-_CORR_COLORS = tuple(_corr_color(i / 100 - 1.0) for i in range(201))
+#: The colour of each hundredth from -1 to +1 (index ``round((v + 1) * 100)``), as RGB bytes.
+_CORR_RGB = np.array(
+    [
+        [int(c[i : i + 2], 16) for i in (1, 3, 5)]
+        for c in (_corr_color(k / 100 - 1.0) for k in range(201))
+    ],
+    dtype=np.uint8,
+)
+_UNDEFINED_RGB = np.array(
+    [int(_corr_color(None)[i : i + 2], 16) for i in (1, 3, 5)], dtype=np.uint8
+)
 
 
 def _corr_cell_color(value: float | None) -> str:
+    """One cell's colour: :func:`_corr_color` of the value rounded to a hundredth."""
     if value is None or value != value:
-        return "#e5e7eb"
-    return _CORR_COLORS[round((max(-1.0, min(1.0, value)) + 1.0) * 100)]
+        return _corr_color(None)
+    return _corr_color(round((max(-1.0, min(1.0, value)) + 1.0) * 100) / 100 - 1.0)
 
 
-def _corr_cells(row: Sequence[float | None]) -> tuple[list[str], list[str]]:
-    """Each cell's colour and tooltip number: ``_corr_cell_color`` and ``f"{value:.2f}"``.
-
-    A row of finite floats (the usual case) is done at once: the colour index rounds half
-    to even like ``round``, and ``%``-formatting a tuple formats each number as the
-    f-string does.
-    """
-    n = len(row)
-    if not (set(map(type, row)) <= {float} and math.isfinite(sum(row))):  # type: ignore[arg-type]
-        return (
-            [_corr_cell_color(v) for v in row],
-            ["n/a" if v is None else f"{v:.2f}" for v in row],
-        )
-    values = np.array(row, dtype=np.float64)
-    index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100).astype(np.int64)
-    colors = list(map(_CORR_COLORS.__getitem__, index.tolist()))
-    texts = (("%.2f\x1f" * n) % tuple(row)).split("\x1f")[:n]
-    return colors, texts
-
-
-def _corr_grid_cells(
+def corr_grid_rgb(
     matrix: Sequence[Sequence[float | None]], n: int
-) -> tuple[list[str], list[str]] | None:
-    """``_corr_cells`` of every row at once, one row after another.
+) -> "np.ndarray[Any, np.dtype[np.uint8]]":
+    """The n x n grid's colours (n x n x 3 bytes), cell (i, j) = ``_corr_cell_color(matrix[i][j])``.
 
-    For an n x n matrix of finite floats (the usual case); ``None`` for any other matrix.
+    A missing, ``None`` or NaN value is grey; a row longer than ``n`` is cut at ``n``.
     """
-    if any(len(row) != n for row in matrix) or not all(
-        set(map(type, row)) <= {float} and math.isfinite(sum(row))  # type: ignore[arg-type]
-        for row in matrix
-    ):
-        return None
-    flat: list[float] = list(chain.from_iterable(matrix))  # type: ignore[arg-type]  # no None
-    values = np.array(flat, dtype=np.float64)
+    values = np.full((n, n), np.nan)
+    if all(len(row) == n for row in matrix) and len(matrix) == n:
+        try:
+            values = np.array(matrix, dtype=np.float64)
+        except TypeError:  # a None somewhere: cell by cell below
+            pass
+        else:
+            matrix = ()
+    for i, row in enumerate(matrix[:n]):
+        for j, value in enumerate(row[:n]):
+            values[i, j] = np.nan if value is None else value
     index = np.rint((np.clip(values, -1.0, 1.0) + 1.0) * 100)
-    colors = list(map(_CORR_COLORS.__getitem__, index.astype(np.int64).tolist()))
-    return colors, _hundredths(values, flat)
+    undefined = np.isnan(index)
+    rgb = _CORR_RGB[np.where(undefined, 0, index).astype(np.intp)]
+    rgb[undefined] = _UNDEFINED_RGB
+    return rgb
 
 
-# ``f"{v:.2f}"`` of -1.00 ... 1.00 by hundredths, and the text of a negative value that
-# rounds to zero.
-_HUNDREDTHS = tuple(f"{i / 100:.2f}" for i in range(-100, 101))
-_NEGATIVE_ZERO = f"{-0.0:.2f}"
+def png_rgb(pixels: "np.ndarray[Any, np.dtype[np.uint8]]") -> bytes:
+    """A height x width x 3 array of bytes as an 8-bit RGB PNG (no filter, zlib level 6)."""
+    height, width, _ = pixels.shape
+    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # filter byte 0 (none) per row
+    rows[:, 1:] = pixels.reshape(height, 3 * width)
 
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
-def _hundredths(values: FloatArray, flat: list[float]) -> list[str]:
-    """``f"{v:.2f}"`` of each value, looked up rather than formatted.
-
-    ``rint(v * 100)`` is the correctly rounded hundredth unless the product lies within
-    1e-9 of a half (its own rounding could then decide the tie, or ``f"{v:.2f}"`` rounds
-    the exact value half to even): those values, and any beyond -1..1, are formatted.
-    """
-    scaled = values * 100
-    index = np.rint(scaled)
-    texts = list(map(_HUNDREDTHS.__getitem__, (index.astype(np.int64) + 100).clip(0, 200).tolist()))
-    for i in np.flatnonzero((index == 0) & np.signbit(values)).tolist():
-        texts[i] = _NEGATIVE_ZERO
-    odd = (np.abs(np.abs(scaled - index) - 0.5) < 1e-9) | (np.abs(index) > 100)
-    for i in np.flatnonzero(odd).tolist():
-        texts[i] = f"{flat[i]:.2f}"
-    return texts
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def correlation_heatmap(
     symbols: Sequence[str], matrix: Sequence[Sequence[float | None]], *, size: int = 560
 ) -> str:
-    """Pairwise correlations as a colour grid, with a -1..+1 legend."""
+    """Pairwise correlations as a colour grid, with the symbols on both axes and a legend.
+
+    The grid is one embedded PNG of one pixel per pair, scaled up without smoothing
+    (``image-rendering: pixelated``): 50 symbols are 2,500 cells, which as SVG elements
+    with tooltips were three quarters of the page. The numbers are in ``report.json`` and
+    the most and least correlated pairs in the table under the chart.
+    """
     name = "correlation"
     n = len(symbols)
     if n == 0 or len(matrix) != n:
@@ -655,32 +660,12 @@ def correlation_heatmap(
             f'<text transform="translate({_n(cx)},{label - 5}) rotate(-60)" class="label" '
             f'style="font-size:{_n(font)}px">{escape(symbol)}</text>'
         )
-    names = [escape(s) for s in symbols]
-    xs = [_n(label + cell * j) for j in range(n)]
-    size_attrs = f'width="{_n(cell)}" height="{_n(cell)}"'
-    grid_cells = _corr_grid_cells(matrix, n)
-    for i, row in enumerate(matrix):
-        y = _n(label + cell * i)
-        name = names[i]
-        if len(row) != n:  # a malformed row: cell by cell, as far as it goes
-            out.extend(
-                f'<rect x="{xs[j]}" y="{y}" {size_attrs} fill="{_corr_cell_color(value)}">'
-                f"<title>{name} / {names[j]}: {'n/a' if value is None else f'{value:.2f}'}"
-                "</title></rect>"
-                for j, value in enumerate(row)
-            )
-            continue
-        if grid_cells is None:
-            colors, texts = _corr_cells(row)
-        else:
-            colors, texts = grid_cells[0][i * n : (i + 1) * n], grid_cells[1][i * n : (i + 1) * n]
-        # The row's cells in one %-format: x, colour, the other symbol and the number.
-        cell_format = (
-            f'<rect x="%s" y="{y}" {size_attrs} fill="%s">'
-            f"<title>{name.replace('%', '%%')} / %s: %s</title></rect>"
-        )
-        cells = zip(xs, colors, names, texts, strict=True)
-        out.append((cell_format * n) % tuple(chain.from_iterable(cells)))
+    png = base64.b64encode(png_rgb(corr_grid_rgb(matrix, n))).decode()
+    out.append(
+        f'<image x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" '
+        'preserveAspectRatio="none" style="image-rendering:pixelated" '
+        f'href="data:image/png;base64,{png}"/>'
+    )
     out.append(
         f'<rect x="{_n(label)}" y="{label}" width="{_n(grid)}" height="{_n(grid)}" fill="none" '
         f'stroke="{AXIS}"/>'

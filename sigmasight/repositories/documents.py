@@ -56,7 +56,7 @@ def _documents(
 ) -> list[RiskDocument]:
     keys = [(snap.portfolio_id, snap.as_of_date) for snap in snaps]
     positions = results_repo.positions_of(session, keys)
-    correlations = results_repo.correlations_of(session, keys)
+    correlations = results_repo.correlation_matrices_of(session, keys)
     factors = tuple(risk_inputs.load_factors(session))
     # Every stored date with detail has a correlation row (empty for a book of one asset).
     pruned = [s for s in snaps if (s.portfolio_id, s.as_of_date) not in correlations]
@@ -72,7 +72,7 @@ def _documents(
             entries = [position_entry(row) for row in rows]
             decomposition = [decomposition_row(row) for row in rows]
             corr = correlations.get(key)
-            block = doc.correlation_block(corr.symbols, corr.matrix) if corr else None
+            block = doc.correlation_block(*corr) if corr else None
         documents.append(_joined(snap, entries, block, factors, decomposition))
     return documents
 

@@ -27,6 +27,7 @@ import hashlib
 import logging
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import re
 import tempfile
@@ -41,7 +42,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from sigmasight.dated_risk import detail_rebuilder
+from models import PortfolioSnapshot
 from sigmasight.db import reset_engine, session_scope
 from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
@@ -61,7 +62,7 @@ from sigmasight.reports.render import FILE_NAMES, RENDERERS
 from sigmasight.reports.series import asset_weights, book_returns, wealth_and_drawdown
 from sigmasight.repositories import reports as repo
 from sigmasight.repositories import risk_inputs
-from sigmasight.repositories.documents import documents_for
+from sigmasight.repositories.documents import Detail, DetailSource, documents_for
 from sigmasight.risk.adjustment import PanelActions
 from sigmasight.settings import Settings, get_settings
 from sigmasight.trading_calendar import last_sessions
@@ -395,6 +396,24 @@ def collect_inputs(
         return _collect_inputs(settings, as_of, external_ids, writer, market)
 
 
+def _detail_rebuilder(settings: Settings) -> DetailSource:
+    """``sigmasight.dated_risk.detail_rebuilder``, imported when a snapshot needs it.
+
+    Only a snapshot older than the detail retention is rebuilt. The module brings in the
+    risk history's dependencies (SciPy's statistics among them): imported at the top, they
+    were seconds of every worker's start (the fork server imports this module first).
+    """
+
+    def rebuild(
+        session: Session, snaps: Sequence[PortfolioSnapshot]
+    ) -> dict[tuple[int, dt.date], Detail]:
+        from sigmasight.dated_risk import detail_rebuilder
+
+        return detail_rebuilder(settings)(session, snaps)
+
+    return rebuild
+
+
 def _collect_inputs(
     settings: Settings,
     as_of: dt.date,
@@ -404,7 +423,7 @@ def _collect_inputs(
 ) -> Collected:
     t0 = time.perf_counter()
     with session_scope() as session:
-        documents = documents_for(session, as_of, external_ids, rebuild=detail_rebuilder(settings))
+        documents = documents_for(session, as_of, external_ids, rebuild=_detail_rebuilder(settings))
         shared = _collect_shared(session, as_of, external_ids, documents, settings, market)
     headlines = {d.portfolio_id: d.headline() for d in documents}
     found = set(headlines)
@@ -666,12 +685,15 @@ def _worker_chunk(
 def worker_context() -> multiprocessing.context.BaseContext:
     """``forkserver`` (workers start from a clean, pre-imported process), else ``spawn``.
 
-    Never a plain ``fork`` of the flow's process, whose Prefect threads may hold locks.
+    Never a plain ``fork`` of the flow's process, whose Prefect threads may hold locks. The
+    fork server is started here, so that it imports the modules (seconds of one core) while
+    this process reads the shared panel; a server already running is kept.
     """
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
+        multiprocessing.forkserver.ensure_running()
         return context
     return multiprocessing.get_context("spawn")
 
@@ -697,12 +719,14 @@ def write_all(
     workers = settings.reports_workers if workers is None else workers
     if len(chunks) <= 1:
         return _write_here(settings, as_of, chunks, run_id, None, on_chunk)
+    # The fork server starts first: it imports the modules while the panel is read.
+    context = worker_context() if workers > 1 else None
     market = load_run_market(settings, as_of)
-    if workers <= 1:
+    if context is None:
         return _write_here(settings, as_of, chunks, run_id, market, on_chunk)
     with ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
-        mp_context=worker_context(),
+        mp_context=context,
         initializer=_start_worker,
         initargs=(dict(os.environ), market),
     ) as pool:

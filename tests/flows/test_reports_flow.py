@@ -30,6 +30,7 @@ from prefect.client.schemas.filters import (
 )
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from cli.main import main
 from flows.nightly import nightly
@@ -40,7 +41,8 @@ from sigmasight.reports import fmt
 from sigmasight.reports.narrative import NarrativeWriter
 from sigmasight.reports.render import CSV_COLUMNS, FILE_NAMES, render_report
 from sigmasight.repositories.documents import documents_for
-from sigmasight.runs.reports import collect_inputs, document_assets, load_run_market
+from sigmasight.runs import ledger
+from sigmasight.runs.reports import collect_inputs, document_assets, load_run_market, write_all
 from sigmasight.runs.risk import export_documents
 from sigmasight.runs.seed import seed_demo
 from sigmasight.settings import get_settings
@@ -397,6 +399,30 @@ def test_reports_written_in_bulk_on_worker_processes_equal_each_rendered_alone(
                 name = Path(portfolio) / "2026-11-25" / FILE_NAMES[kind]
                 assert (bulk_dir / name).read_bytes() == payload, (portfolio, kind)
                 assert (alone_dir / name).read_bytes() == payload, (portfolio, kind)
+
+
+def test_write_all_writes_each_chunk_once_and_reports_them_in_chunk_order(demo, tmp_path):
+    # Three chunks on two worker processes: outcomes and callbacks in chunk order.
+    settings = get_settings().model_copy(update={"reports_dir": tmp_path})
+    chunks = [[p] for p in reversed(PORTFOLIOS)]
+    run_id = ledger.open_run("reports", as_of=AS_OF, inputs={"test": "order"})
+    seen: list[list[str]] = []
+    outcomes = write_all(
+        settings, AS_OF, chunks, run_id, workers=2, on_chunk=lambda c, _: seen.append(c)
+    )
+    assert seen == chunks
+    assert [[r.portfolio for r in o.reports] for o in outcomes] == chunks
+    assert all(r.status == "ok" for o in outcomes for r in o.reports)
+    assert sum(o.files["written"] for o in outcomes) == 12
+    assert len(list(tmp_path.rglob("report.html"))) == 3
+
+
+def test_a_failing_chunk_fails_the_run_and_raises_its_error(demo, tmp_path):
+    # A run id missing from the ledger: each chunk's index upsert breaks the foreign key.
+    settings = get_settings().model_copy(update={"reports_dir": tmp_path})
+    chunks = [[p] for p in PORTFOLIOS]
+    with pytest.raises(IntegrityError, match="fk_report__run_id"):
+        write_all(settings, AS_OF, chunks, uuid.uuid4(), workers=2)
 
 
 def test_each_portfolio_cuts_the_shared_panel_to_the_prices_of_its_own_assets(demo):

@@ -2,7 +2,7 @@
 
 The report of ``tests.explain_world`` (a real engine document with every explain block and a
 year of stored history) is written to a file and opened over ``file://``. The page must log
-no console error or exception, fetch nothing but itself, show every section (each with a
+no console error or exception, fetch nothing but itself (and its embedded heatmap PNG), show every section (each with a
 height), not overflow the window sideways, and draw a non-blank full-page screenshot with
 the breach banner in red at the top. Set SIGMASIGHT_TEST_SCREENSHOTS=<folder> to keep the
 screenshot. Without Chromium the test fails (it never skips).
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sigmasight.reports.charts import _corr_cell_color
 from sigmasight.reports.render import render_report
 from tests.chromium import open_chromium
 from tests.explain_world import report_input
@@ -81,7 +82,13 @@ def test_every_section_renders_in_chromium_without_errors(tmp_path):
             for e in events
             if e.get("method") == "Network.requestWillBeSent"
         ]
-        assert requested == [page.as_uri()], requested
+        # The page itself, then only the heatmap's embedded PNG (a data: URI, no fetch).
+        assert requested[0] == page.as_uri(), requested
+        assert [u[:22] for u in requested[1:]] == ["data:image/png;base64,"], requested
+        heatmap = chromium.evaluate(
+            "(() => { const r = document.querySelector('svg[data-chart=correlation] image')"
+            ".getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width]; })()"
+        )
 
         ids = json.dumps(list(SECTIONS))
         heights = chromium.evaluate(
@@ -121,6 +128,17 @@ def test_every_section_renders_in_chromium_without_errors(tmp_path):
     assert width == 1280 and height > 5000
     flat_pixels = pixels.reshape(-1, 3)
     assert len(np.unique(flat_pixels[::7], axis=0)) > 300, "the page looks blank"
+    # The heatmap is drawn with hard edges: the middle of each cell on the diagonal is the
+    # colour of its correlation (1), and of a cell off it, of that pair's correlation.
+    correlation = report_input().document.correlation
+    assert correlation is not None
+    left, top_px, side = heatmap
+    cell = side / len(correlation.symbols)
+    for i, j in [(k, k) for k in range(len(correlation.symbols))] + [(0, 1), (1, 0), (2, 0)]:
+        x, y = round(left + cell * (j + 0.5)), round(top_px + cell * (i + 0.5))
+        expected = _corr_cell_color(correlation.matrix[i][j])
+        found = "#" + "".join(f"{int(c):02x}" for c in pixels[y, x])
+        assert found == expected, (i, j, found, expected)
     # The breach banner (#fef2f2 with a red title) sits under the dark header.
     top = pixels[150:400].reshape(-1, 3).astype(int)
     assert ((np.abs(top - (254, 242, 242)) < 6).all(axis=1)).mean() > 0.2

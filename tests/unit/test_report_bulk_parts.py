@@ -1,4 +1,4 @@
-"""The pure parts of bulk reports: the indented JSON text and the cut of the shared panel."""
+"""The pure parts of bulk reports: the indented JSON text, the heatmap PNG, the panel cut."""
 
 import datetime as dt
 import json
@@ -12,13 +12,15 @@ import pytest
 from sigmasight.reports.charts import (
     _coords,
     _corr_cell_color,
-    _corr_cells,
-    _corr_grid_cells,
+    _corr_color,
     _n,
+    corr_grid_rgb,
+    png_rgb,
 )
 from sigmasight.reports.jsontext import dumps_indented, dumps_json_values
 from sigmasight.reports.market import ReportMarket
 from sigmasight.risk.adjustment import PanelActions
+from tests.reports_helpers import png_pixels
 
 
 def _value(rng: random.Random, depth: int) -> Any:
@@ -162,39 +164,41 @@ def test_chart_coordinates_formatted_at_once_equal_those_formatted_one_by_one():
     assert _coords([]) == []
 
 
-def test_correlation_cells_at_once_equal_those_done_cell_by_cell():
-    rng = np.random.default_rng(11)
-    rows: list[list[float | None]] = [
-        [float(v) for v in rng.uniform(-1.2, 1.2, 40)],
-        # Halfway cases: the colour index rounds half to even, as round() does.
-        [-1.0, -0.995, -0.005, 0.0, -0.0, 0.005, 0.125, 0.995, 1.0, 0.335, 0.445],
-        [0.5, None, -0.25],
-        [0.5, float("nan"), 1.0],
-    ]
-    for row in rows:
-        colors, texts = _corr_cells(row)
-        assert colors == [_corr_cell_color(v) for v in row]
-        assert texts == ["n/a" if v is None else f"{v:.2f}" for v in row]
+def _hex(pixel: Any) -> str:
+    return "#" + "".join(f"{int(c):02x}" for c in pixel)
 
 
-def test_the_whole_grid_gets_each_cells_colour_and_two_decimals():
+def test_the_heatmap_png_has_each_cells_colour_on_the_scale():
     rng = random.Random(7)
     awkward = [0.125, -0.125, 0.015, -0.015, 0.005, -0.005, -0.0, 0.0, -1e-20, 1.0, -1.0]
-    awkward += [0.995, -0.995, 1.0000001, -1.004, 1.006, 0.285, 0.575, 2.675 / 10]
+    awkward += [0.995, -0.995, 1.0000001, -1.004, 1.006, 0.285, 0.575, 2.675 / 10, -0.335]
     for size in (1, 2, 7, 50):
         matrix = [
             [rng.choice(awkward) if rng.random() < 0.3 else rng.uniform(-1, 1) for _ in range(size)]
             for _ in range(size)
         ]
-        found = _corr_grid_cells(matrix, size)
-        assert found is not None
-        colors, texts = found
-        flat = [v for row in matrix for v in row]
-        assert texts == [f"{v:.2f}" for v in flat]
-        assert colors == [_corr_cell_color(v) for v in flat]
+        pixels = png_pixels(png_rgb(corr_grid_rgb(matrix, size)))
+        assert pixels.shape == (size, size, 3)
+        for i, row in enumerate(matrix):
+            assert [_hex(p) for p in pixels[i]] == [_corr_cell_color(v) for v in row]
 
 
-def test_a_grid_with_a_gap_or_a_short_row_is_left_to_the_row_by_row_path():
-    assert _corr_grid_cells([[1.0, None], [None, 1.0]], 2) is None
-    assert _corr_grid_cells([[1.0, 0.5], [0.5]], 2) is None
-    assert _corr_grid_cells([[1.0, math.nan], [math.nan, 1.0]], 2) is None
+def test_the_colour_scale_runs_from_blue_through_white_to_red():
+    assert _corr_cell_color(1.0) == _corr_color(1.0) == "#b2182b"
+    assert _corr_cell_color(-1.0) == _corr_color(-1.0) == "#2166ac"
+    assert _corr_cell_color(0.0) == _corr_color(0.0) == "#f7f7f7"
+    assert _corr_cell_color(1.7) == _corr_cell_color(1.0)
+    # A hundredth apart: the colour of the rounded value (half to even, as round() does).
+    assert _corr_cell_color(0.504) == _corr_color(0.5)
+    assert _corr_cell_color(0.506) == _corr_color(0.51)
+
+
+def test_a_gap_nan_or_short_row_is_a_grey_cell():
+    grey = _corr_color(None)
+    matrix: list[list[float | None]] = [[1.0, None, 0.5], [math.nan, 1.0], [0.5, -0.2, 1.0, 0.9]]
+    pixels = png_pixels(png_rgb(corr_grid_rgb(matrix, 3)))
+    assert [[_hex(p) for p in row] for row in pixels] == [
+        [_corr_cell_color(1.0), grey, _corr_cell_color(0.5)],
+        [grey, _corr_cell_color(1.0), grey],
+        [_corr_cell_color(0.5), _corr_cell_color(-0.2), _corr_cell_color(1.0)],
+    ]

@@ -1,5 +1,6 @@
 """Report rendering without a database: the four formats from a recorded risk document."""
 
+import base64
 import copy
 import csv
 import datetime as dt
@@ -31,7 +32,7 @@ from sigmasight.reports.render import (
 )
 from sigmasight.reports.series import asset_weights, book_returns, wealth_and_drawdown
 from sigmasight.risk import stats
-from tests.reports_helpers import external_references, inspect_html
+from tests.reports_helpers import external_references, inspect_html, png_pixels
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "risk_document_hedge_fund.json"
 DOC: dict[str, Any] = json.loads(FIXTURE.read_text())
@@ -195,8 +196,14 @@ def test_html_parses_and_has_every_section_and_chart(files):
     assert facts.tags.count("svg") == len(CHARTS)
     # The charts draw something: lines, bars, heatmap cells.
     assert facts.tags.count("polyline") >= 3
-    n_corr = len(DOC["correlation"]["symbols"])
-    assert facts.tags.count("rect") > n_corr * n_corr
+    # The heatmap: one embedded PNG, a pixel per pair in the colour of its correlation.
+    matrix = DOC["correlation"]["matrix"]
+    assert [u[:22] for u in facts.urls] == ["data:image/png;base64,"]
+    pixels = png_pixels(base64.b64decode(facts.urls[0].removeprefix("data:image/png;base64,")))
+    assert pixels.shape == (len(matrix), len(matrix), 3)
+    for row, values in zip(pixels, matrix, strict=True):
+        colours = ["#" + "".join(f"{int(c):02x}" for c in pixel) for pixel in row]
+        assert colours == [charts._corr_cell_color(v) for v in values]
     # The option Greeks table lists every option, the positions table every position.
     for position in DOC["positions"]:
         assert position["symbol"] in facts.text
