@@ -2,11 +2,12 @@
 
 A history run values its dates in order in the flow's process (the engine's part:
 ``dated_risk.value_chunk``). Turning a valued date into its documents and table rows
-(``dated_risk.build_chunk``) and writing them by COPY are the other half of the work, and
-both need the interpreter: a thread would wait for the same lock as the valuation. So they
-run in one child process, which takes the valued dates in order, keeps every portfolio's
-previous computed session (the ``history``, ``attribution``, ``backtest`` and ``limits``
-blocks read it), and writes several dates per transaction, one COPY per table.
+(``dated_risk.build_chunk``) is the other half of the work, and it needs the interpreter as
+much: a thread would wait for the same lock as the valuation. So it runs in one child
+process, which takes the valued dates in order and keeps every portfolio's previous computed
+session (the ``history``, ``attribution``, ``backtest`` and ``limits`` blocks read it). A
+thread of the child writes the built dates (several per transaction, one COPY per table)
+while the next one is built: the server's work overlaps the building.
 
 The parent holds at most ``ahead`` dates that are sent and not yet written; each written
 date is acknowledged with its statuses, rows per table and timings. The first error in the
@@ -21,6 +22,7 @@ import multiprocessing
 import multiprocessing.context
 import os
 import queue
+import threading
 import time
 import traceback
 import uuid
@@ -134,6 +136,72 @@ def _flush(run_id: uuid.UUID, built: list[_Built], outbox: Any) -> None:
     )
 
 
+def _report_error(outbox: Any, error: BaseException) -> None:
+    detail = "".join(traceback.format_exception(error))
+    log.error("history writer failed: %s", detail)
+    outbox.put(("error", f"{type(error).__name__}: {error}"[:2000]))
+
+
+class _Copier:
+    """The child's COPY thread: writes built dates (several per transaction) in order.
+
+    A COPY waits on the server without the interpreter's lock, so the next date is built
+    meanwhile. Its first error goes to the parent at once and stops it.
+    """
+
+    def __init__(self, run_id: uuid.UUID, outbox: Any, group: int) -> None:
+        self.run_id = run_id
+        self.outbox = outbox
+        self.group = max(1, group)
+        self.queue: queue.Queue[_Built | None] = queue.Queue(maxsize=self.group)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="history-copy", daemon=True)
+        self.thread.start()
+
+    def put(self, built: _Built | None) -> None:
+        """Hand over a built date (``None``: no more); raises the thread's error."""
+        while True:
+            self._raise()
+            try:
+                self.queue.put(built, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Wait until everything handed over is written; raises the thread's error."""
+        self.put(None)
+        self.thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            while True:
+                first = self.queue.get()
+                if first is None:
+                    return
+                batch, stop = [first], False
+                while len(batch) < self.group:
+                    try:
+                        more = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    batch.append(more)
+                _flush(self.run_id, batch, self.outbox)
+                if stop:
+                    return
+        except BaseException as error:
+            self.error = error
+            _report_error(self.outbox, error)
+
+
 def _serve(
     inbox: Any,
     outbox: Any,
@@ -142,18 +210,21 @@ def _serve(
     previous: dict[int, Previous],
     group: int,
 ) -> None:
-    """The child: build and write each date received, in order, until ``None`` comes."""
+    """The child: build each date received, in order, and write it, until ``None`` comes."""
     try:
         os.environ.clear()
         os.environ.update(environ)
         get_settings.cache_clear()
         reset_engine()
-        pending: list[_Built] = []
+        copier = _Copier(run_id, outbox, group)
+    except BaseException as error:
+        _report_error(outbox, error)
+        return
+    try:
         while True:
             item = inbox.get()
             if item is None:
-                if pending:
-                    _flush(run_id, pending, outbox)
+                copier.close()
                 outbox.put(("carry", (previous, time.process_time())))
                 return
             day, chunks = item
@@ -166,14 +237,10 @@ def _serve(
                 statuses.update(done.statuses)
                 if done.frames:
                     parts.append(_Part(day, ids, done.frames))
-            pending.append(_Built(day, parts, statuses, time.perf_counter() - started))
-            if len(pending) >= group or inbox.empty():
-                _flush(run_id, pending, outbox)
-                pending = []
+            copier.put(_Built(day, parts, statuses, time.perf_counter() - started))
     except BaseException as error:  # handed to the parent, which raises it
-        detail = "".join(traceback.format_exception(error))
-        log.error("history writer failed: %s", detail)
-        outbox.put(("error", f"{type(error).__name__}: {error}"[:2000]))
+        if error is not copier.error:  # the thread has reported its own
+            _report_error(outbox, error)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -268,8 +335,7 @@ class HistoryWriter:
                 if not block:
                     return None
                 continue
-            if kind == "error":
-                self._process.join()
+            if kind == "error":  # the caller abandons the child (it may still be waiting)
                 raise WriterFailed(f"history writer: {payload}")
             if kind == "carry":
                 self.carry, self.cpu_s = payload
