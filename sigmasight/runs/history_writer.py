@@ -18,8 +18,6 @@ after a failure in the parent, committing nothing more.
 
 import datetime as dt
 import logging
-import multiprocessing
-import multiprocessing.context
 import os
 import queue
 import threading
@@ -35,6 +33,7 @@ import pandas as pd
 
 from sigmasight.dated_risk import build_chunk
 from sigmasight.db import reset_engine, session_scope
+from sigmasight.processes import worker_context
 from sigmasight.repositories import results as results_repo
 from sigmasight.risk_rows import Previous, ValuedChunk
 from sigmasight.settings import get_settings
@@ -243,22 +242,13 @@ def _serve(
             _report_error(outbox, error)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` (a clean, pre-imported process), else ``spawn``; never a plain fork."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 class HistoryWriter:
     """The parent's side: send valued dates, collect what was written, raise the child's error."""
 
     def __init__(
         self, run_id: uuid.UUID, previous: dict[int, Previous], *, ahead: int, group: int
     ) -> None:
-        context: Any = _context()
+        context: Any = worker_context(__name__)
         self._inbox: Any = context.Queue()
         self._outbox: Any = context.Queue()
         self._ahead = max(1, ahead)

@@ -25,9 +25,6 @@ import datetime as dt
 import gc
 import hashlib
 import logging
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.forkserver
 import os
 import re
 import tempfile
@@ -47,6 +44,7 @@ from sigmasight.db import reset_engine, session_scope
 from sigmasight.documents import Headline, RiskDocument
 from sigmasight.domain import InputError
 from sigmasight.objectstore import ObjectStore, object_store, running_embedded_s3
+from sigmasight.processes import worker_context
 from sigmasight.reports import fmt
 from sigmasight.reports.market import PriceCut, ReportMarket
 from sigmasight.reports.model import (
@@ -682,22 +680,6 @@ def _worker_chunk(
     return write_chunk(settings, as_of, external_ids, run_id, _worker_market)
 
 
-def worker_context() -> multiprocessing.context.BaseContext:
-    """``forkserver`` (workers start from a clean, pre-imported process), else ``spawn``.
-
-    Never a plain ``fork`` of the flow's process, whose Prefect threads may hold locks. The
-    fork server is started here, so that it imports the modules (seconds of one core) while
-    this process reads the shared panel; a server already running is kept.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        multiprocessing.forkserver.ensure_running()
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 def write_all(
     settings: Settings,
     as_of: dt.date,
@@ -720,7 +702,7 @@ def write_all(
     if len(chunks) <= 1:
         return _write_here(settings, as_of, chunks, run_id, None, on_chunk)
     # The fork server starts first: it imports the modules while the panel is read.
-    context = worker_context() if workers > 1 else None
+    context = worker_context(__name__) if workers > 1 else None
     market = load_run_market(settings, as_of)
     if context is None:
         return _write_here(settings, as_of, chunks, run_id, market, on_chunk)
